@@ -18,11 +18,16 @@ enum Step<'a> {
 
 /// A value plus the path that reached it.
 ///
+/// A child entry borrows its parent (the path is a chain of borrows, built
+/// into a string only for an error), so bind each level to a variable.
+///
 /// ```
 /// use seedbed_bencode::{decode, Entry};
 /// let doc = decode(b"d4:infod5:filesld6:lengthi1eed4:path0:eeee").unwrap();
-/// let info = Entry::root(doc.root()).key("info").unwrap();
-/// let files: Vec<_> = info.key("files").unwrap().items().unwrap().collect();
+/// let root = Entry::root(doc.root());
+/// let info = root.key("info").unwrap();
+/// let files_entry = info.key("files").unwrap();
+/// let files: Vec<_> = files_entry.items().unwrap().collect();
 /// let err = files[1].key("length").unwrap_err();
 /// assert_eq!(err.to_string(), "missing key info.files[1].length");
 /// ```
@@ -98,7 +103,9 @@ impl<'p, 'd, 'a> Entry<'p, 'd, 'a> {
     /// # Errors
     /// [`Error::WrongType`] if this is not a dictionary.
     pub fn dict(&self) -> Result<Dict<'d, 'a>, Error> {
-        self.value.as_dict().ok_or_else(|| self.wrong_type("dictionary"))
+        self.value
+            .as_dict()
+            .ok_or_else(|| self.wrong_type("dictionary"))
     }
 
     /// The list.
@@ -114,7 +121,9 @@ impl<'p, 'd, 'a> Entry<'p, 'd, 'a> {
     /// # Errors
     /// [`Error::WrongType`] if this is not an integer.
     pub fn int(&self) -> Result<i64, Error> {
-        self.value.as_int().ok_or_else(|| self.wrong_type("integer"))
+        self.value
+            .as_int()
+            .ok_or_else(|| self.wrong_type("integer"))
     }
 
     /// The integer, which must be `>= 0`.
@@ -131,7 +140,9 @@ impl<'p, 'd, 'a> Entry<'p, 'd, 'a> {
     /// # Errors
     /// [`Error::WrongType`] if this is not a byte string.
     pub fn bytes(&self) -> Result<&'a [u8], Error> {
-        self.value.as_bytes().ok_or_else(|| self.wrong_type("string"))
+        self.value
+            .as_bytes()
+            .ok_or_else(|| self.wrong_type("string"))
     }
 
     /// The byte string's content as UTF-8.
@@ -161,8 +172,7 @@ impl<'p, 'd, 'a> Entry<'p, 'd, 'a> {
     /// [`Error::WrongType`] if this is not a dictionary.
     pub fn opt_key<'s>(&'s self, key: &'a str) -> Result<Option<Entry<'s, 'd, 'a>>, Error> {
         let d = self.dict()?;
-        Ok(d.get(key)
-            .map(|v| self.child(Step::Key(key.as_bytes()), v)))
+        Ok(d.get(key).map(|v| self.child(Step::Key(key.as_bytes()), v)))
     }
 
     /// The items of this list, each with its index in the path.
@@ -217,7 +227,7 @@ mod tests {
 
     #[test]
     fn paths_in_errors() {
-        let doc = decode(b"d4:infod5:filesld6:lengthi1eed6:length3:abceee").unwrap();
+        let doc = decode(b"d4:infod5:filesld6:lengthi1eed6:length3:abceeee").unwrap();
         let root = Entry::root(doc.root());
         let info = root.key("info").unwrap();
         let files = info.key("files").unwrap();

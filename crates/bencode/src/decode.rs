@@ -83,9 +83,9 @@ pub fn decode_prefix_with<'a>(
 }
 
 fn estimate_tokens(len: usize) -> usize {
-    // Real torrents are dominated by long strings; a small first guess
-    // avoids over-allocating for them while cutting early regrowth.
-    (len / 64).clamp(4, 4096)
+    // Real torrents are dominated by long strings (a 600 KB torrent has a
+    // few dozen values): a small first guess, then the Vec doubles.
+    (len / 64).clamp(4, 256)
 }
 
 /// A parse failure inside a scalar parser: where (as the remaining input)
@@ -341,8 +341,8 @@ impl<'a> Parser<'a, '_> {
         let canonical = self.opts.canonical;
         let (after, content) = byte_string(rest, canonical).map_err(|e| self.convert(e))?;
         let start = self.pos;
-        let data = self.offset_of(content) as u32;
         let end = self.offset_of(after);
+        let data = (end - content.len()) as u32;
         if canonical {
             let frame = self.stack.last().expect("key inside a dictionary");
             if let Some((ks, ke)) = frame.last_key {
@@ -378,10 +378,9 @@ impl<'a> Parser<'a, '_> {
                 self.after_value();
             }
             b'0'..=b'9' => {
-                let (after, content) =
-                    byte_string(rest, canonical).map_err(|e| self.convert(e))?;
+                let (after, content) = byte_string(rest, canonical).map_err(|e| self.convert(e))?;
                 let end = self.offset_of(after);
-                let data = self.offset_of(content) as u64;
+                let data = (end - content.len()) as u64;
                 let idx = self.push_token(Token::new(Tag::Bytes, start, end, data))?;
                 self.tokens[idx as usize].next = idx + 1;
                 self.pos = end;

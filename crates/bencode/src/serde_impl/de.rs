@@ -152,9 +152,7 @@ impl<'de> de::Deserializer<'de> for ValueDe<'_, 'de> {
                 let mut it = d.iter();
                 match (it.next(), it.next()) {
                     (Some((_, v)), None) => {
-                        let key = d
-                            .as_value()
-                            .at(d.as_value().index() + 1);
+                        let key = d.as_value().at(d.as_value().index() + 1);
                         visitor.visit_enum(EnumDe {
                             variant: key,
                             value: Some(v),
@@ -184,7 +182,10 @@ impl<'de> de::SeqAccess<'de> for SeqDe<'_, 'de> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Error> {
-        self.0.next().map(|v| seed.deserialize(ValueDe(v))).transpose()
+        self.0
+            .next()
+            .map(|v| seed.deserialize(ValueDe(v)))
+            .transpose()
     }
 }
 
@@ -204,7 +205,10 @@ impl<'d, 'a> MapDe<'d, 'a> {
 
 impl<'de> de::MapAccess<'de> for MapDe<'_, 'de> {
     type Error = Error;
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         match self.entries.next() {
             Some((k, v)) => {
                 self.value = Some(v);
@@ -260,7 +264,10 @@ struct EnumDe<'d, 'a> {
 impl<'de, 'd> de::EnumAccess<'de> for EnumDe<'d, 'de> {
     type Error = Error;
     type Variant = VariantDe<'d, 'de>;
-    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self::Variant), Error> {
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, Self::Variant), Error> {
         let name = self.variant.as_bytes().unwrap_or_default();
         let v = seed.deserialize(KeyDe(name))?;
         Ok((v, VariantDe(self.value)))
@@ -286,7 +293,10 @@ impl<'de> de::VariantAccess<'de> for VariantDe<'_, 'de> {
     fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
         match self.0 {
             Some(v) => de::Deserializer::deserialize_seq(ValueDe(v), visitor),
-            None => Err(de::Error::invalid_type(de::Unexpected::UnitVariant, &visitor)),
+            None => Err(de::Error::invalid_type(
+                de::Unexpected::UnitVariant,
+                &visitor,
+            )),
         }
     }
     fn struct_variant<V: Visitor<'de>>(
@@ -296,7 +306,10 @@ impl<'de> de::VariantAccess<'de> for VariantDe<'_, 'de> {
     ) -> Result<V::Value, Error> {
         match self.0 {
             Some(v) => de::Deserializer::deserialize_map(ValueDe(v), visitor),
-            None => Err(de::Error::invalid_type(de::Unexpected::UnitVariant, &visitor)),
+            None => Err(de::Error::invalid_type(
+                de::Unexpected::UnitVariant,
+                &visitor,
+            )),
         }
     }
 }

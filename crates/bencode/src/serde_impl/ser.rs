@@ -209,7 +209,6 @@ impl ser::Serializer for ValueSer {
     }
 }
 
-
 #[derive(Debug)]
 struct SeqSer(Vec<OwnedValue>);
 
@@ -246,7 +245,6 @@ impl ser::SerializeTupleStruct for SeqSer {
         ser::SerializeSeq::end(self)
     }
 }
-
 
 #[derive(Debug)]
 struct MapSer {
@@ -304,7 +302,6 @@ impl ser::SerializeStruct for MapSer {
         ser::SerializeMap::end(self)
     }
 }
-
 
 #[derive(Debug)]
 struct VariantSer<S> {
