@@ -6,6 +6,8 @@
 
 mod error;
 mod id;
+mod magnet;
 
 pub use error::Error;
 pub use id::{InfoHash, InfoHashV2, PeerId};
+pub use magnet::{HostPort, Magnet, MagnetErrorKind, MAX_SELECT_INDEX};
