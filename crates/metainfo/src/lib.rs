@@ -5,9 +5,22 @@
 //! This crate does no network IO and pulls in no async runtime.
 
 mod error;
+mod files;
+mod geometry;
 mod id;
+mod info;
+mod merkle;
+mod options;
+mod path;
+mod torrent;
 mod magnet;
 
 pub use error::Error;
+pub use files::{FileAttr, FileEntry, FileSpan, FileSpans};
+pub use geometry::{Block, Geometry, PieceIndex, BLOCK_SIZE};
 pub use id::{InfoHash, InfoHashV2, PeerId};
+pub use info::{Info, Version, Warning};
+pub use options::ParseOptions;
+pub use path::{FilePath, MAX_COMPONENT_LEN};
+pub use torrent::{DhtNode, Torrent};
 pub use magnet::{HostPort, Magnet, MagnetErrorKind, MAX_SELECT_INDEX};
