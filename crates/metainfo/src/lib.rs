@@ -4,6 +4,7 @@
 //!
 //! This crate does no network IO and pulls in no async runtime.
 
+pub mod create;
 mod error;
 mod files;
 mod geometry;
@@ -15,6 +16,10 @@ mod path;
 mod torrent;
 mod magnet;
 
+pub use create::{
+    auto_piece_length, Content, ContentFile, CreatedTorrent, TorrentBuilder, TorrentVersion,
+    MAX_PIECE_LENGTH, MIN_PIECE_LENGTH,
+};
 pub use error::Error;
 pub use files::{FileAttr, FileEntry, FileSpan, FileSpans};
 pub use geometry::{Block, Geometry, PieceIndex, BLOCK_SIZE};
