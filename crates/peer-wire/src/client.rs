@@ -77,10 +77,10 @@ pub fn client_name(id: &PeerId) -> Option<String> {
         let version = &b[3..7];
         if version.iter().all(u8::is_ascii_alphanumeric) {
             let code = [b[1], b[2]];
-            let name = AZUREUS
-                .iter()
-                .find(|(c, _)| **c == code)
-                .map_or_else(|| String::from_utf8_lossy(&code).into_owned(), |(_, n)| (*n).to_owned());
+            let name = AZUREUS.iter().find(|(c, _)| **c == code).map_or_else(
+                || String::from_utf8_lossy(&code).into_owned(),
+                |(_, n)| (*n).to_owned(),
+            );
             let parts: Vec<String> = version
                 .iter()
                 .map(|&c| shadow_digit(c).map_or(String::new(), |d| d.to_string()))
@@ -130,7 +130,10 @@ mod tests {
             client_name(&id(b"-qB4650-")).as_deref(),
             Some("qBittorrent 4.6.5.0")
         );
-        assert_eq!(client_name(&id(b"-ZZ12a4-")).as_deref(), Some("ZZ 1.2.36.4"));
+        assert_eq!(
+            client_name(&id(b"-ZZ12a4-")).as_deref(),
+            Some("ZZ 1.2.36.4")
+        );
         assert_eq!(
             client_name(&id(b"S58B-----")).as_deref(),
             Some("Shadow's client 5.8.11")

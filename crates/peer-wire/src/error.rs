@@ -55,7 +55,9 @@ pub enum Error {
 
     /// A `request`, `cancel`, `reject request` or `piece` names a block
     /// longer than [`Limits::max_block_len`](crate::Limits::max_block_len).
-    #[error("{name} at offset {offset} is for a block of {len} bytes, more than the limit of {max}")]
+    #[error(
+        "{name} at offset {offset} is for a block of {len} bytes, more than the limit of {max}"
+    )]
     BlockTooLong {
         /// Stream offset of the length prefix.
         offset: u64,
@@ -104,7 +106,9 @@ pub enum Error {
 
     /// An `extended` message (BEP 10) is longer than
     /// [`Limits::max_extended_len`](crate::Limits::max_extended_len).
-    #[error("extended message at offset {offset} is {len} bytes long, more than the limit of {max}")]
+    #[error(
+        "extended message at offset {offset} is {len} bytes long, more than the limit of {max}"
+    )]
     ExtendedTooLong {
         /// Stream offset of the length prefix.
         offset: u64,

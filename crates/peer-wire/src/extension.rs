@@ -122,10 +122,9 @@ impl ExtendedHandshake {
                 b"m" => match value.as_dict() {
                     Some(m) => {
                         for (name, id) in m.iter() {
-                            let (Ok(name), Some(id)) = (
-                                std::str::from_utf8(name),
-                                value_u8(id.as_int()),
-                            ) else {
+                            let (Ok(name), Some(id)) =
+                                (std::str::from_utf8(name), value_u8(id.as_int()))
+                            else {
                                 continue;
                             };
                             hs.m.entry(name.to_owned()).or_insert(id);
@@ -206,7 +205,12 @@ impl ExtendedHandshake {
             let m: BTreeMap<Bytes, OwnedValue> = self
                 .m
                 .iter()
-                .map(|(k, v)| (Bytes::copy_from_slice(k.as_bytes()), OwnedValue::from(i64::from(*v))))
+                .map(|(k, v)| {
+                    (
+                        Bytes::copy_from_slice(k.as_bytes()),
+                        OwnedValue::from(i64::from(*v)),
+                    )
+                })
                 .collect();
             put("m", OwnedValue::Dict(m));
         }
@@ -549,8 +553,8 @@ mod tests {
             proptest::option::of(any::<u16>()),
             proptest::option::of(any::<u32>()),
             proptest::option::of(prop_oneof![
-                any::<[u8; 4]>().prop_map(|b| IpAddr::from(b)),
-                any::<[u8; 16]>().prop_map(|b| IpAddr::from(b)),
+                any::<[u8; 4]>().prop_map(IpAddr::from),
+                any::<[u8; 16]>().prop_map(IpAddr::from),
             ]),
             proptest::option::of(any::<[u8; 4]>().prop_map(Ipv4Addr::from)),
             proptest::option::of(any::<[u8; 16]>().prop_map(Ipv6Addr::from)),
@@ -558,23 +562,25 @@ mod tests {
             proptest::option::of(any::<bool>()),
             proptest::collection::btree_map("x_[a-z]{1,6}", any::<i64>(), 0..3),
         )
-            .prop_map(|(m, v, p, reqq, yourip, ipv4, ipv6, metadata_size, upload_only, extra)| {
-                ExtendedHandshake {
-                    m,
-                    v,
-                    p,
-                    reqq,
-                    yourip,
-                    ipv4,
-                    ipv6,
-                    metadata_size,
-                    upload_only,
-                    extra: extra
-                        .into_iter()
-                        .map(|(k, v)| (Bytes::from(k), OwnedValue::from(v)))
-                        .collect(),
-                }
-            })
+            .prop_map(
+                |(m, v, p, reqq, yourip, ipv4, ipv6, metadata_size, upload_only, extra)| {
+                    ExtendedHandshake {
+                        m,
+                        v,
+                        p,
+                        reqq,
+                        yourip,
+                        ipv4,
+                        ipv6,
+                        metadata_size,
+                        upload_only,
+                        extra: extra
+                            .into_iter()
+                            .map(|(k, v)| (Bytes::from(k), OwnedValue::from(v)))
+                            .collect(),
+                    }
+                },
+            )
     }
 
     proptest! {

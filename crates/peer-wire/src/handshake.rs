@@ -44,13 +44,25 @@ impl Reserved {
     /// No bits set.
     pub const ZERO: Reserved = Reserved([0; 8]);
     /// BEP 5 DHT: `reserved[7] & 0x01`.
-    pub const DHT: ReservedBit = ReservedBit { byte: 7, mask: 0x01 };
+    pub const DHT: ReservedBit = ReservedBit {
+        byte: 7,
+        mask: 0x01,
+    };
     /// BEP 6 fast extension: `reserved[7] & 0x04`.
-    pub const FAST: ReservedBit = ReservedBit { byte: 7, mask: 0x04 };
+    pub const FAST: ReservedBit = ReservedBit {
+        byte: 7,
+        mask: 0x04,
+    };
     /// BEP 52 v2 upgrade for hybrid torrents: `reserved[7] & 0x10`.
-    pub const V2_UPGRADE: ReservedBit = ReservedBit { byte: 7, mask: 0x10 };
+    pub const V2_UPGRADE: ReservedBit = ReservedBit {
+        byte: 7,
+        mask: 0x10,
+    };
     /// BEP 10 extension protocol: `reserved[5] & 0x10`.
-    pub const EXTENSION_PROTOCOL: ReservedBit = ReservedBit { byte: 5, mask: 0x10 };
+    pub const EXTENSION_PROTOCOL: ReservedBit = ReservedBit {
+        byte: 5,
+        mask: 0x10,
+    };
 
     /// Whether `bit` is set.
     pub const fn has(&self, bit: ReservedBit) -> bool {

@@ -230,7 +230,12 @@ fn payload_shape(id: u8) -> Option<(&'static str, usize, bool)> {
 ///
 /// `len` is the length prefix (id + payload); `offset` is the stream offset
 /// of the prefix, for errors.
-pub(crate) fn check_header(len: u32, msg_id: u8, limits: &Limits, offset: u64) -> Result<(), Error> {
+pub(crate) fn check_header(
+    len: u32,
+    msg_id: u8,
+    limits: &Limits,
+    offset: u64,
+) -> Result<(), Error> {
     let Some((name, min, exact)) = payload_shape(msg_id) else {
         return Ok(());
     };
@@ -337,15 +342,18 @@ impl Message {
             }
             id::BITFIELD => {
                 if let Some(n) = limits.get_num_pieces() {
-                    crate::bitfield::check_spare_bits(&payload, n)
-                        .map_err(|()| Error::BitfieldSpareBits {
+                    crate::bitfield::check_spare_bits(&payload, n).map_err(|()| {
+                        Error::BitfieldSpareBits {
                             offset,
                             num_pieces: n,
-                        })?;
+                        }
+                    })?;
                 }
                 Message::Bitfield(payload)
             }
-            id::REQUEST => Message::Request(check_block("request", get_block_request(&mut payload))?),
+            id::REQUEST => {
+                Message::Request(check_block("request", get_block_request(&mut payload))?)
+            }
             id::PIECE => {
                 let piece = payload.get_u32();
                 let begin = payload.get_u32();

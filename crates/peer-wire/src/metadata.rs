@@ -100,10 +100,9 @@ impl MetadataMessage {
                 let total = dict
                     .get("total_size")
                     .ok_or_else(|| invalid(MSG, root, "data without total_size"))?;
-                let total_size = total
-                    .as_int()
-                    .filter(|&i| i >= 0)
-                    .ok_or_else(|| invalid(MSG, total, "total_size is not a non-negative integer"))?;
+                let total_size = total.as_int().filter(|&i| i >= 0).ok_or_else(|| {
+                    invalid(MSG, total, "total_size is not a non-negative integer")
+                })?;
                 let max = limits.get_max_metadata_size();
                 if total_size > i64::from(max) {
                     return Err(Error::MetadataTooLarge {
@@ -232,7 +231,10 @@ mod tests {
             (&b"d5:piecei0ee"[..], "no msg_type"),
             (b"d8:msg_typei0ee", "no piece"),
             (b"d8:msg_typei1e5:piecei0ee", "data without total_size"),
-            (b"d8:msg_typei0e5:piecei-1ee", "piece is not an integer 0..2^32"),
+            (
+                b"d8:msg_typei0e5:piecei-1ee",
+                "piece is not an integer 0..2^32",
+            ),
         ] {
             match MetadataMessage::decode(&Bytes::copy_from_slice(raw), &l) {
                 Err(Error::InvalidExtension { reason: r, .. }) => assert_eq!(r, reason),

@@ -132,8 +132,16 @@ impl PexMessage {
             let b = value
                 .as_bytes()
                 .ok_or_else(|| invalid(MSG, value, "not a byte string"))?;
-            let v4 = || compact_v4(b).ok_or_else(|| invalid(MSG, value, "IPv4 contacts are not a multiple of 6 bytes"));
-            let v6 = || compact_v6(b).ok_or_else(|| invalid(MSG, value, "IPv6 contacts are not a multiple of 18 bytes"));
+            let v4 = || {
+                compact_v4(b).ok_or_else(|| {
+                    invalid(MSG, value, "IPv4 contacts are not a multiple of 6 bytes")
+                })
+            };
+            let v6 = || {
+                compact_v6(b).ok_or_else(|| {
+                    invalid(MSG, value, "IPv6 contacts are not a multiple of 18 bytes")
+                })
+            };
             match key {
                 b"added" => msg.added = v4()?,
                 b"added.f" => msg.added_flags = b.iter().map(|&f| PexFlags(f)).collect(),
@@ -218,7 +226,8 @@ mod tests {
     pub(crate) fn strategy() -> impl Strategy<Value = PexMessage> {
         let v4 = || {
             proptest::collection::vec(
-                (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, p)| SocketAddrV4::new(ip.into(), p)),
+                (any::<[u8; 4]>(), any::<u16>())
+                    .prop_map(|(ip, p)| SocketAddrV4::new(ip.into(), p)),
                 0..4,
             )
         };

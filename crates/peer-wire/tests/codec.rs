@@ -25,7 +25,11 @@ async fn map_codec_keeps_bytes_after_the_handshake() {
     let msgs = [
         Message::HaveAll,
         Message::Unchoke,
-        Message::Request(BlockRequest { piece: 0, begin: 0, length: 16384 }),
+        Message::Request(BlockRequest {
+            piece: 0,
+            begin: 0,
+            length: 16384,
+        }),
     ];
     for m in &msgs {
         m.encode(&mut wire);
@@ -38,7 +42,10 @@ async fn map_codec_keeps_bytes_after_the_handshake() {
         panic!("no handshake")
     };
     assert_eq!(hs, theirs());
-    assert!(framed.read_buffer().len() > 0, "messages were read with the handshake");
+    assert!(
+        !framed.read_buffer().is_empty(),
+        "messages were read with the handshake"
+    );
     let mut framed = framed.map_codec(|_| MessageCodec::new(Limits::new()));
     let mut got = Vec::new();
     while let Some(m) = framed.next().await {
@@ -59,9 +66,15 @@ async fn both_sides_over_a_duplex() {
         right.next().await.unwrap().unwrap(),
         HandshakeEvent::Prefix(ours.prefix())
     );
-    assert_eq!(right.next().await.unwrap().unwrap(), HandshakeEvent::Complete(ours));
+    assert_eq!(
+        right.next().await.unwrap().unwrap(),
+        HandshakeEvent::Complete(ours)
+    );
     right.send(theirs()).await.unwrap();
-    assert_eq!(left.next().await.unwrap().unwrap(), HandshakeEvent::Complete(theirs()));
+    assert_eq!(
+        left.next().await.unwrap().unwrap(),
+        HandshakeEvent::Complete(theirs())
+    );
 
     let mut left = left.map_codec(|_| MessageCodec::new(Limits::new()));
     let mut right = right.map_codec(|_| MessageCodec::new(Limits::new().num_pieces(100)));
@@ -75,7 +88,10 @@ async fn both_sides_over_a_duplex() {
     assert_eq!(right.next().await.unwrap().unwrap(), piece);
     assert_eq!(right.next().await.unwrap().unwrap(), Message::KeepAlive);
     // A hostile frame ends the stream with an error.
-    left.get_mut().write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+    left.get_mut()
+        .write_all(&u32::MAX.to_be_bytes())
+        .await
+        .unwrap();
     left.get_mut().write_all(&[7]).await.unwrap();
     assert!(matches!(
         right.next().await.unwrap(),
@@ -104,12 +120,19 @@ async fn early_info_hash_arrives_before_the_peer_id() {
 fn handshake_codec_rejects_other_protocols_early_and_truncation() {
     let mut codec = HandshakeCodec::new();
     let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\n"[..]);
-    assert!(matches!(codec.decode(&mut buf), Err(Error::InvalidProtocol { offset: 0, .. })));
+    assert!(matches!(
+        codec.decode(&mut buf),
+        Err(Error::InvalidProtocol { offset: 0, .. })
+    ));
     let mut buf = BytesMut::from(&theirs().to_bytes()[..30]);
     assert_eq!(codec.decode(&mut buf).unwrap(), None);
     assert!(matches!(
         codec.decode_eof(&mut buf),
-        Err(Error::Truncated { needed: 68, available: 30, .. })
+        Err(Error::Truncated {
+            needed: 68,
+            available: 30,
+            ..
+        })
     ));
 }
 

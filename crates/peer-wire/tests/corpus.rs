@@ -8,7 +8,10 @@ use bytes::BytesMut;
 use seedbed_peer_wire::{Limits, MessageDecoder};
 
 fn corpus_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus"));
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus"
+    ));
     if dir.is_dir() {
         return Some(dir);
     }

@@ -55,12 +55,25 @@ fn bitfield_longer_than_the_torrent_needs() {
     assert!(buf.capacity() <= SMALL);
     // One byte too many, complete.
     let err = decode_one(Limits::new().num_pieces(10), &frame(4, 5, &[0xff, 0xc0, 0])).unwrap_err();
-    assert!(matches!(err, Error::BitfieldLength { expected: 2, found: 3, .. }));
+    assert!(matches!(
+        err,
+        Error::BitfieldLength {
+            expected: 2,
+            found: 3,
+            ..
+        }
+    ));
     // Exact length, at the limit: fine; a spare bit set: error.
     let ok = decode_one(Limits::new().num_pieces(10), &frame(3, 5, &[0xff, 0xc0])).unwrap();
-    assert_eq!(ok, Some(Message::Bitfield(Bytes::from_static(&[0xff, 0xc0]))));
+    assert_eq!(
+        ok,
+        Some(Message::Bitfield(Bytes::from_static(&[0xff, 0xc0])))
+    );
     let err = decode_one(Limits::new().num_pieces(10), &frame(3, 5, &[0xff, 0xe0])).unwrap_err();
-    assert!(matches!(err, Error::BitfieldSpareBits { num_pieces: 10, .. }));
+    assert!(matches!(
+        err,
+        Error::BitfieldSpareBits { num_pieces: 10, .. }
+    ));
 }
 
 #[test]
@@ -97,11 +110,24 @@ fn truncated_fixed_size_messages() {
     // A request with a length prefix 1 byte short or long.
     for len in [12, 14] {
         let err = decode_one(Limits::new(), &frame(len, 6, &[0; 13])).unwrap_err();
-        assert!(matches!(err, Error::WrongLength { name: "request", expected: 13, .. }));
+        assert!(matches!(
+            err,
+            Error::WrongLength {
+                name: "request",
+                expected: 13,
+                ..
+            }
+        ));
     }
     // The anacrolix case: reject request (16) with length 1.
     let err = decode_one(Limits::new(), &frame(1, 16, &[])).unwrap_err();
-    assert!(matches!(err, Error::WrongLength { name: "reject request", .. }));
+    assert!(matches!(
+        err,
+        Error::WrongLength {
+            name: "reject request",
+            ..
+        }
+    ));
     // A correct header whose payload never comes: need more, then at EOF truncated.
     let mut buf = frame(5, 4, &[0, 0]);
     let mut dec = MessageDecoder::default();
@@ -122,12 +148,30 @@ fn truncated_fixed_size_messages() {
         Err(Error::Truncated { needed: 4, .. })
     ));
     // Every fixed-size id with a payload one byte short.
-    for (msg_id, size) in [(0u8, 0u32), (4, 4), (6, 12), (8, 12), (9, 2), (13, 4), (14, 0), (16, 12), (17, 4), (21, 48), (23, 48)] {
+    for (msg_id, size) in [
+        (0u8, 0u32),
+        (4, 4),
+        (6, 12),
+        (8, 12),
+        (9, 2),
+        (13, 4),
+        (14, 0),
+        (16, 12),
+        (17, 4),
+        (21, 48),
+        (23, 48),
+    ] {
         let err = decode_one(Limits::new(), &frame(size + 2, msg_id, &[])).unwrap_err();
-        assert!(matches!(err, Error::WrongLength { .. }), "id {msg_id}: {err}");
+        assert!(
+            matches!(err, Error::WrongLength { .. }),
+            "id {msg_id}: {err}"
+        );
         if size > 0 {
             let err = decode_one(Limits::new(), &frame(size, msg_id, &[])).unwrap_err();
-            assert!(matches!(err, Error::WrongLength { .. }), "id {msg_id}: {err}");
+            assert!(
+                matches!(err, Error::WrongLength { .. }),
+                "id {msg_id}: {err}"
+            );
         }
     }
 }
@@ -140,7 +184,14 @@ fn max_message_len_at_and_past() {
     assert!(matches!(at, Some(Message::Unknown { id: 200, ref payload }) if payload.len() == 999));
     let mut past = frame(1001, 200, &[]);
     let err = MessageDecoder::new(limits).decode(&mut past).unwrap_err();
-    assert!(matches!(err, Error::MessageTooLong { len: 1001, max: 1000, .. }));
+    assert!(matches!(
+        err,
+        Error::MessageTooLong {
+            len: 1001,
+            max: 1000,
+            ..
+        }
+    ));
     assert!(past.capacity() <= SMALL);
 }
 
@@ -157,18 +208,53 @@ fn max_block_len_at_and_past() {
     };
     assert!(decode_one(limits, &piece(16384)).unwrap().is_some());
     let err = decode_one(limits, &piece(16385)[..5]).unwrap_err();
-    assert!(matches!(err, Error::BlockTooLong { name: "piece", len: 16385, max: 16384, .. }));
-    let req = |length| Message::Request(BlockRequest { piece: 0, begin: 0, length }).to_bytes();
+    assert!(matches!(
+        err,
+        Error::BlockTooLong {
+            name: "piece",
+            len: 16385,
+            max: 16384,
+            ..
+        }
+    ));
+    let req = |length| {
+        Message::Request(BlockRequest {
+            piece: 0,
+            begin: 0,
+            length,
+        })
+        .to_bytes()
+    };
     assert!(decode_one(limits, &req(16384)).unwrap().is_some());
-    assert!(matches!(decode_one(limits, &req(16385)), Err(Error::BlockTooLong { len: 16385, .. })));
+    assert!(matches!(
+        decode_one(limits, &req(16385)),
+        Err(Error::BlockTooLong { len: 16385, .. })
+    ));
     // The default allowance: 128 KiB.
     let d = Limits::new();
     assert!(decode_one(d, &req(128 * 1024)).unwrap().is_some());
     assert!(decode_one(d, &req(128 * 1024 + 1)).is_err());
-    let cancel = Message::Cancel(BlockRequest { piece: 0, begin: 0, length: 128 * 1024 + 1 });
-    assert!(matches!(decode_one(d, &cancel.to_bytes()), Err(Error::BlockTooLong { name: "cancel", .. })));
-    let reject = Message::RejectRequest(BlockRequest { piece: 0, begin: 0, length: 128 * 1024 + 1 });
-    assert!(matches!(decode_one(d, &reject.to_bytes()), Err(Error::BlockTooLong { name: "reject request", .. })));
+    let cancel = Message::Cancel(BlockRequest {
+        piece: 0,
+        begin: 0,
+        length: 128 * 1024 + 1,
+    });
+    assert!(matches!(
+        decode_one(d, &cancel.to_bytes()),
+        Err(Error::BlockTooLong { name: "cancel", .. })
+    ));
+    let reject = Message::RejectRequest(BlockRequest {
+        piece: 0,
+        begin: 0,
+        length: 128 * 1024 + 1,
+    });
+    assert!(matches!(
+        decode_one(d, &reject.to_bytes()),
+        Err(Error::BlockTooLong {
+            name: "reject request",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -185,10 +271,23 @@ fn max_extended_len_at_and_past() {
     assert!(decode_one(limits, &ext(98)).unwrap().is_some());
     let mut past = BytesMut::from(&ext(99)[..5]);
     let err = MessageDecoder::new(limits).decode(&mut past).unwrap_err();
-    assert!(matches!(err, Error::ExtendedTooLong { len: 101, max: 100, .. }));
+    assert!(matches!(
+        err,
+        Error::ExtendedTooLong {
+            len: 101,
+            max: 100,
+            ..
+        }
+    ));
     assert!(past.capacity() <= SMALL);
     // An extended message with no extended id byte.
-    assert!(matches!(decode_one(limits, &frame(1, 20, &[])), Err(Error::WrongLength { name: "extended", .. })));
+    assert!(matches!(
+        decode_one(limits, &frame(1, 20, &[])),
+        Err(Error::WrongLength {
+            name: "extended",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -200,11 +299,29 @@ fn piece_indices_at_and_past_the_piece_count() {
         Message::Have { piece: 10 },
         Message::SuggestPiece { piece: 10 },
         Message::AllowedFast { piece: 10 },
-        Message::Request(BlockRequest { piece: 10, begin: 0, length: 1 }),
-        Message::Piece(Block { piece: 10, begin: 0, data: Bytes::new() }),
+        Message::Request(BlockRequest {
+            piece: 10,
+            begin: 0,
+            length: 1,
+        }),
+        Message::Piece(Block {
+            piece: 10,
+            begin: 0,
+            data: Bytes::new(),
+        }),
     ] {
         let err = decode_one(limits, &m.to_bytes()).unwrap_err();
-        assert!(matches!(err, Error::PieceOutOfRange { index: 10, num_pieces: 10, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::PieceOutOfRange {
+                    index: 10,
+                    num_pieces: 10,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
     // Without a piece count any index is accepted.
     assert!(decode_one(Limits::new(), &Message::Have { piece: u32::MAX }.to_bytes()).is_ok());

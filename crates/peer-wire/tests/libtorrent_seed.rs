@@ -181,7 +181,13 @@ fn download_one_piece_from_libtorrent() {
         .block_on(async {
             tokio::time::timeout(
                 Duration::from_secs(60),
-                fetch_piece(port, info_hash, &info_bytes, hashes.len() as u32, piece_index),
+                fetch_piece(
+                    port,
+                    info_hash,
+                    &info_bytes,
+                    hashes.len() as u32,
+                    piece_index,
+                ),
             )
             .await
         })
@@ -198,17 +204,25 @@ async fn fetch_piece(
     num_pieces: u32,
     piece_index: u32,
 ) -> Vec<u8> {
-    let stream = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    let stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
     let mut framed = Framed::new(stream, HandshakeCodec::new());
-    let ours = Handshake::new(info_hash, PeerId(*b"-SB0010-wiretest0001"))
-        .with_reserved(Reserved::ZERO.with(Reserved::FAST).with(Reserved::EXTENSION_PROTOCOL));
+    let ours = Handshake::new(info_hash, PeerId(*b"-SB0010-wiretest0001")).with_reserved(
+        Reserved::ZERO
+            .with(Reserved::FAST)
+            .with(Reserved::EXTENSION_PROTOCOL),
+    );
     framed.send(ours).await.unwrap();
     let theirs = match framed.next().await {
         Some(Ok(HandshakeEvent::Complete(hs))) => hs,
         other => panic!("no handshake: {other:?}"),
     };
     assert_eq!(theirs.info_hash, info_hash);
-    assert!(theirs.reserved.extension_protocol(), "libtorrent sets BEP 10");
+    assert!(
+        theirs.reserved.extension_protocol(),
+        "libtorrent sets BEP 10"
+    );
     assert!(theirs.reserved.fast(), "libtorrent sets BEP 6");
 
     let limits = Limits::new().num_pieces(num_pieces);
@@ -254,7 +268,10 @@ async fn fetch_piece(
                         ids.apply_handshake(&hs);
                         reqq = Some(hs.reqq.unwrap_or(250).max(1));
                         assert_eq!(hs.metadata_size, Some(info_bytes.len() as u32));
-                        assert!(ids.outgoing(UT_METADATA).is_some(), "libtorrent offers ut_metadata");
+                        assert!(
+                            ids.outgoing(UT_METADATA).is_some(),
+                            "libtorrent offers ut_metadata"
+                        );
                     }
                     ExtensionMessage::Metadata(MetadataMessage::Data {
                         piece: 0,
@@ -293,7 +310,10 @@ async fn fetch_piece(
         }
         if let (true, Some(reqq)) = (unchoked, reqq) {
             while next_block < blocks.len() && outstanding < reqq as usize {
-                framed.send(Message::Request(blocks[next_block])).await.unwrap();
+                framed
+                    .send(Message::Request(blocks[next_block]))
+                    .await
+                    .unwrap();
                 next_block += 1;
                 outstanding += 1;
                 max_outstanding_seen = max_outstanding_seen.max(outstanding);
@@ -301,6 +321,10 @@ async fn fetch_piece(
         }
     }
     assert!(max_outstanding_seen <= reqq.unwrap() as usize);
-    assert_eq!(metadata.as_deref(), Some(info_bytes), "ut_metadata gives the info dict");
+    assert_eq!(
+        metadata.as_deref(),
+        Some(info_bytes),
+        "ut_metadata gives the info dict"
+    );
     piece
 }

@@ -12,13 +12,16 @@ fn bytes(max: usize) -> impl Strategy<Value = Bytes> {
 }
 
 fn block_request() -> impl Strategy<Value = BlockRequest> {
-    (any::<u32>(), any::<u32>(), 0..=Limits::DEFAULT_MAX_BLOCK_LEN).prop_map(
-        |(piece, begin, length)| BlockRequest {
+    (
+        any::<u32>(),
+        any::<u32>(),
+        0..=Limits::DEFAULT_MAX_BLOCK_LEN,
+    )
+        .prop_map(|(piece, begin, length)| BlockRequest {
             piece,
             begin,
             length,
-        },
-    )
+        })
 }
 
 fn hash_request() -> impl Strategy<Value = HashRequest> {
@@ -54,9 +57,8 @@ fn message() -> impl Strategy<Value = Message> {
         any::<u32>().prop_map(|piece| Message::Have { piece }),
         bytes(40).prop_map(Message::Bitfield),
         block_request().prop_map(Message::Request),
-        (any::<u32>(), any::<u32>(), bytes(300)).prop_map(|(piece, begin, data)| {
-            Message::Piece(Block { piece, begin, data })
-        }),
+        (any::<u32>(), any::<u32>(), bytes(300))
+            .prop_map(|(piece, begin, data)| { Message::Piece(Block { piece, begin, data }) }),
         block_request().prop_map(Message::Cancel),
         any::<u16>().prop_map(Message::Port),
         any::<u32>().prop_map(|piece| Message::SuggestPiece { piece }),
@@ -75,7 +77,10 @@ fn message() -> impl Strategy<Value = Message> {
                 hashes: Bytes::from(h.concat())
             })),
         hash_request().prop_map(Message::HashReject),
-        (any::<u8>().prop_filter("unknown id", |i| !is_known(*i)), bytes(50))
+        (
+            any::<u8>().prop_filter("unknown id", |i| !is_known(*i)),
+            bytes(50)
+        )
             .prop_map(|(id, payload)| Message::Unknown { id, payload }),
     ]
 }
@@ -155,7 +160,15 @@ fn names_and_ids() {
     assert_eq!(names[7], "request");
     assert_eq!(names[16], "extended");
     assert_eq!(names[20], "unknown");
-    assert_eq!(Message::Piece(Block { piece: 0, begin: 0, data: Bytes::new() }).id(), Some(id::PIECE));
+    assert_eq!(
+        Message::Piece(Block {
+            piece: 0,
+            begin: 0,
+            data: Bytes::new()
+        })
+        .id(),
+        Some(id::PIECE)
+    );
     assert_eq!(Message::KeepAlive.id(), None);
     for m in every_kind() {
         assert_eq!(m.to_bytes().len(), m.encoded_len());
@@ -235,7 +248,10 @@ fn piece_data_is_a_slice_of_the_read_buffer() {
         };
         assert_eq!(block.data.len(), 16384);
         let data = block.data.as_ptr_range();
-        assert!(alloc.start <= data.start && data.end <= alloc.end, "payload was copied");
+        assert!(
+            alloc.start <= data.start && data.end <= alloc.end,
+            "payload was copied"
+        );
     }
 }
 
