@@ -78,10 +78,14 @@ step "fuzz: ${FUZZ_SECONDS}s per target"
         mkdir -p "corpus/$target"
         seeds=()
         [ -d "seeds/$target" ] && seeds+=("seeds/$target")
+        # Real torrents seed the parsers' fuzzers (read in place, never copied).
+        case "$target" in
+            bencode_decode | metainfo_parse) [ -d ../../shared/corpus ] && seeds+=(../../shared/corpus) ;;
+        esac
         log="target/fuzz-$target.log"
         mkdir -p target
         if ! cargo fuzz run -O "$target" "corpus/$target" "${seeds[@]}" -- \
-            -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 >"$log" 2>&1; then
+            -max_total_time="$FUZZ_SECONDS" -max_len=65536 -rss_limit_mb=2048 >"$log" 2>&1; then
             tail -n 60 "$log"
             echo "fuzz target $target FAILED"
             exit 1
