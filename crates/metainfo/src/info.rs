@@ -15,7 +15,7 @@ use crate::files::{FileAttr, FileEntry, FileSpans};
 use crate::geometry::{Geometry, PieceIndex, BLOCK_SIZE};
 use crate::id::{InfoHash, InfoHashV2};
 use crate::options::ParseOptions;
-use crate::path::{sanitize_component, FilePath, PathBuilder};
+use crate::path::{sanitize_name, FilePath, PathBuilder};
 
 /// Which BitTorrent versions a torrent supports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -411,11 +411,25 @@ pub(crate) fn parse_info(
     let hash_v1 = has_v1.then(|| InfoHash(Sha1::digest(&raw).into()));
     let hash_v2 = v2.then(|| InfoHashV2(Sha256::digest(&raw).into()));
     let wire_hash = hash_v1.or(hash_v2.map(|h| h.truncated()));
+    let multi_file_hint = match dict.get("files") {
+        Some(_) => true,
+        None if has_v1 => false,
+        None => !single_tree_file(info)?,
+    };
 
     // Name: one component; nothing left → the info hash in hex.
-    let name = sanitize_component(name_raw.as_ref())
-        .or_else(|| wire_hash.map(|h| h.to_hex()))
-        .unwrap_or_else(|| "_".into());
+    // Name: one component. libtorrent rejects a single file without a usable
+    // name, and names a folder after the info hash instead.
+    let name = match sanitize_name(name_raw.as_ref()) {
+        Some(n) => n,
+        None if !multi_file_hint => {
+            return Err(Error::Invalid {
+                path: name_entry.path(),
+                reason: "the file name is empty after sanitising",
+            })
+        }
+        None => wire_hash.map(|h| h.to_hex()).unwrap_or_else(|| "_".into()),
+    };
     let name_path = FilePath::from_safe(name.clone());
 
     let tree = if v2 {
@@ -556,6 +570,7 @@ pub(crate) fn parse_info(
     };
 
     rename_duplicates(&mut files, &mut warnings, opts.max_duplicate_names)?;
+    resolve_symlinks(&mut files, multi_file.then_some(&name_path));
 
     Ok(Info {
         raw,
@@ -573,6 +588,17 @@ pub(crate) fn parse_info(
         hash_v1,
         hash_v2,
         warnings,
+    })
+}
+
+/// Whether a v2 `file tree` holds a single file at its top.
+fn single_tree_file(info: &Entry<'_, '_, '_>) -> Result<bool, Error> {
+    let tree = info.key("file tree")?;
+    let d = tree.dict()?;
+    let mut it = d.iter();
+    Ok(match (it.next(), it.next()) {
+        (Some((_, v)), None) => v.as_dict().is_some_and(|c| c.get("").is_some()),
+        _ => false,
     })
 }
 
@@ -833,9 +859,11 @@ fn parse_file_tree<'a>(
     Ok(out)
 }
 
-/// BEP 52 hybrid: the v1 list (with pads) must describe the v2 tree's files
-/// in the same order, with pad files exactly filling each alignment gap
-/// (the pad after the last file is optional). Copies each `pieces root` to
+/// BEP 52 hybrid: the v1 list must describe the v2 tree's files in the
+/// same order (same sanitised paths and lengths), with pad files only where
+/// they fill the gap to the next piece boundary and every non-empty file
+/// starting on a piece boundary (libtorrent may put a pad after empty files;
+/// the pad after the last file is optional). Copies each `pieces root` to
 /// its v1 entry.
 fn check_hybrid(
     v1: &mut [FileEntry],
@@ -845,57 +873,88 @@ fn check_hybrid(
     name: &FilePath,
     piece_length: u32,
 ) -> Result<(), Error> {
-    let last_data = tree.iter().rposition(|f| f.length > 0);
-    let mut j = 0;
-    for (k, tf) in tree.iter().enumerate() {
-        let want = tree_entry(buf, tf, multi, name);
-        let Some(f1) = v1.get_mut(j) else {
-            return Err(Error::InconsistentHybrid {
-                file: j,
-                reason: "the v1 file list is shorter",
-            });
-        };
+    let pl = u64::from(piece_length);
+    let mut offset = 0u64;
+    let mut k = 0;
+    for (j, f1) in v1.iter_mut().enumerate() {
         let fail = |reason| Error::InconsistentHybrid { file: j, reason };
         if f1.is_pad() {
-            return Err(fail("unexpected pad file"));
+            let gap = (pl - offset % pl) % pl;
+            if gap == 0 || f1.length > gap {
+                return Err(fail("pad file does not fill an alignment gap"));
+            }
+            offset += f1.length;
+            continue;
         }
+        let Some(tf) = tree.get(k) else {
+            return Err(fail("the v1 file list has extra files"));
+        };
+        k += 1;
+        let want = tree_entry(buf, tf, multi, name);
         if f1.path != want.path {
             return Err(fail("file paths differ"));
         }
         if f1.length != want.length {
             return Err(fail("file lengths differ"));
         }
+        if f1.length > 0 && offset % pl != 0 {
+            return Err(fail("file does not start on a piece boundary"));
+        }
         f1.pieces_root = want.pieces_root;
-        j += 1;
-        let gap = gap_after(tf.length, piece_length);
-        if gap == 0 {
-            continue;
-        }
-        let is_last = last_data.is_none_or(|l| k >= l);
-        match v1.get(j) {
-            Some(p) if p.is_pad() && p.length == gap => j += 1,
-            Some(p) if p.is_pad() => {
-                return Err(Error::InconsistentHybrid {
-                    file: j,
-                    reason: "pad file does not fill the alignment gap",
-                })
-            }
-            _ if is_last => {}
-            _ => {
-                return Err(Error::InconsistentHybrid {
-                    file: j,
-                    reason: "missing alignment pad file",
-                })
-            }
-        }
+        offset = offset.saturating_add(f1.length);
     }
-    if j != v1.len() {
+    if k != tree.len() {
         return Err(Error::InconsistentHybrid {
-            file: j,
-            reason: "the v1 file list has extra files",
+            file: v1.len(),
+            reason: "the v1 file list is shorter",
         });
     }
     Ok(())
+}
+
+/// BEP 47 says a `symlink path` is relative to the torrent's root folder.
+/// Some creators wrote it relative to the link's own folder instead
+/// (libtorrent's `symlink2` test): when the root-relative target names
+/// nothing in the torrent but the link-relative one does, use that.
+fn resolve_symlinks(files: &mut [FileEntry], name: Option<&FilePath>) {
+    if files.iter().all(|f| f.symlink.is_none()) {
+        return;
+    }
+    let mut known: HashSet<&str> = HashSet::new();
+    for f in files.iter() {
+        let p = f.path.as_str();
+        known.insert(p);
+        for (i, c) in p.char_indices() {
+            if c == '/' {
+                known.insert(&p[..i]);
+            }
+        }
+    }
+    let mut fixes = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let (Some(target), Some((dir, _))) = (&f.symlink, f.path.as_str().rsplit_once('/')) else {
+            continue;
+        };
+        if known.contains(target.as_str()) {
+            continue;
+        }
+        let rel = match name {
+            Some(n) => target
+                .as_str()
+                .strip_prefix(n.as_str())
+                .and_then(|r| r.strip_prefix('/')),
+            None => Some(target.as_str()),
+        };
+        if let Some(rel) = rel {
+            let candidate = format!("{dir}/{rel}");
+            if known.contains(candidate.as_str()) {
+                fixes.push((i, FilePath::from_safe(candidate)));
+            }
+        }
+    }
+    for (i, p) in fixes {
+        files[i].symlink = Some(p);
+    }
 }
 
 /// libtorrent's rule: a later file whose path repeats an earlier one gets

@@ -20,8 +20,12 @@
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
-/// Longest path element kept, in bytes (the common file system limit).
-pub const MAX_COMPONENT_LEN: usize = 255;
+/// Longest path component, in bytes: elements over 240 bytes are cut to
+/// 240 bytes plus an extension of up to 10 bytes, as libtorrent does.
+pub const MAX_COMPONENT_LEN: usize = SHORTEN_OVER + MAX_EXT;
+
+const SHORTEN_OVER: usize = 240;
+const MAX_EXT: usize = 10;
 
 /// A relative path whose every component is safe to create under a
 /// download folder: non-empty, valid UTF-8, not `.` or `..`, without `/`,
@@ -217,20 +221,30 @@ pub(crate) fn sanitize_component(raw: &[u8]) -> Option<String> {
     if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
         out.replace_range(1..2, "_");
     }
-    if out.len() > MAX_COMPONENT_LEN {
+    if out.len() > SHORTEN_OVER {
         out = shorten(&out);
     }
     Some(out)
 }
 
-/// Cuts `s` to at most [`MAX_COMPONENT_LEN`] bytes on a char boundary,
-/// keeping an extension of up to 16 bytes.
+/// A torrent name → one safe component, or `None` when nothing usable is
+/// left (empty, only separators or NULs, `.` or `..`).
+pub(crate) fn sanitize_name(raw: &[u8]) -> Option<String> {
+    let keep = raw.iter().any(|b| !matches!(b, b'/' | b'\\' | 0));
+    if !keep {
+        return None;
+    }
+    sanitize_component(raw)
+}
+
+/// Cuts the stem of `s` to 240 bytes on a char boundary, keeping an
+/// extension of up to 10 bytes.
 fn shorten(s: &str) -> String {
     let ext = match s.rfind('.') {
-        Some(dot) if dot > 0 && s.len() - dot <= 16 => &s[dot..],
+        Some(dot) if dot > 0 && s.len() - dot <= MAX_EXT => &s[dot..],
         _ => "",
     };
-    let mut cut = MAX_COMPONENT_LEN - ext.len();
+    let mut cut = SHORTEN_OVER;
     while !s.is_char_boundary(cut) {
         cut -= 1;
     }
@@ -272,7 +286,9 @@ mod tests {
         let out = p(&[long.as_bytes()]);
         assert!(out.len() <= MAX_COMPONENT_LEN);
         assert!(out.ends_with(".mkv"));
-        let exact = "a".repeat(MAX_COMPONENT_LEN);
+        let over = "b".repeat(SHORTEN_OVER + 1);
+        assert_eq!(p(&[over.as_bytes()]), "b".repeat(SHORTEN_OVER));
+        let exact = "a".repeat(SHORTEN_OVER);
         assert_eq!(p(&[exact.as_bytes()]), exact);
     }
 
