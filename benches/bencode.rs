@@ -78,12 +78,13 @@ fn decoders() -> Vec<(&'static str, Decoder)> {
             // bendy's `from_bencode` allows no nesting by default; give it
             // the same depth limit as ours.
             let mut d = Decoder::new(black_box(b)).with_max_depth(100);
-            match d.next_object() {
+            let ok = match d.next_object() {
                 Ok(Some(o)) => bendy::value::Value::decode_bencode_object(o)
                     .map(black_box)
                     .is_ok(),
                 _ => false,
-            }
+            };
+            ok
         }),
         ("bt_bencode", |b| {
             bt_bencode::from_slice::<bt_bencode::Value>(black_box(b))
