@@ -49,8 +49,8 @@ pub enum Warning {
         /// The new path.
         path: String,
     },
-    /// Every element of a file's path was empty, `.` or `..`; its path
-    /// became `_`.
+    /// Every element of a file's path was empty, `.` or `..` (libtorrent
+    /// turns them into `_` or drops them; Transmission rejects the file).
     EmptyPath {
         /// Index in [`Info::files`].
         file: usize,
@@ -454,10 +454,7 @@ pub(crate) fn parse_info(
                 } else {
                     match &lf.raw_path {
                         None => (FilePath::from_safe(format!(".pad/{}", lf.length)), false),
-                        Some(raw) => {
-                            let (p, empty) = build_path(raw);
-                            (p.prefixed(&name_path), empty)
-                        }
+                        Some(raw) => (build_path(raw).0.prefixed(&name_path), no_name(raw)),
                     }
                 };
                 if empty {
@@ -493,7 +490,7 @@ pub(crate) fn parse_info(
             let last_data = tree.iter().rposition(|f| f.length > 0);
             for (k, tf) in tree.iter().enumerate() {
                 let file = tree_entry(buf, tf, multi_file, &name_path);
-                if file.path.as_str() == "_" && tf.raw_path.iter().all(|c| c.is_empty()) {
+                if no_name(&tf.raw_path) {
                     warnings.push(Warning::EmptyPath { file: files.len() });
                 }
                 files.push(file);
@@ -610,6 +607,12 @@ fn gap_after(len: u64, piece_length: u32) -> u64 {
     } else {
         (pl - len % pl) % pl
     }
+}
+
+/// Whether every element is empty, `.` or `..` (Transmission rejects such
+/// paths; libtorrent turns them into `_`).
+fn no_name(raw: &[&[u8]]) -> bool {
+    raw.iter().all(|c| c.is_empty() || *c == b"." || *c == b"..")
 }
 
 /// A sanitised path, and whether nothing usable was left (it became `_`).
