@@ -143,6 +143,25 @@ fn accumulate_negative(digits: &[u8]) -> Result<i64, usize> {
 
 /// The body of an integer after its `i`: `-?[0-9]+e`.
 fn integer_body(input: &[u8], canonical: bool) -> PResult<'_, i64> {
+    // Fast path: a non-negative integer of up to 18 digits, canonical.
+    let mut v = 0i64;
+    let mut n = 0;
+    while n < input.len().min(18) {
+        let d = input[n].wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v * 10 + i64::from(d);
+        n += 1;
+    }
+    if n > 0 && input.get(n) == Some(&b'e') && (n == 1 || input[0] != b'0') {
+        return Ok((&input[n + 1..], v));
+    }
+    integer_body_slow(input, canonical)
+}
+
+/// [`integer_body`] with every check and error.
+fn integer_body_slow(input: &[u8], canonical: bool) -> PResult<'_, i64> {
     let (rest, negative) = match input.first() {
         Some(b'-') => (&input[1..], true),
         _ => (input, false),
@@ -186,6 +205,29 @@ fn integer_body(input: &[u8], canonical: bool) -> PResult<'_, i64> {
 /// string's content. The declared length is checked against the remaining
 /// input before anything is sliced; nothing is allocated.
 fn byte_string(input: &[u8], canonical: bool) -> PResult<'_, &[u8]> {
+    // Fast path: up to 18 digits cannot overflow; one pass, no checks.
+    let mut len = 0u64;
+    let mut n = 0;
+    while n < input.len().min(18) {
+        let d = input[n].wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        len = len * 10 + u64::from(d);
+        n += 1;
+    }
+    if n > 0 && input.get(n) == Some(&b':') && !(canonical && n > 1 && input[0] == b'0') {
+        let body = &input[n + 1..];
+        if (body.len() as u64) >= len {
+            let len = len as usize;
+            return Ok((&body[len..], &body[..len]));
+        }
+    }
+    byte_string_slow(input, canonical)
+}
+
+/// [`byte_string`] with every check and error.
+fn byte_string_slow(input: &[u8], canonical: bool) -> PResult<'_, &[u8]> {
     let (after, ds) = digits(input)?;
     if ds.is_empty() {
         return match after.first() {
@@ -263,7 +305,9 @@ impl<'a> Parser<'a, '_> {
         }
     }
 
-    fn push_token(&mut self, token: Token) -> Result<u32, Error> {
+    /// Appends a token; scalars get their `next` (the following index)
+    /// here, containers when they close.
+    fn push_token(&mut self, mut token: Token) -> Result<u32, Error> {
         if self.tokens.len() >= self.opts.max_items {
             return Err(Error::ItemLimit {
                 offset: token.start as usize,
@@ -271,6 +315,9 @@ impl<'a> Parser<'a, '_> {
             });
         }
         let idx = self.tokens.len() as u32;
+        if matches!(token.tag, Tag::Int | Tag::Bytes) {
+            token.next = idx + 1;
+        }
         self.tokens.push(token);
         Ok(idx)
     }
@@ -355,8 +402,7 @@ impl<'a> Parser<'a, '_> {
                 }
             }
         }
-        let idx = self.push_token(Token::new(Tag::Bytes, start, end, u64::from(data)))?;
-        self.tokens[idx as usize].next = idx + 1;
+        self.push_token(Token::new(Tag::Bytes, start, end, u64::from(data)))?;
         let frame = self.stack.last_mut().expect("key inside a dictionary");
         frame.expect_key = false;
         frame.last_key = Some((data, end as u32));
@@ -372,8 +418,7 @@ impl<'a> Parser<'a, '_> {
                 let (after, v) =
                     integer_body(&rest[1..], canonical).map_err(|e| self.convert(e))?;
                 let end = self.offset_of(after);
-                let idx = self.push_token(Token::new(Tag::Int, start, end, v as u64))?;
-                self.tokens[idx as usize].next = idx + 1;
+                self.push_token(Token::new(Tag::Int, start, end, v as u64))?;
                 self.pos = end;
                 self.after_value();
             }
@@ -381,8 +426,7 @@ impl<'a> Parser<'a, '_> {
                 let (after, content) = byte_string(rest, canonical).map_err(|e| self.convert(e))?;
                 let end = self.offset_of(after);
                 let data = (end - content.len()) as u64;
-                let idx = self.push_token(Token::new(Tag::Bytes, start, end, data))?;
-                self.tokens[idx as usize].next = idx + 1;
+                self.push_token(Token::new(Tag::Bytes, start, end, data))?;
                 self.pos = end;
                 self.after_value();
             }
