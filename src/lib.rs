@@ -6,5 +6,7 @@
 //! | module | crate | what it is |
 //! |---|---|---|
 //! | [`bencode`] | `seedbed-bencode` | zero-copy bencode decoder and canonical encoder |
+//! | [`tracker`] | `seedbed-tracker-proto` | tracker protocols: HTTP and UDP announce/scrape, sans-IO UDP client, BEP 12 tiers, async client, in-memory tracker |
 
 pub use seedbed_bencode as bencode;
+pub use seedbed_tracker_proto as tracker;
