@@ -83,11 +83,18 @@ fn print_text(path: &std::path::Path, t: &Torrent) {
     println!("  pieces:       {}", info.num_pieces());
     println!(
         "  layout:       {}-file, {} file(s), {:?}",
-        if info.is_multi_file() { "multi" } else { "single" },
+        if info.is_multi_file() {
+            "multi"
+        } else {
+            "single"
+        },
         info.num_files(),
         info.version()
     );
-    println!("  private:      {}", if info.is_private() { "yes" } else { "no" });
+    println!(
+        "  private:      {}",
+        if info.is_private() { "yes" } else { "no" }
+    );
     if t.trackers().is_empty() {
         println!("  trackers:     none");
     }

@@ -283,19 +283,41 @@ pub(crate) mod tests {
         assert_eq!(
             spans,
             [
-                FileSpan { file: 0, offset: 4, len: 1 },
-                FileSpan { file: 2, offset: 0, len: 3 },
-                FileSpan { file: 3, offset: 0, len: 2 },
+                FileSpan {
+                    file: 0,
+                    offset: 4,
+                    len: 1
+                },
+                FileSpan {
+                    file: 2,
+                    offset: 0,
+                    len: 3
+                },
+                FileSpan {
+                    file: 3,
+                    offset: 0,
+                    len: 2
+                },
             ]
         );
         assert_eq!(FileSpans::new(&files, 18, 5).count(), 0);
-        assert_eq!(FileSpans::new(&files, 17, 5).collect::<Vec<_>>(), [FileSpan { file: 3, offset: 9, len: 1 }]);
+        assert_eq!(
+            FileSpans::new(&files, 17, 5).collect::<Vec<_>>(),
+            [FileSpan {
+                file: 3,
+                offset: 9,
+                len: 1
+            }]
+        );
         assert_eq!(FileSpans::new(&files, 0, 0).count(), 0);
     }
 
     #[test]
     fn attr_letters() {
-        assert_eq!(format!("{:?}", FileAttr::parse(b"phxl")), "FileAttr(\"pxhl\")");
+        assert_eq!(
+            format!("{:?}", FileAttr::parse(b"phxl")),
+            "FileAttr(\"pxhl\")"
+        );
         assert_eq!(FileAttr::parse(b""), FileAttr::default());
     }
 

@@ -211,7 +211,8 @@ impl Geometry {
 
     /// The piece holding byte `offset`, if `offset < total_length`.
     pub fn piece_at(&self, offset: u64) -> Option<PieceIndex> {
-        (offset < self.total_length).then(|| PieceIndex((offset / u64::from(self.piece_length)) as u32))
+        (offset < self.total_length)
+            .then(|| PieceIndex((offset / u64::from(self.piece_length)) as u32))
     }
 
     /// The pieces that overlap bytes `offset..offset + len` (empty for
@@ -266,9 +267,18 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert!(matches!(Geometry::new(0, 16384), Err(Error::InvalidTotalSize { .. })));
-        assert!(matches!(Geometry::new(1, 0), Err(Error::InvalidPieceLength { .. })));
-        assert!(matches!(Geometry::new(u64::MAX, 1), Err(Error::InvalidTotalSize { .. })));
+        assert!(matches!(
+            Geometry::new(0, 16384),
+            Err(Error::InvalidTotalSize { .. })
+        ));
+        assert!(matches!(
+            Geometry::new(1, 0),
+            Err(Error::InvalidPieceLength { .. })
+        ));
+        assert!(matches!(
+            Geometry::new(u64::MAX, 1),
+            Err(Error::InvalidTotalSize { .. })
+        ));
         assert!(matches!(
             Geometry::new(1 << 40, 1),
             Err(Error::TooManyPieces { count, .. }) if count == 1 << 40

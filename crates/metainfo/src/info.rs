@@ -148,7 +148,10 @@ impl Info {
     /// # Errors
     /// None in practice: the bytes decoded once already.
     pub fn decode(&self) -> Result<Document<'_>, Error> {
-        Ok(decode_with(&self.raw, &DecodeOptions::new().max_depth(usize::MAX))?)
+        Ok(decode_with(
+            &self.raw,
+            &DecodeOptions::new().max_depth(usize::MAX),
+        )?)
     }
 
     /// v1, v2 or hybrid.
@@ -612,7 +615,8 @@ fn gap_after(len: u64, piece_length: u32) -> u64 {
 /// Whether every element is empty, `.` or `..` (Transmission rejects such
 /// paths; libtorrent turns them into `_`).
 fn no_name(raw: &[&[u8]]) -> bool {
-    raw.iter().all(|c| c.is_empty() || *c == b"." || *c == b"..")
+    raw.iter()
+        .all(|c| c.is_empty() || *c == b"." || *c == b"..")
 }
 
 /// A sanitised path, and whether nothing usable was left (it became `_`).
@@ -653,7 +657,10 @@ fn named_like_pad(raw_path: &[&[u8]]) -> bool {
 fn string_list<'a>(e: &Entry<'_, '_, 'a>) -> Result<Vec<&'a [u8]>, Error> {
     let mut out = Vec::new();
     for item in e.items()? {
-        out.push(item.bytes().map_err(|_| invalid(&item, "expected a string"))?);
+        out.push(
+            item.bytes()
+                .map_err(|_| invalid(&item, "expected a string"))?,
+        );
     }
     Ok(out)
 }
@@ -665,7 +672,10 @@ fn parse_attr(e: &Entry<'_, '_, '_>) -> Result<FileAttr, Error> {
         .unwrap_or_default())
 }
 
-fn parse_symlink<'a>(e: &Entry<'_, '_, 'a>, attr: FileAttr) -> Result<Option<Vec<&'a [u8]>>, Error> {
+fn parse_symlink<'a>(
+    e: &Entry<'_, '_, 'a>,
+    attr: FileAttr,
+) -> Result<Option<Vec<&'a [u8]>>, Error> {
     if !attr.is_symlink() {
         return Ok(None);
     }

@@ -2,7 +2,54 @@
 //! info hashes, file layout, magnet links (BEP 9, BEP 53) and torrent
 //! creation.
 //!
-//! This crate does no network IO and pulls in no async runtime.
+//! This crate does no network IO and pulls in no async runtime: it reads
+//! and writes bytes you hand it.
+//!
+//! # Reading a torrent
+//!
+//! [`Torrent::from_bytes`] reads a whole `.torrent` file; [`Info::from_bytes`]
+//! reads a bare `info` dictionary (as assembled from `ut_metadata`, BEP 9).
+//! Reading is lenient like libtorrent (unsorted keys, trailing bytes,
+//! non-UTF-8 names, unknown keys), then validates into types whose
+//! invariants hold:
+//!
+//! - info hashes are SHA-1 (v1) and SHA-256 (v2) of the exact `info` bytes
+//!   ([`Info::raw`]), never of a re-encoding;
+//! - every file path is a [`FilePath`], sanitised with libtorrent's rules so
+//!   it can never leave the download folder;
+//! - [`Geometry`] holds the piece and block sizes, and only it makes
+//!   [`PieceIndex`] and [`Block`] values; [`Info::file_spans`] maps a byte
+//!   range of the torrent to the files it covers;
+//! - v2 piece layers are checked against each file's `pieces root`
+//!   ([`Torrent::verify_piece_layers`]);
+//! - every length read is bounded by [`ParseOptions`] before it is used.
+//!
+//! ```
+//! use seedbed_metainfo::{Torrent, Version};
+//!
+//! let data: &[u8] = b"d8:announce31:http://tracker.example/announce\
+//!     4:infod5:filesld6:lengthi20000e4:pathl5:a.txteed6:lengthi5000e4:pathl3:sub5:b.binee\
+//!     e4:name4:demo12:piece lengthi16384e6:pieces40:AAAAAAAAAAAAAAAAAAAABBBBBBBBBBBBBBBBBBBBee";
+//! let torrent = Torrent::from_bytes(data)?;
+//! let info = torrent.info();
+//! assert_eq!(info.version(), Version::V1);
+//! assert_eq!(info.name(), "demo");
+//! assert_eq!(info.total_size(), 25_000);
+//! assert_eq!(torrent.trackers()[0][0], "http://tracker.example/announce");
+//! println!("{}", torrent.info_hash()); // 40 hex digits, for trackers and peers
+//!
+//! // Piece 1 holds the end of a.txt and all of sub/b.bin.
+//! let g = info.geometry();
+//! let p1 = g.piece(1).unwrap();
+//! assert_eq!(g.piece_len(p1), 25_000 - 16_384);
+//! for span in info.piece_spans(p1) {
+//!     let file = &info.files()[span.file];
+//!     let on_disk = file.path().to_path_buf_under("/downloads");
+//!     println!("{} bytes at {} of {}", span.len, span.offset, on_disk.display());
+//! }
+//! assert_eq!(info.files()[1].path().as_str(), "demo/sub/b.bin");
+//! # Ok::<(), seedbed_metainfo::Error>(())
+//! ```
 
 pub mod create;
 mod error;
@@ -10,11 +57,11 @@ mod files;
 mod geometry;
 mod id;
 mod info;
+mod magnet;
 mod merkle;
 mod options;
 mod path;
 mod torrent;
-mod magnet;
 
 pub use create::{
     auto_piece_length, Content, ContentFile, CreatedTorrent, TorrentBuilder, TorrentVersion,
@@ -25,7 +72,7 @@ pub use files::{FileAttr, FileEntry, FileSpan, FileSpans};
 pub use geometry::{Block, Geometry, PieceIndex, BLOCK_SIZE};
 pub use id::{InfoHash, InfoHashV2, PeerId};
 pub use info::{Info, Version, Warning};
+pub use magnet::{HostPort, Magnet, MagnetErrorKind, MAX_SELECT_INDEX};
 pub use options::ParseOptions;
 pub use path::{FilePath, MAX_COMPONENT_LEN};
 pub use torrent::{DhtNode, Torrent};
-pub use magnet::{HostPort, Magnet, MagnetErrorKind, MAX_SELECT_INDEX};

@@ -79,7 +79,10 @@ mod tests {
         // Five 16 KiB pieces: padded to 8 with zero leaves.
         let five: Vec<[u8; 32]> = (0..5u8).map(|i| leaf(&[i])).collect();
         let flat: Vec<u8> = five.iter().flatten().copied().collect();
-        let a = hash_pair(&hash_pair(&five[0], &five[1]), &hash_pair(&five[2], &five[3]));
+        let a = hash_pair(
+            &hash_pair(&five[0], &five[1]),
+            &hash_pair(&five[2], &five[3]),
+        );
         let b = hash_pair(&hash_pair(&five[4], &z), &hash_pair(&z, &z));
         assert_eq!(root_from_layer(&flat, 16384), hash_pair(&a, &b));
     }

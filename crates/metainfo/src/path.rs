@@ -296,8 +296,16 @@ mod tests {
     fn counters() {
         let f = FilePath::from_components(["foo", "bar.txt"]);
         assert_eq!(f.with_counter(1).as_str(), "foo/bar.1.txt");
-        assert_eq!(FilePath::from_components(["_"]).with_counter(2).as_str(), "_.2");
-        assert_eq!(FilePath::from_components([".hidden"]).with_counter(1).as_str(), ".hidden.1");
+        assert_eq!(
+            FilePath::from_components(["_"]).with_counter(2).as_str(),
+            "_.2"
+        );
+        assert_eq!(
+            FilePath::from_components([".hidden"])
+                .with_counter(1)
+                .as_str(),
+            ".hidden.1"
+        );
     }
 
     #[test]

@@ -107,9 +107,7 @@ impl Torrent {
         let root = Entry::root(root_value);
         let info = parse_info(&raw, &root.key("info")?, opts)?;
 
-        let announce = root
-            .opt_key("announce")?
-            .and_then(|a| clean_url(a.value()));
+        let announce = root.opt_key("announce")?.and_then(|a| clean_url(a.value()));
         let mut seen = HashSet::new();
         let mut trackers = Vec::new();
         if let Some(list) = root.opt_key("announce-list")? {
@@ -120,8 +118,10 @@ impl Torrent {
                         Kind::Bytes(_) => clean_url(tier).into_iter().collect(),
                         _ => Vec::new(),
                     };
-                    let urls: Vec<String> =
-                        urls.into_iter().filter(|u| seen.insert(u.clone())).collect();
+                    let urls: Vec<String> = urls
+                        .into_iter()
+                        .filter(|u| seen.insert(u.clone()))
+                        .collect();
                     if !urls.is_empty() {
                         trackers.push(urls);
                     }
@@ -378,7 +378,9 @@ fn url_list(e: Option<Entry<'_, '_, '_>>) -> Vec<String> {
         _ => Vec::new(),
     };
     let mut seen = HashSet::new();
-    urls.into_iter().filter(|u| seen.insert(u.clone())).collect()
+    urls.into_iter()
+        .filter(|u| seen.insert(u.clone()))
+        .collect()
 }
 
 fn dht_node(v: Value<'_, '_>) -> Option<DhtNode> {

@@ -106,10 +106,26 @@ fn corpus_manifests_and_ground_truth() {
                 let checks = [
                     ("info_sha1_raw", hex1.clone(), want1),
                     ("info_sha256_raw", hex2, row["info_sha256_raw"].clone()),
-                    ("total_size_nonpad", info.total_size().to_string(), row["total_size_nonpad"].clone()),
-                    ("num_files", info.num_files().to_string(), (n - pads).to_string()),
-                    ("piece_length", info.piece_length().to_string(), row["piece_length"].clone()),
-                    ("num_pieces", info.num_pieces().to_string(), row["num_pieces"].clone()),
+                    (
+                        "total_size_nonpad",
+                        info.total_size().to_string(),
+                        row["total_size_nonpad"].clone(),
+                    ),
+                    (
+                        "num_files",
+                        info.num_files().to_string(),
+                        (n - pads).to_string(),
+                    ),
+                    (
+                        "piece_length",
+                        info.piece_length().to_string(),
+                        row["piece_length"].clone(),
+                    ),
+                    (
+                        "num_pieces",
+                        info.num_pieces().to_string(),
+                        row["num_pieces"].clone(),
+                    ),
                     ("name", info.name().to_owned(), row["name"].clone()),
                 ];
                 for (what, got, want) in checks {
@@ -134,7 +150,9 @@ fn corpus_manifests_and_ground_truth() {
                     Err(_) => {}
                     Ok(t) => {
                         if t.info().check_strict().is_ok() {
-                            failures.push(format!("{rel}: invalid but loaded and passed the strict check"));
+                            failures.push(format!(
+                                "{rel}: invalid but loaded and passed the strict check"
+                            ));
                         }
                     }
                 }
@@ -154,5 +172,10 @@ fn corpus_manifests_and_ground_truth() {
         }
     }
     assert_eq!((valid, invalid, special), (150, 53, 1));
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -14,7 +14,11 @@ fn list<T: Into<OwnedValue>>(items: impl IntoIterator<Item = T>) -> OwnedValue {
 /// file `i` is `d/f{i}` unless `names` says otherwise.
 fn v1_torrent(lengths: &[i64], piece_length: i64, names: Option<&[&str]>) -> Vec<u8> {
     let total: i64 = lengths.iter().fold(0i64, |a, &b| a.saturating_add(b));
-    let pieces = if piece_length > 0 { total / piece_length + i64::from(total % piece_length != 0) } else { 1 };
+    let pieces = if piece_length > 0 {
+        total / piece_length + i64::from(total % piece_length != 0)
+    } else {
+        1
+    };
     let files: Vec<OwnedValue> = lengths
         .iter()
         .enumerate()
@@ -56,14 +60,20 @@ fn max_torrent_size_at_and_past() {
     let past = ParseOptions::new().max_torrent_size(t.len() - 1);
     assert_eq!(
         Torrent::from_bytes_with(t.clone(), &past).unwrap_err(),
-        Error::TooLarge { size: t.len(), limit: t.len() - 1 }
+        Error::TooLarge {
+            size: t.len(),
+            limit: t.len() - 1
+        }
     );
     // The same limit applies to bare info bytes (ut_metadata).
     let info = Torrent::from_bytes(t).unwrap().info().raw().clone();
     let at = ParseOptions::new().max_torrent_size(info.len());
     assert!(Info::from_bytes_with(info.clone(), &at).is_ok());
     let past = ParseOptions::new().max_torrent_size(info.len() - 1);
-    assert!(matches!(Info::from_bytes_with(info, &past), Err(Error::TooLarge { .. })));
+    assert!(matches!(
+        Info::from_bytes_with(info, &past),
+        Err(Error::TooLarge { .. })
+    ));
 }
 
 #[test]
@@ -124,14 +134,26 @@ fn max_depth_at_and_past() {
     let t = v1_torrent(&[1], 16384, None);
     assert!(Torrent::from_bytes_with(t.clone(), &ParseOptions::new().max_depth(5)).is_ok());
     let err = Torrent::from_bytes_with(t, &ParseOptions::new().max_depth(4)).unwrap_err();
-    assert!(matches!(err, Error::Bencode(seedbed_bencode::Error::DepthLimit { limit: 4, .. })), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Bencode(seedbed_bencode::Error::DepthLimit { limit: 4, .. })
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
 fn max_duplicate_names_at_and_past() {
     let t = v1_torrent(&[1, 1, 1], 16384, Some(&["a.txt", "a.txt", "a.txt"]));
-    let ok = Torrent::from_bytes_with(t.clone(), &ParseOptions::new().max_duplicate_names(2)).unwrap();
-    let paths: Vec<&str> = ok.info().files().iter().map(|f| f.path().as_str()).collect();
+    let ok =
+        Torrent::from_bytes_with(t.clone(), &ParseOptions::new().max_duplicate_names(2)).unwrap();
+    let paths: Vec<&str> = ok
+        .info()
+        .files()
+        .iter()
+        .map(|f| f.path().as_str())
+        .collect();
     assert_eq!(paths, ["t/d/a.txt", "t/d/a.1.txt", "t/d/a.2.txt"]);
     assert!(ok.info().check_strict().is_err());
     assert_eq!(
@@ -152,12 +174,18 @@ fn defaults_are_documented_values() {
 fn pieces_not_a_multiple_of_20() {
     for len in [1, 19, 21, 39] {
         let t = single(16384, 16384, len);
-        assert_eq!(Torrent::from_bytes(t).unwrap_err(), Error::PiecesNotMultipleOf20 { len });
+        assert_eq!(
+            Torrent::from_bytes(t).unwrap_err(),
+            Error::PiecesNotMultipleOf20 { len }
+        );
     }
     assert!(Torrent::from_bytes(single(16384, 16384, 20)).is_ok());
     assert!(matches!(
         Torrent::from_bytes(single(16384, 16384, 40)),
-        Err(Error::PieceCountMismatch { expected: 1, found: 2 })
+        Err(Error::PieceCountMismatch {
+            expected: 1,
+            found: 2
+        })
     ));
 }
 
@@ -171,7 +199,10 @@ fn huge_declared_lengths() {
     ));
     // Two files whose sum overflows.
     let t = v1_torrent(&[i64::MAX, i64::MAX], 1 << 30, None);
-    assert!(matches!(Torrent::from_bytes(t), Err(Error::InvalidTotalSize { .. })));
+    assert!(matches!(
+        Torrent::from_bytes(t),
+        Err(Error::InvalidTotalSize { .. })
+    ));
     // Piece length over u32, negative, zero.
     for pl in [1i64 << 40, -1, 0] {
         assert!(matches!(
@@ -193,7 +224,15 @@ fn huge_declared_lengths() {
 
 #[test]
 fn empty_and_odd_inputs() {
-    for input in [&b""[..], b"de", b"le", b"i1e", b"d4:infoi1ee", b"d4:infodee", b"d4:infod4:name1:ae"] {
+    for input in [
+        &b""[..],
+        b"de",
+        b"le",
+        b"i1e",
+        b"d4:infoi1ee",
+        b"d4:infodee",
+        b"d4:infod4:name1:ae",
+    ] {
         assert!(Torrent::from_bytes(input).is_err(), "{input:?}");
     }
 }

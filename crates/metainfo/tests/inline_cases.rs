@@ -47,7 +47,11 @@ fn transmission_inline_cases() {
         match expect {
             "valid" => {
                 let t = result.unwrap_or_else(|e| panic!("{name}: {e}"));
-                assert_eq!(t.info().files()[0].path().as_str(), first_path(name).unwrap(), "{name}");
+                assert_eq!(
+                    t.info().files()[0].path().as_str(),
+                    first_path(name).unwrap(),
+                    "{name}"
+                );
                 assert_eq!(t.info().files()[1].path().as_str(), "foo/b.txt", "{name}");
                 assert!(t.info().check_strict().is_ok(), "{name}");
                 for f in t.info().files() {
@@ -61,7 +65,10 @@ fn transmission_inline_cases() {
                 Ok(t) => {
                     // Transmission rejects it, libtorrent sanitises it.
                     assert_eq!(name, "path_all_empty");
-                    assert_eq!(t.info().files()[0].path().as_str(), first_path(name).unwrap());
+                    assert_eq!(
+                        t.info().files()[0].path().as_str(),
+                        first_path(name).unwrap()
+                    );
                     assert!(t.info().check_strict().is_err(), "{name}");
                 }
             },
