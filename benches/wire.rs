@@ -1,0 +1,121 @@
+//! Peer wire decoding: a stream of 16 KiB `piece` messages and a stream of
+//! small messages (`have`, `request`), decoded from one buffer, in bytes/s
+//! and messages/s; seedbed's `MessageDecoder` beside
+//! librqbit-peer-protocol's `Message::deserialize` in the same run.
+//!
+//! ```text
+//! cargo bench --bench wire -- --warm-up-time 1 --measurement-time 3
+//! ```
+//!
+//! seedbed decodes from a `BytesMut` it consumes (piece data is split off
+//! zero-copy as `Bytes`), so each iteration gets a fresh copy of the input,
+//! made outside the timed section. librqbit borrows `&[u8]` slices.
+
+use std::hint::black_box;
+
+use bytes::{Bytes, BytesMut};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use seedbed::wire::{Block, BlockRequest, Limits, Message, MessageDecoder};
+
+const PIECES: usize = 256;
+const SMALL: usize = 100_000;
+
+fn piece_stream() -> Vec<u8> {
+    let mut wire = Vec::new();
+    for i in 0..PIECES as u32 {
+        Message::Piece(Block {
+            piece: i / 16,
+            begin: (i % 16) * 16384,
+            data: Bytes::from(vec![i as u8; 16384]),
+        })
+        .encode(&mut wire);
+    }
+    wire
+}
+
+fn small_stream() -> Vec<u8> {
+    let mut wire = Vec::new();
+    for i in 0..(SMALL / 2) as u32 {
+        Message::Have { piece: i }.encode(&mut wire);
+        Message::Request(BlockRequest {
+            piece: i,
+            begin: 0,
+            length: 16384,
+        })
+        .encode(&mut wire);
+    }
+    wire
+}
+
+fn seedbed_decode(mut buf: BytesMut) -> usize {
+    let mut dec = MessageDecoder::new(Limits::new());
+    let mut n = 0;
+    while let Some(m) = dec.decode(&mut buf).expect("valid stream") {
+        black_box(&m);
+        n += 1;
+    }
+    n
+}
+
+fn rqbit_decode(wire: &[u8]) -> usize {
+    let mut pos = 0;
+    let mut n = 0;
+    while pos < wire.len() {
+        let (m, len) =
+            librqbit_peer_protocol::Message::deserialize(&wire[pos..], &[]).expect("valid stream");
+        black_box(&m);
+        pos += len;
+        n += 1;
+    }
+    n
+}
+
+/// The benchmark measures zero-copy decoding: check once that piece data
+/// points into the input buffer.
+fn assert_zero_copy(wire: &[u8]) {
+    let mut buf = BytesMut::from(wire);
+    let range = buf.as_ptr_range();
+    let mut dec = MessageDecoder::new(Limits::new());
+    while let Some(m) = dec.decode(&mut buf).expect("valid stream") {
+        if let Message::Piece(b) = m {
+            assert!(range.contains(&b.data.as_ptr()), "piece payload was copied");
+        }
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let pieces = piece_stream();
+    let small = small_stream();
+    assert_zero_copy(&pieces);
+    assert_eq!(seedbed_decode(BytesMut::from(&pieces[..])), PIECES);
+    assert_eq!(rqbit_decode(&pieces), PIECES);
+    assert_eq!(seedbed_decode(BytesMut::from(&small[..])), SMALL);
+    assert_eq!(rqbit_decode(&small), SMALL);
+
+    for (name, wire, count) in [
+        ("pieces_16k", &pieces, PIECES),
+        ("have_request", &small, SMALL),
+    ] {
+        for (unit, throughput) in [
+            ("bytes", Throughput::Bytes(wire.len() as u64)),
+            ("msgs", Throughput::Elements(count as u64)),
+        ] {
+            let mut g = c.benchmark_group(format!("wire_decode/{name}/{unit}"));
+            g.throughput(throughput);
+            g.bench_function("seedbed", |b| {
+                b.iter_batched(
+                    || BytesMut::from(&wire[..]),
+                    seedbed_decode,
+                    BatchSize::LargeInput,
+                )
+            });
+            g.bench_function("librqbit_peer_protocol", |b| {
+                b.iter(|| rqbit_decode(black_box(wire)))
+            });
+            g.finish();
+        }
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
