@@ -48,6 +48,7 @@ use sha2::{Digest, Sha256};
 use crate::error::Error;
 use crate::id::{InfoHash, InfoHashV2};
 use crate::magnet::Magnet;
+use crate::torrent::Torrent;
 use merkle::Hash256;
 
 /// Which kind of torrent to create.
@@ -736,6 +737,14 @@ impl CreatedTorrent {
         self.v2
     }
 
+    /// Parses the created bytes with the reader, [`Torrent::from_bytes`].
+    ///
+    /// # Errors
+    /// None expected: the reader accepts what the creator writes.
+    pub fn to_torrent(&self) -> Result<Torrent, Error> {
+        Torrent::from_bytes(self.bytes.clone())
+    }
+
     /// A magnet link with the info hashes, name, trackers and web seeds.
     pub fn magnet(&self) -> Magnet {
         let mut m = Magnet::from_hashes(self.v1, self.v2)
@@ -1362,6 +1371,7 @@ mod tests {
             4 * 20
         );
         let m = t.magnet();
+        assert_eq!(Magnet::from(&t.to_torrent().unwrap()), m);
         assert_eq!(m.info_hash_v1(), t.info_hash_v1());
         assert_eq!(m.info_hash_v2(), t.info_hash_v2());
         assert_eq!(m.name(), Some("one.bin"));

@@ -32,6 +32,7 @@ use std::str::FromStr;
 
 use crate::error::Error;
 use crate::id::{InfoHash, InfoHashV2};
+use crate::torrent::Torrent;
 
 /// The largest file index accepted in a BEP 53 `so` parameter; larger
 /// indices are ignored (libtorrent's limit, against huge allocations by
@@ -457,6 +458,25 @@ impl Magnet {
     }
 }
 
+/// The link libtorrent's `make_magnet_uri` makes for a loaded torrent: its
+/// info hashes, name, trackers (every tier, in order) and web seeds.
+impl From<&Torrent> for Magnet {
+    fn from(t: &Torrent) -> Self {
+        let mut m = Magnet::with_hashes(t.info_hash_v1(), t.info_hash_v2());
+        if m.v1.is_none() && m.v2.is_none() {
+            // Not reachable for a parsed torrent; keep the invariant anyway.
+            m.v1 = Some(t.info_hash());
+        }
+        let mut m = m
+            .with_name(t.name())
+            .with_trackers(t.trackers().iter().flatten().cloned());
+        for w in t.web_seeds() {
+            m = m.with_web_seed(w.clone());
+        }
+        m
+    }
+}
+
 impl FromStr for Magnet {
     type Err = Error;
 
@@ -753,6 +773,30 @@ mod tests {
              &dn=a%20b%2bc%2f%c3%a9~*()!%27%22&tr=http%3a%2f%2fx.org%2fann%3fa%3d1%26b%3d2\
              &ws=http%3a%2f%2fw%2f%20x"
         );
+        assert_eq!(parse(&m.to_string()), m);
+    }
+
+    #[test]
+    fn from_torrent() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/corpus/anacrolix/testdata/bittorrent-v2-hybrid-test.torrent"
+        );
+        let Ok(bytes) = std::fs::read(path) else {
+            println!("SKIPPED: corpus not found at {path}");
+            return;
+        };
+        let t = Torrent::from_bytes(bytes).unwrap();
+        let m = Magnet::from(&t);
+        assert_eq!(
+            m.info_hash_v1().unwrap().to_hex(),
+            "631a31dd0a46257d5078c0dee4e66e26f73e42ac"
+        );
+        assert_eq!(
+            m.info_hash_v2().unwrap().to_hex(),
+            "d8dd32ac93357c368556af3ac1d95c9d76bd0dff6fa9833ecdac3d53134efabb"
+        );
+        assert_eq!(m.name(), Some(t.name()));
         assert_eq!(parse(&m.to_string()), m);
     }
 

@@ -156,6 +156,11 @@ fn ours(
         .unwrap();
     let (info, layers) = info_of(t.as_bytes());
     assert_eq!(info, t.info_bytes());
+    // Our reader loads it, and the v2 piece layers verify.
+    let loaded = t.to_torrent().expect("the reader loads created torrents");
+    loaded.verify_piece_layers().expect("piece layers verify");
+    assert_eq!(loaded.info_hash_v1(), t.info_hash_v1());
+    assert_eq!(loaded.info_hash_v2(), t.info_hash_v2());
     (info, layers)
 }
 
