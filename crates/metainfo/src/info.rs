@@ -98,6 +98,7 @@ pub struct Info {
     num_real_files: usize,
     hash_v1: Option<InfoHash>,
     hash_v2: Option<InfoHashV2>,
+    wire_hash: InfoHash,
     warnings: Vec<Warning>,
 }
 
@@ -181,12 +182,8 @@ impl Info {
 
     /// The 20-byte hash used in handshakes, at trackers and in the DHT: the
     /// v1 hash when there is one, else the truncated v2 hash (BEP 52).
-    pub fn info_hash(&self) -> InfoHash {
-        match (self.hash_v1, self.hash_v2) {
-            (Some(h), _) => h,
-            (None, Some(h2)) => h2.truncated(),
-            (None, None) => unreachable!("every Info has at least one hash"),
-        }
+    pub const fn info_hash(&self) -> InfoHash {
+        self.wire_hash
     }
 
     /// The sanitised name (`name.utf-8` preferred over `name`): one safe
@@ -413,7 +410,11 @@ pub(crate) fn parse_info(
     };
     let hash_v1 = has_v1.then(|| InfoHash(Sha1::digest(&raw).into()));
     let hash_v2 = v2.then(|| InfoHashV2(Sha256::digest(&raw).into()));
-    let wire_hash = hash_v1.or(hash_v2.map(|h| h.truncated()));
+    let wire_hash = match (hash_v1, hash_v2) {
+        (Some(h), _) => h,
+        (None, Some(h2)) => h2.truncated(),
+        (None, None) => return Err(invalid(info, "neither 'length' nor 'files'")),
+    };
     let multi_file_hint = match dict.get("files") {
         Some(_) => true,
         None if has_v1 => false,
@@ -431,7 +432,7 @@ pub(crate) fn parse_info(
                 reason: "the file name is empty after sanitising",
             })
         }
-        None => wire_hash.map(|h| h.to_hex()).unwrap_or_else(|| "_".into()),
+        None => wire_hash.to_hex(),
     };
     let name_path = FilePath::from_safe(name.clone());
 
@@ -457,14 +458,14 @@ pub(crate) fn parse_info(
                 } else {
                     match &lf.raw_path {
                         None => (FilePath::from_safe(format!(".pad/{}", lf.length)), false),
-                        Some(raw) => (build_path(raw).0.prefixed(&name_path), no_name(raw)),
+                        Some(raw) => (build_path(raw).prefixed(&name_path), no_name(raw)),
                     }
                 };
                 if empty {
                     warnings.push(Warning::EmptyPath { file: i });
                 }
                 let symlink = lf.symlink.as_ref().map(|s| {
-                    let p = build_path(s).0;
+                    let p = build_path(s);
                     if *is_multi {
                         p.prefixed(&name_path)
                     } else {
@@ -587,6 +588,7 @@ pub(crate) fn parse_info(
         num_real_files,
         hash_v1,
         hash_v2,
+        wire_hash,
         warnings,
     })
 }
@@ -619,27 +621,24 @@ fn no_name(raw: &[&[u8]]) -> bool {
         .all(|c| c.is_empty() || *c == b"." || *c == b"..")
 }
 
-/// A sanitised path, and whether nothing usable was left (it became `_`).
-fn build_path(raw: &[&[u8]]) -> (FilePath, bool) {
+/// A sanitised path (`_` when nothing usable is left).
+fn build_path(raw: &[&[u8]]) -> FilePath {
     let mut b = PathBuilder::default();
     for c in raw {
         b.push(c);
     }
-    match b.finish_opt() {
-        Some(p) => (p, false),
-        None => (FilePath::from_safe("_".into()), true),
-    }
+    b.finish()
 }
 
 fn tree_entry(buf: &Bytes, tf: &TreeFile<'_>, multi: bool, name: &FilePath) -> FileEntry {
     let prefix = |p: FilePath| if multi { p.prefixed(name) } else { p };
     FileEntry {
-        path: prefix(build_path(&tf.raw_path).0),
+        path: prefix(build_path(&tf.raw_path)),
         raw_path: tf.raw_path.iter().map(|c| buf.slice_ref(c)).collect(),
         length: tf.length,
         offset: 0,
         attr: tf.attr,
-        symlink: tf.symlink.as_ref().map(|s| prefix(build_path(s).0)),
+        symlink: tf.symlink.as_ref().map(|s| prefix(build_path(s))),
         pieces_root: tf.root,
         mtime: tf.mtime,
         synthetic: false,

@@ -181,13 +181,6 @@ impl PathBuilder {
             }
         }
     }
-
-    /// `None` when nothing was pushed that survived sanitising.
-    pub(crate) fn finish_opt(self) -> Option<FilePath> {
-        (!self.joined.is_empty()).then_some(FilePath {
-            joined: self.joined,
-        })
-    }
 }
 
 /// One untrusted element → a safe component, or `None` to drop it (`.`,

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use seedbed_bencode::{decode_with, DecodeOptions, Document, Entry, Kind, Value};
 
 use crate::error::Error;
+use crate::geometry::PieceIndex;
 use crate::id::{InfoHash, InfoHashV2};
 use crate::info::{parse_info, Info};
 use crate::merkle::root_from_layer;
@@ -299,6 +300,25 @@ impl Torrent {
             .iter()
             .find(|(k, v)| k.as_ref() == root && v.is_some())
             .and_then(|(_, v)| v.as_deref())
+    }
+
+    /// The BEP 52 hash of piece `p`: the SHA-256 merkle root of its 16 KiB
+    /// blocks, 32 bytes. For a file of one piece or less it is the file's
+    /// `pieces root`; otherwise it comes from the file's piece layer.
+    /// `None` for v1 torrents, pieces of pad files, and files whose layer is
+    /// missing.
+    pub fn piece_hash_v2(&self, p: PieceIndex) -> Option<[u8; 32]> {
+        let info = &self.info;
+        let span = info.file_spans(info.geometry().piece_offset(p), 1).next()?;
+        let file = &info.files()[span.file];
+        let root = file.pieces_root()?;
+        let pl = u64::from(info.piece_length());
+        if file.length() <= pl {
+            return Some(*root);
+        }
+        let layer = self.piece_layer(span.file)?;
+        let i = usize::try_from(span.offset / pl).ok()?;
+        layer.get(i * 32..i * 32 + 32)?.try_into().ok()
     }
 
     /// The BEP 52 validation of `piece layers`, run by

@@ -243,6 +243,16 @@ fn v2_details() {
         "515ea9181744b817744ded9d2e8e9dc6a8450c0b0c52e24b5077f302ffbd9008"
     );
     assert_eq!(t.piece_layer(0).unwrap().len(), 16 * 32);
+    let g = t.info().geometry();
+    assert_eq!(g.num_pieces(), 16);
+    for p in g.pieces() {
+        let i = p.as_usize();
+        assert_eq!(
+            t.piece_hash_v2(p).unwrap()[..],
+            t.piece_layer(0).unwrap()[i * 32..i * 32 + 32]
+        );
+    }
+    assert!(t.info().piece_hash_v1(g.last_piece()).is_none());
     let Some(t) = ok("libtorrent/v2_multipiece_file.torrent") else {
         return;
     };
