@@ -191,6 +191,24 @@ impl ExtendedHandshake {
                     .or_insert_with(|| value.to_owned_value());
             }
         }
+        // A repeated key whose first value did not fit but a later one did:
+        // the field wins, so re-encoding gives the same handshake.
+        let set = [
+            ("m", !hs.m.is_empty()),
+            ("v", hs.v.is_some()),
+            ("p", hs.p.is_some()),
+            ("reqq", hs.reqq.is_some()),
+            ("yourip", hs.yourip.is_some()),
+            ("ipv4", hs.ipv4.is_some()),
+            ("ipv6", hs.ipv6.is_some()),
+            ("metadata_size", hs.metadata_size.is_some()),
+            ("upload_only", hs.upload_only.is_some()),
+        ];
+        for (key, is_set) in set {
+            if is_set {
+                hs.extra.remove(key.as_bytes());
+            }
+        }
         Ok(hs)
     }
 
@@ -476,6 +494,9 @@ mod tests {
             &hs.to_bytes()[..],
             b"d1:p3:abc1:xli1ee6:yourip4:\x7f\x00\x00\x01e"
         );
+        // Repeated keys: the first value that fits is the field.
+        let hs = ExtendedHandshake::decode(b"d1:p3:abc1:pi7e1:pi8ee", &Limits::new()).unwrap();
+        assert_eq!((hs.p, hs.extra.len()), (Some(7), 0));
     }
 
     #[test]

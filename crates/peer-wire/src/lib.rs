@@ -77,7 +77,7 @@ mod metadata;
 mod pex;
 
 pub use bitfield::Bitfield;
-pub use bytes::Bytes;
+pub use bytes::{Bytes, BytesMut};
 pub use client::client_name;
 #[cfg(feature = "codec")]
 pub use codec::{HandshakeCodec, HandshakeEvent, MessageCodec};
