@@ -96,9 +96,7 @@ impl MessageDecoder {
             buf.reserve(frame_len - buf.len());
             return Ok(None);
         }
-        buf.advance(5);
-        let payload = buf.split_to(frame_len - 5).freeze();
-        let msg = Message::from_frame(msg_id, payload, &self.limits, self.offset);
+        let msg = Message::from_frame(msg_id, buf, frame_len, &self.limits, self.offset);
         self.offset += frame_len as u64;
         msg.map(Some)
     }

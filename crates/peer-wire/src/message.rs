@@ -5,7 +5,7 @@
 //! the id and payload; a length of 0 is a keep-alive. All integers are 4-byte
 //! big-endian unless noted.
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::Error;
 use crate::limits::Limits;
@@ -277,7 +277,7 @@ pub(crate) fn check_header(
     }
 }
 
-fn get_hash_request(p: &mut Bytes) -> HashRequest {
+fn get_hash_request(p: &mut impl Buf) -> HashRequest {
     let mut pieces_root = [0u8; 32];
     p.copy_to_slice(&mut pieces_root);
     HashRequest {
@@ -289,7 +289,7 @@ fn get_hash_request(p: &mut Bytes) -> HashRequest {
     }
 }
 
-fn get_block_request(p: &mut Bytes) -> BlockRequest {
+fn get_block_request(p: &mut impl Buf) -> BlockRequest {
     BlockRequest {
         piece: p.get_u32(),
         begin: p.get_u32(),
@@ -297,49 +297,128 @@ fn get_block_request(p: &mut Bytes) -> BlockRequest {
     }
 }
 
+fn check_piece(limits: &Limits, offset: u64, name: &'static str, index: u32) -> Result<(), Error> {
+    match limits.get_num_pieces() {
+        Some(n) if index >= n => Err(Error::PieceOutOfRange {
+            offset,
+            name,
+            index,
+            num_pieces: n,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn check_block(
+    limits: &Limits,
+    offset: u64,
+    name: &'static str,
+    r: BlockRequest,
+) -> Result<BlockRequest, Error> {
+    check_piece(limits, offset, name, r.piece)?;
+    if r.length > limits.get_max_block_len() {
+        return Err(Error::BlockTooLong {
+            offset,
+            name,
+            len: r.length,
+            max: limits.get_max_block_len(),
+        });
+    }
+    Ok(r)
+}
+
 impl Message {
-    /// Parses one frame whose header already passed
-    /// [`check_header`]: `payload` is everything after the id byte.
+    /// Parses one frame whose header already passed [`check_header`]:
+    /// `buf` starts at the frame's length prefix and holds at least
+    /// `frame_len` bytes (4-byte prefix, id, payload); they are consumed.
     ///
-    /// Checks what needs the payload: block lengths in requests, piece
-    /// ranges, bitfield spare bits.
+    /// Variable-length payloads are split off `buf` as zero-copy [`Bytes`];
+    /// fixed-size ones are read in place. Checks what needs the payload:
+    /// block lengths in requests, piece ranges, bitfield spare bits.
     pub(crate) fn from_frame(
         msg_id: u8,
-        mut payload: Bytes,
+        buf: &mut BytesMut,
+        frame_len: usize,
         limits: &Limits,
         offset: u64,
     ) -> Result<Message, Error> {
-        let check_piece = |name: &'static str, index: u32| match limits.get_num_pieces() {
-            Some(n) if index >= n => Err(Error::PieceOutOfRange {
-                offset,
-                name,
-                index,
-                num_pieces: n,
-            }),
-            _ => Ok(()),
-        };
-        let check_block = |name: &'static str, r: BlockRequest| {
-            check_piece(name, r.piece)?;
-            if r.length > limits.get_max_block_len() {
-                return Err(Error::BlockTooLong {
-                    offset,
-                    name,
-                    len: r.length,
-                    max: limits.get_max_block_len(),
-                });
-            }
-            Ok(r)
-        };
+        let variable = matches!(msg_id, id::BITFIELD | id::PIECE | id::EXTENDED | id::HASHES)
+            || payload_shape(msg_id).is_none();
+        if variable {
+            buf.advance(5);
+            let payload = buf.split_to(frame_len - 5).freeze();
+            Self::from_variable(msg_id, payload, limits, offset)
+        } else {
+            let msg = Self::from_fixed(msg_id, &buf[5..frame_len], limits, offset);
+            buf.advance(frame_len);
+            msg
+        }
+    }
+
+    fn from_fixed(
+        msg_id: u8,
+        mut p: &[u8],
+        limits: &Limits,
+        offset: u64,
+    ) -> Result<Message, Error> {
         Ok(match msg_id {
             id::CHOKE => Message::Choke,
             id::UNCHOKE => Message::Unchoke,
             id::INTERESTED => Message::Interested,
             id::NOT_INTERESTED => Message::NotInterested,
             id::HAVE => {
-                let piece = payload.get_u32();
-                check_piece("have", piece)?;
+                let piece = p.get_u32();
+                check_piece(limits, offset, "have", piece)?;
                 Message::Have { piece }
             }
+            id::REQUEST => Message::Request(check_block(
+                limits,
+                offset,
+                "request",
+                get_block_request(&mut p),
+            )?),
+            id::CANCEL => Message::Cancel(check_block(
+                limits,
+                offset,
+                "cancel",
+                get_block_request(&mut p),
+            )?),
+            id::PORT => Message::Port(p.get_u16()),
+            id::SUGGEST_PIECE => {
+                let piece = p.get_u32();
+                check_piece(limits, offset, "suggest piece", piece)?;
+                Message::SuggestPiece { piece }
+            }
+            id::HAVE_ALL => Message::HaveAll,
+            id::HAVE_NONE => Message::HaveNone,
+            id::REJECT_REQUEST => Message::RejectRequest(check_block(
+                limits,
+                offset,
+                "reject request",
+                get_block_request(&mut p),
+            )?),
+            id::ALLOWED_FAST => {
+                let piece = p.get_u32();
+                check_piece(limits, offset, "allowed fast", piece)?;
+                Message::AllowedFast { piece }
+            }
+            id::HASH_REQUEST => Message::HashRequest(get_hash_request(&mut p)),
+            id::HASH_REJECT => Message::HashReject(get_hash_request(&mut p)),
+            // `from_frame` sends only the fixed-size ids above here.
+            id => Message::Unknown {
+                id,
+                payload: Bytes::copy_from_slice(p),
+            },
+        })
+    }
+
+    fn from_variable(
+        msg_id: u8,
+        mut payload: Bytes,
+        limits: &Limits,
+        offset: u64,
+    ) -> Result<Message, Error> {
+        Ok(match msg_id {
             id::BITFIELD => {
                 if let Some(n) = limits.get_num_pieces() {
                     crate::bitfield::check_spare_bits(&payload, n).map_err(|()| {
@@ -351,42 +430,20 @@ impl Message {
                 }
                 Message::Bitfield(payload)
             }
-            id::REQUEST => {
-                Message::Request(check_block("request", get_block_request(&mut payload))?)
-            }
             id::PIECE => {
                 let piece = payload.get_u32();
                 let begin = payload.get_u32();
-                check_piece("piece", piece)?;
+                check_piece(limits, offset, "piece", piece)?;
                 Message::Piece(Block {
                     piece,
                     begin,
                     data: payload,
                 })
             }
-            id::CANCEL => Message::Cancel(check_block("cancel", get_block_request(&mut payload))?),
-            id::PORT => Message::Port(payload.get_u16()),
-            id::SUGGEST_PIECE => {
-                let piece = payload.get_u32();
-                check_piece("suggest piece", piece)?;
-                Message::SuggestPiece { piece }
-            }
-            id::HAVE_ALL => Message::HaveAll,
-            id::HAVE_NONE => Message::HaveNone,
-            id::REJECT_REQUEST => Message::RejectRequest(check_block(
-                "reject request",
-                get_block_request(&mut payload),
-            )?),
-            id::ALLOWED_FAST => {
-                let piece = payload.get_u32();
-                check_piece("allowed fast", piece)?;
-                Message::AllowedFast { piece }
-            }
             id::EXTENDED => {
                 let id = payload.get_u8();
                 Message::Extended { id, payload }
             }
-            id::HASH_REQUEST => Message::HashRequest(get_hash_request(&mut payload)),
             id::HASHES => {
                 let request = get_hash_request(&mut payload);
                 Message::Hashes(Hashes {
@@ -394,7 +451,6 @@ impl Message {
                     hashes: payload,
                 })
             }
-            id::HASH_REJECT => Message::HashReject(get_hash_request(&mut payload)),
             id => Message::Unknown { id, payload },
         })
     }
