@@ -230,6 +230,7 @@ fn payload_shape(id: u8) -> Option<(&'static str, usize, bool)> {
 ///
 /// `len` is the length prefix (id + payload); `offset` is the stream offset
 /// of the prefix, for errors.
+#[inline]
 pub(crate) fn check_header(
     len: u32,
     msg_id: u8,
@@ -335,6 +336,7 @@ impl Message {
     /// Variable-length payloads are split off `buf` as zero-copy [`Bytes`];
     /// fixed-size ones are read in place. Checks what needs the payload:
     /// block lengths in requests, piece ranges, bitfield spare bits.
+    #[inline]
     pub(crate) fn from_frame(
         msg_id: u8,
         buf: &mut BytesMut,
@@ -342,8 +344,17 @@ impl Message {
         limits: &Limits,
         offset: u64,
     ) -> Result<Message, Error> {
-        let variable = matches!(msg_id, id::BITFIELD | id::PIECE | id::EXTENDED | id::HASHES)
-            || payload_shape(msg_id).is_none();
+        let fixed = matches!(
+            msg_id,
+            id::CHOKE..=id::NOT_INTERESTED
+                | id::HAVE
+                | id::REQUEST
+                | id::CANCEL..=id::PORT
+                | id::SUGGEST_PIECE..=id::ALLOWED_FAST
+                | id::HASH_REQUEST
+                | id::HASH_REJECT
+        );
+        let variable = !fixed;
         if variable {
             buf.advance(5);
             let payload = buf.split_to(frame_len - 5).freeze();
@@ -355,6 +366,7 @@ impl Message {
         }
     }
 
+    #[inline]
     fn from_fixed(
         msg_id: u8,
         mut p: &[u8],
