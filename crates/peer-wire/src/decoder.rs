@@ -132,3 +132,38 @@ impl Default for MessageDecoder {
         MessageDecoder::new(Limits::new())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Block;
+    use bytes::Bytes;
+
+    #[test]
+    fn piece_payload_points_into_the_read_buffer() {
+        let block = Message::Piece(Block {
+            piece: 4,
+            begin: 16384,
+            data: Bytes::from(vec![0xab; 16384]),
+        });
+        let mut buf = BytesMut::with_capacity(3 * 16400);
+        for _ in 0..3 {
+            block.encode(&mut buf);
+        }
+        let allocation = buf.as_ptr_range();
+        let mut dec = MessageDecoder::default();
+        for _ in 0..3 {
+            let Some(Message::Piece(b)) = dec.decode(&mut buf).unwrap() else {
+                panic!("expected a piece");
+            };
+            let data = b.data.as_ptr_range();
+            assert!(allocation.start <= data.start && data.end <= allocation.end);
+            assert_eq!(b.data, block_data());
+        }
+        assert!(buf.is_empty());
+
+        fn block_data() -> Bytes {
+            Bytes::from(vec![0xab; 16384])
+        }
+    }
+}
