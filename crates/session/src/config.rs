@@ -1,0 +1,120 @@
+//! Session and per-torrent settings.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Settings of a [`Session`](crate::Session).
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Where to accept incoming peer connections (TCP). Port 0 picks a free
+    /// port; `None` accepts none. Default `0.0.0.0:0`.
+    pub listen: Option<SocketAddr>,
+    /// The first bytes of our 20-byte peer id (BEP 20 style); the rest is
+    /// random. Default `-SB0100-`.
+    pub peer_id_prefix: Vec<u8>,
+    /// Most peer connections per torrent. Default 50.
+    pub max_peers: usize,
+    /// Upload slots: peers unchoked by rate, re-chosen every 10 s, plus one
+    /// optimistic unchoke rotated every 30 s (BEP 3 "choking"). Default 4.
+    pub unchoke_slots: usize,
+    /// Most outstanding block requests we send one peer, also capped by
+    /// its `reqq` (BEP 10). Default 500.
+    pub max_requests_per_peer: usize,
+    /// Most requests we queue from one peer (our `reqq`). Default 500.
+    pub max_queued_uploads: usize,
+    /// A requested block not received in this time is requested again
+    /// elsewhere. Default 20 s.
+    pub request_timeout: Duration,
+    /// Time to establish a TCP connection and exchange handshakes.
+    /// Default 10 s.
+    pub connect_timeout: Duration,
+    /// Hashing threads used for verification; 0 means one per core.
+    pub hashing_threads: usize,
+    /// User agent for HTTP trackers and `v` in the extension handshake.
+    pub user_agent: String,
+    /// Time limit of one tracker request. Default 15 s.
+    pub tracker_timeout: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            listen: Some(SocketAddr::from(([0, 0, 0, 0], 0))),
+            peer_id_prefix: b"-SB0100-".to_vec(),
+            max_peers: 50,
+            unchoke_slots: 4,
+            max_requests_per_peer: 500,
+            max_queued_uploads: 500,
+            request_timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(10),
+            hashing_threads: 0,
+            user_agent: concat!("seedbed/", env!("CARGO_PKG_VERSION")).to_string(),
+            tracker_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Options for one torrent added with
+/// [`Session::add_torrent`](crate::Session::add_torrent).
+#[derive(Clone, Debug)]
+pub struct AddTorrentOptions {
+    /// The download folder: files are laid out below it (multi-file
+    /// torrents in a folder named after the torrent).
+    pub output_dir: PathBuf,
+    /// Peers to connect to, besides those from trackers.
+    pub peers: Vec<SocketAddr>,
+    /// Announce to the torrent's trackers. Default `true`.
+    pub trackers: bool,
+    /// Most peer connections for this torrent; `None` uses the session's.
+    pub max_peers: Option<usize>,
+    /// Keep seeding after completion. Default `true`; `false` disconnects
+    /// once every piece is verified.
+    pub seed: bool,
+    /// Start paused. Default `false`.
+    pub paused: bool,
+}
+
+impl AddTorrentOptions {
+    /// Defaults with `output_dir` as the download folder.
+    pub fn new(output_dir: impl Into<PathBuf>) -> Self {
+        AddTorrentOptions {
+            output_dir: output_dir.into(),
+            peers: Vec::new(),
+            trackers: true,
+            max_peers: None,
+            seed: true,
+            paused: false,
+        }
+    }
+
+    /// Adds peers to connect to.
+    pub fn peers(mut self, peers: impl IntoIterator<Item = SocketAddr>) -> Self {
+        self.peers.extend(peers);
+        self
+    }
+
+    /// Announces to trackers or not.
+    pub fn trackers(mut self, on: bool) -> Self {
+        self.trackers = on;
+        self
+    }
+
+    /// Sets the peer connection limit.
+    pub fn max_peers(mut self, n: usize) -> Self {
+        self.max_peers = Some(n);
+        self
+    }
+
+    /// Seeds after completion or not.
+    pub fn seed(mut self, on: bool) -> Self {
+        self.seed = on;
+        self
+    }
+
+    /// Starts paused or not.
+    pub fn paused(mut self, on: bool) -> Self {
+        self.paused = on;
+        self
+    }
+}

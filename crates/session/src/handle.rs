@@ -1,0 +1,231 @@
+//! What a user holds for one torrent: [`TorrentHandle`], its [`Stats`],
+//! [`Status`] and the [`Event`]s it reports.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use seedbed_metainfo::InfoHash;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::error::Error;
+use crate::torrent::{DriverCmd, TorrentShared};
+
+/// Where a torrent is in its life.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Status {
+    /// Hashing the data already on disk (resume).
+    Checking,
+    /// Downloading missing pieces.
+    Downloading,
+    /// Every piece verified; uploading to peers that want data.
+    Seeding,
+    /// Every piece verified; not uploading (seeding was not asked for).
+    Finished,
+    /// Paused by the user: no connections, no announces.
+    Paused,
+    /// Removed from the session, or the session shut down.
+    Stopped,
+    /// A fatal error (for example the disk failed); see the message.
+    Failed(String),
+}
+
+/// Something that happened to a torrent. Receive them with
+/// [`TorrentHandle::events`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// Checking the existing data finished with this many pieces valid.
+    Checked {
+        /// Pieces found valid on disk.
+        pieces: u32,
+    },
+    /// A piece passed its hash check and was written.
+    PieceVerified {
+        /// The piece index.
+        piece: u32,
+    },
+    /// A piece failed its hash check and will be downloaded again.
+    PieceFailed {
+        /// The piece index.
+        piece: u32,
+    },
+    /// A peer connection completed its handshake.
+    PeerConnected {
+        /// The peer's address.
+        addr: SocketAddr,
+    },
+    /// A peer connection closed.
+    PeerDisconnected {
+        /// The peer's address.
+        addr: SocketAddr,
+    },
+    /// A peer was banned (it sent data that failed hash checks).
+    PeerBanned {
+        /// The peer's address.
+        addr: SocketAddr,
+    },
+    /// A tracker answered an announce.
+    TrackerAnswered {
+        /// The tracker URL.
+        url: String,
+        /// Peers it returned.
+        peers: usize,
+        /// Re-announce interval in seconds.
+        interval: u32,
+    },
+    /// A tracker announce failed.
+    TrackerFailed {
+        /// The tracker URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// Every piece is verified.
+    Completed,
+    /// The status changed.
+    StatusChanged(Status),
+}
+
+/// A snapshot of a torrent's numbers. Sizes are bytes, rates bytes per
+/// second (averaged over about 5 s).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stats {
+    /// Current status.
+    pub status: Status,
+    /// Pieces verified.
+    pub pieces_have: u32,
+    /// Pieces in the torrent.
+    pub num_pieces: u32,
+    /// Bytes of verified pieces (pad bytes included).
+    pub bytes_have: u64,
+    /// Bytes of the torrent (pad bytes included).
+    pub total_bytes: u64,
+    /// Piece payload received from peers this session.
+    pub downloaded: u64,
+    /// Piece payload sent to peers this session.
+    pub uploaded: u64,
+    /// Payload received that was not needed (duplicates, failed pieces).
+    pub wasted: u64,
+    /// Download rate.
+    pub download_rate: f64,
+    /// Upload rate.
+    pub upload_rate: f64,
+    /// Connected peers.
+    pub peers: usize,
+}
+
+/// A handle to one torrent in a [`Session`](crate::Session). Cheap to
+/// clone.
+#[derive(Clone, Debug)]
+pub struct TorrentHandle {
+    pub(crate) shared: Arc<TorrentShared>,
+}
+
+impl TorrentHandle {
+    /// The torrent's 20-byte info hash (v1, or truncated v2).
+    pub fn info_hash(&self) -> InfoHash {
+        self.shared.info_hash
+    }
+
+    /// The torrent's name.
+    pub fn name(&self) -> &str {
+        self.shared.info.name()
+    }
+
+    /// The current status.
+    pub fn status(&self) -> Status {
+        self.shared.status.borrow().clone()
+    }
+
+    /// A stream of events from now on. A slow receiver loses the oldest
+    /// (see `tokio::sync::broadcast`).
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.shared.events.subscribe()
+    }
+
+    /// A snapshot of the numbers.
+    pub fn stats(&self) -> Stats {
+        let s = &self.shared;
+        let (pieces_have, bytes_have, peers) = {
+            let st = s.state.lock().unwrap_or_else(|e| e.into_inner());
+            let have = st.picker.have();
+            let g = s.info.geometry();
+            let bytes: u64 = have
+                .iter_set()
+                .filter_map(|i| g.piece(i))
+                .map(|p| u64::from(g.piece_len(p)))
+                .sum();
+            (have.count_ones(), bytes, st.peers.len())
+        };
+        let rates = *s.rates.lock().unwrap_or_else(|e| e.into_inner());
+        Stats {
+            status: self.status(),
+            pieces_have,
+            num_pieces: s.info.geometry().num_pieces(),
+            bytes_have,
+            total_bytes: s.info.geometry().total_length(),
+            downloaded: s.counters.downloaded.load(Ordering::Relaxed),
+            uploaded: s.counters.uploaded.load(Ordering::Relaxed),
+            wasted: s.counters.wasted.load(Ordering::Relaxed),
+            download_rate: rates.0,
+            upload_rate: rates.1,
+            peers,
+        }
+    }
+
+    /// Waits until every piece is verified on disk.
+    ///
+    /// # Errors
+    /// [`Error::Removed`] or [`Error::Shutdown`] if the torrent stops first;
+    /// [`Error::Io`] (as a message) if it failed.
+    pub async fn wait_for_completion(&self) -> Result<(), Error> {
+        let mut rx = self.shared.status.subscribe();
+        loop {
+            {
+                let status = rx.borrow_and_update();
+                match &*status {
+                    Status::Seeding | Status::Finished => return Ok(()),
+                    Status::Stopped => return Err(Error::Removed),
+                    Status::Failed(msg) => {
+                        return Err(Error::io(
+                            msg.clone(),
+                            std::io::Error::other("torrent failed"),
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+            rx.changed().await.map_err(|_| Error::Shutdown)?;
+        }
+    }
+
+    /// Adds peers to connect to.
+    pub fn add_peers(&self, peers: impl IntoIterator<Item = SocketAddr>) {
+        let _ = self
+            .shared
+            .cmd_tx
+            .send(DriverCmd::AddPeers(peers.into_iter().collect()));
+    }
+
+    /// Pauses: disconnects every peer and stops announcing. Data and
+    /// progress are kept.
+    pub fn pause(&self) {
+        let _ = self.shared.cmd_tx.send(DriverCmd::Pause);
+    }
+
+    /// Resumes after [`pause`](Self::pause).
+    pub fn resume(&self) {
+        let _ = self.shared.cmd_tx.send(DriverCmd::Resume);
+    }
+
+    /// Stops the torrent gracefully (sends `stopped` to its trackers) and
+    /// removes it from the session. Files on disk are kept.
+    pub async fn remove(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.shared.cmd_tx.send(DriverCmd::Stop(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! A thin BitTorrent engine built on the seedbed protocol crates: it
+//! downloads and seeds v1 and hybrid torrents with real peers.
+//!
+//! It composes `seedbed-metainfo` (files, pieces), `seedbed-peer-wire`
+//! (handshake, messages, codecs) and `seedbed-tracker-proto` (HTTP and UDP
+//! announces) and adds only engine logic: piece picking (rarest first,
+//! endgame), request pipelining, verification on hashing threads, storage
+//! with positioned IO, choking, and resume. `DESIGN.md` in this crate
+//! describes the tasks, channels and piece states.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), seedbed_session::Error> {
+//! use seedbed_session::{AddTorrentOptions, Session, SessionConfig};
+//!
+//! let torrent = seedbed_metainfo::Torrent::from_bytes(std::fs::read("ubuntu.torrent").unwrap())?;
+//! let session = Session::new(SessionConfig::default()).await?;
+//! let handle = session
+//!     .add_torrent(&torrent, AddTorrentOptions::new("downloads").seed(false))
+//!     .await?;
+//! let mut events = handle.events();
+//! tokio::spawn(async move {
+//!     while let Ok(e) = events.recv().await {
+//!         println!("{e:?}");
+//!     }
+//! });
+//! handle.wait_for_completion().await?;
+//! println!("{:?}", handle.stats());
+//! session.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod announce;
+pub mod choker;
+mod config;
+mod error;
+mod handle;
+mod peer;
+pub mod picker;
+mod session;
+mod storage;
+mod torrent;
+mod verify;
+
+pub use config::{AddTorrentOptions, SessionConfig};
+pub use error::Error;
+pub use handle::{Event, Stats, Status, TorrentHandle};
+pub use session::Session;
+pub use storage::Storage;

@@ -1,0 +1,710 @@
+//! One peer connection: handshake, then a task that reads messages,
+//! keeps the request pipeline full, serves the peer's requests, and obeys
+//! the torrent's commands. See `DESIGN.md`.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{SinkExt, StreamExt};
+use seedbed_metainfo::BLOCK_SIZE;
+use seedbed_peer_wire::{
+    allowed_fast_set, Bitfield, Block, BlockRequest, ExtendedHandshake, Handshake, HandshakeCodec,
+    HandshakeEvent, Message, MessageCodec, Reserved,
+};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+use tokio_util::codec::Framed;
+
+use crate::error::Error;
+use crate::picker::Received;
+use crate::torrent::{PeerCmd, PeerKey, PieceBuffer, State, TorrentShared};
+
+/// Our reserved bits: fast extension (BEP 6) and extension protocol
+/// (BEP 10).
+const OUR_RESERVED: Reserved = Reserved::ZERO
+    .with(Reserved::FAST)
+    .with(Reserved::EXTENSION_PROTOCOL);
+
+/// Requests we keep in flight at first, before the peer's rate is known.
+const INITIAL_DEPTH: usize = 64;
+/// Seconds of the peer's rate we keep requested (as libtorrent's
+/// `request_queue_time`).
+const QUEUE_SECONDS: u64 = 3;
+/// Their `reqq` when they do not say (libtorrent's default).
+const DEFAULT_REQQ: usize = 250;
+/// Pieces we let a choked peer request (BEP 6 allowed fast set).
+const ALLOWED_FAST: u32 = 4;
+/// Blocks read from disk per batch when serving.
+const READ_BATCH: usize = 32;
+/// A peer that sends nothing for this long is dropped.
+const IDLE_LIMIT: Duration = Duration::from_secs(180);
+/// Keep-alive after this long without sending.
+const KEEPALIVE: Duration = Duration::from_secs(90);
+
+type PeerFramed = Framed<TcpStream, MessageCodec>;
+
+fn our_handshake(shared: &TorrentShared) -> Handshake {
+    Handshake::new(shared.info_hash, shared.peer_id).with_reserved(OUR_RESERVED)
+}
+
+/// Dials `addr`, handshakes and runs the connection until it ends.
+pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
+    let t = shared.config.connect_timeout;
+    let attempt = async {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| Error::io(format!("connect to {addr}"), e))?;
+        let _ = stream.set_nodelay(true);
+        let mut framed = Framed::new(stream, HandshakeCodec::new());
+        framed.send(our_handshake(&shared)).await?;
+        match framed.next().await {
+            Some(Ok(HandshakeEvent::Complete(hs))) => Ok((framed, hs)),
+            Some(Ok(HandshakeEvent::Prefix(_))) => unreachable!("not an early-info-hash codec"),
+            Some(Err(e)) => Err(e.into()),
+            None => Err(Error::Peer {
+                addr,
+                reason: "closed during the handshake".into(),
+            }),
+        }
+    };
+    let (framed, theirs) = match timeout(t, attempt).await {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => {
+            tracing::debug!(%addr, %e, "connect failed");
+            shared.connect_failed(addr);
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%addr, "connect timed out");
+            shared.connect_failed(addr);
+            return;
+        }
+    };
+    if theirs.info_hash != shared.info_hash || theirs.peer_id == shared.peer_id {
+        tracing::debug!(%addr, "wrong info hash or our own peer id");
+        shared.connect_failed(addr);
+        return;
+    }
+    let limits = shared.limits;
+    let framed = framed.map_codec(|_| MessageCodec::new(limits));
+    run(shared, framed, addr, theirs, true).await;
+}
+
+/// Completes an incoming connection whose first 48 bytes named this
+/// torrent: answers with our handshake, reads the peer id, runs it.
+pub(crate) async fn accept(
+    shared: Arc<TorrentShared>,
+    mut framed: Framed<TcpStream, HandshakeCodec>,
+    addr: SocketAddr,
+) {
+    let t = shared.config.connect_timeout;
+    let attempt = async {
+        framed.send(our_handshake(&shared)).await?;
+        loop {
+            match framed.next().await {
+                Some(Ok(HandshakeEvent::Complete(hs))) => return Ok::<_, Error>(hs),
+                Some(Ok(HandshakeEvent::Prefix(_))) => continue,
+                Some(Err(e)) => return Err(e.into()),
+                None => {
+                    return Err(Error::Peer {
+                        addr,
+                        reason: "closed during the handshake".into(),
+                    })
+                }
+            }
+        }
+    };
+    let theirs = match timeout(t, attempt).await {
+        Ok(Ok(hs)) => hs,
+        _ => return,
+    };
+    if theirs.peer_id == shared.peer_id {
+        return;
+    }
+    let limits = shared.limits;
+    let framed = framed.map_codec(|_| MessageCodec::new(limits));
+    run(shared, framed, addr, theirs, false).await;
+}
+
+async fn run(
+    shared: Arc<TorrentShared>,
+    framed: PeerFramed,
+    addr: SocketAddr,
+    theirs: Handshake,
+    outgoing: bool,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let Some(key) = shared.register_peer(addr, tx, outgoing) else {
+        return;
+    };
+    let mut conn = Conn::new(Arc::clone(&shared), key, addr, framed, rx, &theirs);
+    match conn.run().await {
+        Ok(()) => tracing::debug!(%addr, "peer closed"),
+        Err(e) => tracing::debug!(%addr, %e, "peer dropped"),
+    }
+    let outstanding: Vec<BlockRequest> = conn.outstanding.keys().copied().collect();
+    shared.unregister_peer(key, outstanding.into_iter());
+}
+
+type ReadBatch = Vec<(BlockRequest, Result<Bytes, Error>)>;
+
+struct Conn {
+    shared: Arc<TorrentShared>,
+    key: PeerKey,
+    addr: SocketAddr,
+    framed: PeerFramed,
+    rx: mpsc::UnboundedReceiver<PeerCmd>,
+    num_pieces: u32,
+    fast: bool,
+    extended: bool,
+    peer_choking: bool,
+    am_choking: bool,
+    am_interested: bool,
+    /// Our requests to the peer, with when they were sent.
+    outstanding: HashMap<BlockRequest, Instant>,
+    /// The peer's `reqq`.
+    reqq: usize,
+    /// How many requests we want in flight.
+    depth: usize,
+    received_this_tick: u64,
+    last_progress: Instant,
+    last_recv: Instant,
+    last_sent: Instant,
+    snubbed_until: Option<Instant>,
+    /// The peer's requests, waiting to be read from disk.
+    requests: VecDeque<BlockRequest>,
+    reading: Option<JoinHandle<ReadBatch>>,
+    /// Pieces we let the peer request while it is choked.
+    allowed_ours: HashSet<u32>,
+    /// Pieces the peer lets us request while it chokes us.
+    allowed_theirs: HashSet<u32>,
+    dirty: bool,
+    scratch: Vec<BlockRequest>,
+}
+
+impl Conn {
+    fn new(
+        shared: Arc<TorrentShared>,
+        key: PeerKey,
+        addr: SocketAddr,
+        framed: PeerFramed,
+        rx: mpsc::UnboundedReceiver<PeerCmd>,
+        theirs: &Handshake,
+    ) -> Conn {
+        let now = Instant::now();
+        let fast = theirs.reserved.fast();
+        let extended = theirs.reserved.extension_protocol();
+        let num_pieces = shared.info.geometry().num_pieces();
+        Conn {
+            shared,
+            key,
+            addr,
+            framed,
+            rx,
+            num_pieces,
+            fast,
+            extended,
+            peer_choking: true,
+            am_choking: true,
+            am_interested: false,
+            outstanding: HashMap::new(),
+            reqq: DEFAULT_REQQ,
+            depth: INITIAL_DEPTH,
+            received_this_tick: 0,
+            last_progress: now,
+            last_recv: now,
+            last_sent: now,
+            snubbed_until: None,
+            requests: VecDeque::new(),
+            reading: None,
+            allowed_ours: HashSet::new(),
+            allowed_theirs: HashSet::new(),
+            dirty: false,
+            scratch: Vec::new(),
+        }
+    }
+
+    async fn send(&mut self, msg: Message) -> Result<(), Error> {
+        self.framed.feed(msg).await?;
+        self.dirty = true;
+        self.last_sent = Instant::now();
+        Ok(())
+    }
+
+    async fn run(&mut self) -> Result<(), Error> {
+        self.introduce().await?;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                cmd = self.rx.recv() => match cmd {
+                    None | Some(PeerCmd::Disconnect) => return Ok(()),
+                    Some(cmd) => self.on_cmd(cmd).await?,
+                },
+                msg = self.framed.next() => match msg {
+                    None => return Ok(()),
+                    Some(Err(e)) => return Err(e.into()),
+                    Some(Ok(m)) => {
+                        self.last_recv = Instant::now();
+                        if !self.on_message(m).await? {
+                            return Ok(());
+                        }
+                    }
+                },
+                done = async { self.reading.as_mut().expect("guarded").await }, if self.reading.is_some() => {
+                    self.reading = None;
+                    let batch = done.map_err(|e| Error::io("disk read task", std::io::Error::other(e)))?;
+                    self.on_read_done(batch).await?;
+                }
+                _ = tick.tick() => {
+                    if !self.on_tick().await? {
+                        return Ok(());
+                    }
+                }
+            }
+            self.request_more().await?;
+            self.serve();
+            if self.dirty {
+                SinkExt::<Message>::flush(&mut self.framed).await?;
+                self.dirty = false;
+            }
+        }
+    }
+
+    /// Extension handshake, what we have, and our allowed-fast set.
+    async fn introduce(&mut self) -> Result<(), Error> {
+        if self.extended {
+            let hs = ExtendedHandshake {
+                v: Some(self.shared.config.user_agent.clone()),
+                p: self.shared.listen_port,
+                reqq: Some(self.shared.config.max_queued_uploads as u32),
+                yourip: Some(self.addr.ip()),
+                ..ExtendedHandshake::default()
+            };
+            self.send(hs.to_message()).await?;
+        }
+        let have = self.shared.lock().picker.have().clone();
+        let msg = if self.fast && have.is_full() {
+            Some(Message::HaveAll)
+        } else if self.fast && have.count_ones() == 0 {
+            Some(Message::HaveNone)
+        } else if have.count_ones() > 0 {
+            Some(have.to_message())
+        } else {
+            None
+        };
+        if let Some(m) = msg {
+            self.send(m).await?;
+        }
+        if self.fast {
+            if let IpAddr::V4(ip) = self.addr.ip() {
+                let set =
+                    allowed_fast_set(&self.shared.info_hash, ip, self.num_pieces, ALLOWED_FAST);
+                for piece in set {
+                    self.allowed_ours.insert(piece);
+                    self.send(Message::AllowedFast { piece }).await?;
+                }
+            }
+        }
+        SinkExt::<Message>::flush(&mut self.framed).await?;
+        self.dirty = false;
+        Ok(())
+    }
+
+    fn protocol_error(&self, reason: impl Into<String>) -> Error {
+        Error::Peer {
+            addr: self.addr,
+            reason: reason.into(),
+        }
+    }
+
+    /// Returns `false` when the connection should close quietly.
+    async fn on_message(&mut self, m: Message) -> Result<bool, Error> {
+        match m {
+            Message::KeepAlive => {}
+            Message::Choke => {
+                self.peer_choking = true;
+                if !self.fast {
+                    // Without the fast extension, a choke drops every request.
+                    self.drop_outstanding();
+                }
+            }
+            Message::Unchoke => self.peer_choking = false,
+            Message::Interested => {
+                let slots = self.shared.config.unchoke_slots;
+                let unchoke_now = {
+                    let mut st = self.shared.lock();
+                    let unchoked = st.peers.values().filter(|p| !p.am_choking).count();
+                    let p = st.peers.get_mut(&self.key).expect("registered");
+                    p.interested = true;
+                    if p.am_choking && unchoked < slots {
+                        p.am_choking = false;
+                        true
+                    } else {
+                        false
+                    }
+                };
+                if unchoke_now {
+                    self.am_choking = false;
+                    self.send(Message::Unchoke).await?;
+                }
+            }
+            Message::NotInterested => {
+                let mut st = self.shared.lock();
+                if let Some(p) = st.peers.get_mut(&self.key) {
+                    p.interested = false;
+                }
+            }
+            Message::Have { piece } => {
+                if piece >= self.num_pieces {
+                    return Err(self.protocol_error(format!("have {piece} out of range")));
+                }
+                let interesting = {
+                    let mut st = self.shared.lock();
+                    let State { picker, peers, .. } = &mut *st;
+                    let p = peers.get_mut(&self.key).expect("registered");
+                    if !p.has.get(piece) {
+                        p.has.set(piece, true);
+                        picker.peer_has(piece);
+                    }
+                    !picker.has_piece(piece)
+                };
+                if interesting && !self.am_interested {
+                    self.am_interested = true;
+                    self.send(Message::Interested).await?;
+                }
+            }
+            Message::Bitfield(bytes) => {
+                let bits = Bitfield::from_payload(&bytes, self.num_pieces)?;
+                return self.set_has(bits).await;
+            }
+            Message::HaveAll => return self.set_has(Bitfield::full(self.num_pieces)).await,
+            Message::HaveNone => {}
+            Message::Request(r) => self.on_request(r).await?,
+            Message::Cancel(r) => self.requests.retain(|q| *q != r),
+            Message::Piece(block) => self.on_block(block),
+            Message::RejectRequest(r) if self.outstanding.remove(&r).is_some() => {
+                self.shared.lock().picker.block_dropped(&r);
+            }
+            Message::AllowedFast { piece } if piece < self.num_pieces => {
+                self.allowed_theirs.insert(piece);
+            }
+            Message::Extended { id: 0, payload } => {
+                if let Ok(hs) = ExtendedHandshake::decode(&payload, &self.shared.limits) {
+                    if let Some(q) = hs.reqq {
+                        self.reqq = (q as usize).max(1);
+                    }
+                }
+            }
+            // Other extensions (BEP 9, 11), DHT port, suggestions and v2
+            // hash messages are not used by this engine yet.
+            _ => {}
+        }
+        Ok(true)
+    }
+
+    async fn set_has(&mut self, bits: Bitfield) -> Result<bool, Error> {
+        let (interesting, both_seeds) = {
+            let mut st = self.shared.lock();
+            let State { picker, peers, .. } = &mut *st;
+            let p = peers.get_mut(&self.key).expect("registered");
+            picker.peer_gone(&p.has);
+            p.has = bits;
+            picker.peer_has_all_of(&p.has);
+            (
+                picker.is_interesting(&p.has),
+                picker.is_complete() && p.has.is_full(),
+            )
+        };
+        if both_seeds {
+            return Ok(false);
+        }
+        if interesting != self.am_interested {
+            self.am_interested = interesting;
+            self.send(if interesting {
+                Message::Interested
+            } else {
+                Message::NotInterested
+            })
+            .await?;
+        }
+        Ok(true)
+    }
+
+    async fn on_request(&mut self, r: BlockRequest) -> Result<(), Error> {
+        let g = *self.shared.info.geometry();
+        let valid = g
+            .piece(r.piece)
+            .and_then(|p| g.block(p, r.begin, r.length))
+            .is_some()
+            && r.length <= BLOCK_SIZE
+            && self.shared.lock().picker.has_piece(r.piece);
+        let allowed = !self.am_choking || self.allowed_ours.contains(&r.piece);
+        if !valid || !allowed || self.requests.len() >= self.shared.config.max_queued_uploads {
+            if self.fast {
+                self.send(Message::RejectRequest(r)).await?;
+            }
+            return Ok(());
+        }
+        if !self.requests.contains(&r) {
+            self.requests.push_back(r);
+        }
+        Ok(())
+    }
+
+    fn on_block(&mut self, block: Block) {
+        let r = block.request();
+        let len = block.data.len() as u64;
+        let counters = &self.shared.counters;
+        if self.outstanding.remove(&r).is_none() {
+            counters.wasted.fetch_add(len, Ordering::Relaxed);
+            return;
+        }
+        self.last_progress = Instant::now();
+        self.received_this_tick += len;
+        counters.downloaded.fetch_add(len, Ordering::Relaxed);
+        let g = *self.shared.info.geometry();
+        let mut complete = None;
+        {
+            let mut st = self.shared.lock();
+            if let Some(p) = st.peers.get_mut(&self.key) {
+                p.down += len;
+            }
+            match st.picker.block_received(&r) {
+                outcome @ (Received::New | Received::PieceComplete) => {
+                    let piece = g.piece(r.piece).expect("picker checked the piece");
+                    let buf = st.buffers.entry(r.piece).or_insert_with(|| PieceBuffer {
+                        blocks: vec![None; g.num_blocks(piece) as usize],
+                        contributors: Vec::new(),
+                    });
+                    buf.blocks[(r.begin / BLOCK_SIZE) as usize] = Some(block.data);
+                    if !buf.contributors.contains(&self.key) {
+                        buf.contributors.push(self.key);
+                    }
+                    if outcome == Received::PieceComplete {
+                        let buf = st.buffers.remove(&r.piece).expect("buffer just filled");
+                        complete = Some((piece, buf));
+                    }
+                    if st.picker.in_endgame() {
+                        for (k, p) in &st.peers {
+                            if *k != self.key {
+                                let _ = p.tx.send(PeerCmd::Cancel(r));
+                            }
+                        }
+                    }
+                }
+                Received::Duplicate | Received::Invalid => {
+                    counters.wasted.fetch_add(len, Ordering::Relaxed);
+                }
+            }
+        }
+        if let Some((piece, buf)) = complete {
+            let blocks: Option<Vec<Bytes>> = buf.blocks.into_iter().collect();
+            match blocks {
+                Some(blocks) => self.shared.submit_piece(piece, blocks, buf.contributors),
+                None => self.shared.lock().picker.piece_checked(piece, false),
+            }
+        }
+    }
+
+    fn drop_outstanding(&mut self) {
+        if self.outstanding.is_empty() {
+            return;
+        }
+        let mut st = self.shared.lock();
+        for (r, _) in self.outstanding.drain() {
+            st.picker.block_dropped(&r);
+        }
+    }
+
+    async fn on_cmd(&mut self, cmd: PeerCmd) -> Result<(), Error> {
+        match cmd {
+            PeerCmd::Have(piece) => {
+                self.send(Message::Have { piece }).await?;
+                if self.am_interested {
+                    let still = {
+                        let st = self.shared.lock();
+                        st.peers
+                            .get(&self.key)
+                            .is_some_and(|p| st.picker.is_interesting(&p.has))
+                    };
+                    if !still {
+                        self.am_interested = false;
+                        self.send(Message::NotInterested).await?;
+                    }
+                }
+            }
+            PeerCmd::Choke => {
+                if !self.am_choking {
+                    self.am_choking = true;
+                    self.send(Message::Choke).await?;
+                    let dropped: Vec<BlockRequest> = self
+                        .requests
+                        .drain(..)
+                        .filter(|r| !self.allowed_ours.contains(&r.piece))
+                        .collect();
+                    if self.fast {
+                        for r in dropped {
+                            self.send(Message::RejectRequest(r)).await?;
+                        }
+                    }
+                }
+            }
+            PeerCmd::Unchoke => {
+                if self.am_choking {
+                    self.am_choking = false;
+                    self.send(Message::Unchoke).await?;
+                }
+            }
+            PeerCmd::Cancel(r) => {
+                if self.outstanding.remove(&r).is_some() {
+                    self.send(Message::Cancel(r)).await?;
+                }
+            }
+            PeerCmd::Wake | PeerCmd::Disconnect => {}
+        }
+        Ok(())
+    }
+
+    /// Once a second: request depth from the measured rate, timeouts,
+    /// keep-alives. Returns `false` to close an idle connection.
+    async fn on_tick(&mut self) -> Result<bool, Error> {
+        let now = Instant::now();
+        let rate = std::mem::take(&mut self.received_this_tick);
+        if rate > 0 {
+            let want = (rate * QUEUE_SECONDS / u64::from(BLOCK_SIZE)) as usize;
+            self.depth = want.max(INITIAL_DEPTH / 4).max(self.depth / 2);
+        }
+        if !self.outstanding.is_empty()
+            && now.duration_since(self.last_progress) > self.shared.config.request_timeout
+        {
+            tracing::debug!(addr = %self.addr, n = self.outstanding.len(), "requests timed out");
+            self.drop_outstanding();
+            self.depth = 4;
+            self.snubbed_until = Some(now + self.shared.config.request_timeout);
+        }
+        if now.duration_since(self.last_recv) > IDLE_LIMIT {
+            return Ok(false);
+        }
+        if now.duration_since(self.last_sent) > KEEPALIVE {
+            self.send(Message::KeepAlive).await?;
+        }
+        Ok(true)
+    }
+
+    async fn request_more(&mut self) -> Result<(), Error> {
+        if !self.am_interested {
+            return Ok(());
+        }
+        if self.peer_choking && self.allowed_theirs.is_empty() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        if self.snubbed_until.is_some_and(|t| t > now) {
+            return Ok(());
+        }
+        let cap = self.shared.config.max_requests_per_peer.min(self.reqq);
+        let target = self.depth.min(cap);
+        if self.outstanding.len() >= target {
+            return Ok(());
+        }
+        let want = target - self.outstanding.len();
+        self.scratch.clear();
+        {
+            let mut st = self.shared.lock();
+            let State {
+                picker, peers, rng, ..
+            } = &mut *st;
+            let Some(p) = peers.get(&self.key) else {
+                return Ok(());
+            };
+            let outstanding = &self.outstanding;
+            if self.peer_choking {
+                let mut allowed = Bitfield::new(self.num_pieces);
+                for &piece in &self.allowed_theirs {
+                    if p.has.get(piece) {
+                        allowed.set(piece, true);
+                    }
+                }
+                picker.pick(
+                    &allowed,
+                    want,
+                    |r| outstanding.contains_key(r),
+                    rng,
+                    &mut self.scratch,
+                );
+            } else {
+                picker.pick(
+                    &p.has,
+                    want,
+                    |r| outstanding.contains_key(r),
+                    rng,
+                    &mut self.scratch,
+                );
+            }
+        }
+        let picked = std::mem::take(&mut self.scratch);
+        for r in &picked {
+            self.outstanding.insert(*r, now);
+            self.send(Message::Request(*r)).await?;
+        }
+        self.scratch = picked;
+        Ok(())
+    }
+
+    /// Starts reading the next batch of the peer's requests from disk.
+    fn serve(&mut self) {
+        if self.reading.is_some() || self.requests.is_empty() {
+            return;
+        }
+        let n = self.requests.len().min(READ_BATCH);
+        let batch: Vec<BlockRequest> = self.requests.drain(..n).collect();
+        let shared = Arc::clone(&self.shared);
+        self.reading = Some(tokio::task::spawn_blocking(move || {
+            let g = *shared.info.geometry();
+            batch
+                .into_iter()
+                .map(|r| {
+                    let mut buf = BytesMut::zeroed(r.length as usize);
+                    let piece = g.piece(r.piece).expect("validated request");
+                    let res = shared
+                        .storage
+                        .read(piece, r.begin, &mut buf)
+                        .map(|()| buf.freeze());
+                    (r, res)
+                })
+                .collect()
+        }));
+    }
+
+    async fn on_read_done(&mut self, batch: ReadBatch) -> Result<(), Error> {
+        let mut sent = 0u64;
+        for (r, data) in batch {
+            let data = data?;
+            if self.am_choking && !self.allowed_ours.contains(&r.piece) {
+                continue;
+            }
+            sent += data.len() as u64;
+            self.send(Message::Piece(Block {
+                piece: r.piece,
+                begin: r.begin,
+                data,
+            }))
+            .await?;
+        }
+        self.shared
+            .counters
+            .uploaded
+            .fetch_add(sent, Ordering::Relaxed);
+        if let Some(p) = self.shared.lock().peers.get_mut(&self.key) {
+            p.up += sent;
+        }
+        Ok(())
+    }
+}

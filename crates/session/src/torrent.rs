@@ -1,0 +1,673 @@
+//! One torrent's shared state and its driver task: resume check, peer
+//! connections, choking, completion, pause and stop. See `DESIGN.md`.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use seedbed_metainfo::{Info, InfoHash, PeerId, PieceIndex};
+use seedbed_peer_wire::{Bitfield, BlockRequest, Limits};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::announce::{self, AnnounceCmd};
+use crate::choker::{self, Candidate};
+use crate::config::{AddTorrentOptions, SessionConfig};
+use crate::handle::{Event, Status};
+use crate::peer;
+use crate::picker::PiecePicker;
+use crate::storage::Storage;
+use crate::verify::{sha1, sha1_blocks, HashPool};
+
+/// The engine's key for one peer connection.
+pub(crate) type PeerKey = u64;
+
+/// Commands from the torrent to a peer connection task.
+#[derive(Debug, Clone)]
+pub(crate) enum PeerCmd {
+    /// We verified a piece: announce it with `have`.
+    Have(u32),
+    /// Choke the peer (the choker decided).
+    Choke,
+    /// Unchoke the peer.
+    Unchoke,
+    /// Another peer delivered this block (endgame): cancel ours.
+    Cancel(BlockRequest),
+    /// Blocks became free again: try to request more.
+    Wake,
+    /// Close the connection.
+    Disconnect,
+}
+
+/// Commands to the driver task.
+#[derive(Debug)]
+pub(crate) enum DriverCmd {
+    /// Peers to connect to.
+    AddPeers(Vec<SocketAddr>),
+    Pause,
+    Resume,
+    /// Stop, announce `stopped`, leave the session; answer when done.
+    Stop(oneshot::Sender<()>),
+    /// Every piece is verified.
+    Completed,
+}
+
+/// A connected peer, as the torrent sees it.
+#[derive(Debug)]
+pub(crate) struct PeerEntry {
+    pub(crate) addr: SocketAddr,
+    pub(crate) tx: mpsc::UnboundedSender<PeerCmd>,
+    /// Pieces the peer has.
+    pub(crate) has: Bitfield,
+    /// The peer is interested in our pieces.
+    pub(crate) interested: bool,
+    /// We choke the peer.
+    pub(crate) am_choking: bool,
+    /// Payload bytes received from / sent to the peer since the last
+    /// choker round.
+    pub(crate) down: u64,
+    pub(crate) up: u64,
+    /// Hash-check trust: up for good pieces, down for bad ones.
+    pub(crate) trust: i32,
+}
+
+/// Blocks of a piece being downloaded, kept in memory until the piece is
+/// complete and verified, so nothing unverified is ever written.
+#[derive(Debug)]
+pub(crate) struct PieceBuffer {
+    pub(crate) blocks: Vec<Option<Bytes>>,
+    pub(crate) contributors: Vec<PeerKey>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Known {
+    failures: u32,
+    next_attempt: Instant,
+    connected: bool,
+}
+
+/// Byte counters, readable without the lock.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) downloaded: AtomicU64,
+    pub(crate) uploaded: AtomicU64,
+    pub(crate) wasted: AtomicU64,
+}
+
+/// Everything behind the torrent's lock. Held only for short, non-async
+/// sections.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) picker: PiecePicker,
+    pub(crate) buffers: HashMap<u32, PieceBuffer>,
+    pub(crate) peers: HashMap<PeerKey, PeerEntry>,
+    pub(crate) known: HashMap<SocketAddr, Known>,
+    pub(crate) banned: HashSet<SocketAddr>,
+    pub(crate) optimistic: Option<PeerKey>,
+    pub(crate) rng: StdRng,
+    pub(crate) next_key: PeerKey,
+    pub(crate) connecting: usize,
+    /// No new connections: paused, stopped, or finished without seeding.
+    pub(crate) closed: bool,
+}
+
+/// The torrents of a session, by info hash.
+pub(crate) type Registry = Mutex<HashMap<InfoHash, Arc<TorrentShared>>>;
+
+/// One torrent, shared by its driver, its peer tasks and the hashing
+/// threads.
+pub(crate) struct TorrentShared {
+    pub(crate) info_hash: InfoHash,
+    pub(crate) info: Arc<Info>,
+    pub(crate) trackers: Vec<Vec<String>>,
+    pub(crate) storage: Arc<Storage>,
+    pub(crate) config: Arc<SessionConfig>,
+    pub(crate) opts: AddTorrentOptions,
+    pub(crate) peer_id: PeerId,
+    pub(crate) listen_port: Option<u16>,
+    pub(crate) limits: Limits,
+    pub(crate) state: Mutex<State>,
+    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) counters: Counters,
+    /// Download and upload rates in bytes per second.
+    pub(crate) rates: Mutex<(f64, f64)>,
+    pub(crate) status: watch::Sender<Status>,
+    pub(crate) cmd_tx: mpsc::UnboundedSender<DriverCmd>,
+    pub(crate) hasher: HashPool,
+    pub(crate) registry: Weak<Registry>,
+}
+
+impl fmt::Debug for TorrentShared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Torrent")
+            .field("info_hash", &self.info_hash)
+            .field("name", &self.info.name())
+            .field("status", &*self.status.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Trust at or below which a peer is banned.
+const BAN_TRUST: i32 = -6;
+
+impl TorrentShared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn emit(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
+    fn set_status(&self, status: Status) {
+        let changed = self.status.send_if_modified(|s| {
+            if *s == status {
+                false
+            } else {
+                *s = status.clone();
+                true
+            }
+        });
+        if changed {
+            self.emit(Event::StatusChanged(status));
+        }
+    }
+
+    /// Queues a complete piece for hashing and, if it passes, writing.
+    pub(crate) fn submit_piece(
+        self: &Arc<Self>,
+        piece: PieceIndex,
+        blocks: Vec<Bytes>,
+        contributors: Vec<PeerKey>,
+    ) {
+        let shared = Arc::clone(self);
+        self.hasher.submit(move || {
+            let expected = shared.info.piece_hash_v1(piece);
+            let mut ok = expected.is_some_and(|h| *h == sha1_blocks(&blocks));
+            if ok {
+                if let Err(e) = shared.storage.write_piece(piece, &blocks) {
+                    tracing::error!(%e, "writing piece {piece}");
+                    shared.set_status(Status::Failed(e.to_string()));
+                    ok = false;
+                }
+            }
+            shared.piece_checked(piece, ok, &contributors);
+        });
+    }
+
+    /// Applies a hash check's result: `have` to every peer, trust, bans,
+    /// completion.
+    fn piece_checked(&self, piece: PieceIndex, ok: bool, contributors: &[PeerKey]) {
+        let mut st = self.lock();
+        st.picker.piece_checked(piece, ok);
+        if ok {
+            for p in st.peers.values() {
+                let _ = p.tx.send(PeerCmd::Have(piece.get()));
+            }
+            for k in contributors {
+                if let Some(p) = st.peers.get_mut(k) {
+                    p.trust = (p.trust + 1).min(8);
+                }
+            }
+            let complete = st.picker.is_complete();
+            drop(st);
+            self.emit(Event::PieceVerified { piece: piece.get() });
+            if complete {
+                let _ = self.cmd_tx.send(DriverCmd::Completed);
+            }
+            return;
+        }
+        let len = u64::from(self.info.geometry().piece_len(piece));
+        self.counters.wasted.fetch_add(len, Ordering::Relaxed);
+        let mut banned = Vec::new();
+        let sole = contributors.len() == 1;
+        for k in contributors {
+            if let Some(p) = st.peers.get_mut(k) {
+                p.trust -= 2;
+                if sole || p.trust <= BAN_TRUST {
+                    banned.push((*k, p.addr));
+                }
+            }
+        }
+        for (k, addr) in &banned {
+            st.banned.insert(*addr);
+            if let Some(p) = st.peers.get(k) {
+                let _ = p.tx.send(PeerCmd::Disconnect);
+            }
+        }
+        for p in st.peers.values() {
+            let _ = p.tx.send(PeerCmd::Wake);
+        }
+        drop(st);
+        self.emit(Event::PieceFailed { piece: piece.get() });
+        for (_, addr) in banned {
+            tracing::warn!(%addr, "banned: sent data that failed the hash check");
+            self.emit(Event::PeerBanned { addr });
+        }
+    }
+
+    /// Registers a connected peer; `None` when it is banned or the torrent
+    /// takes no more peers.
+    pub(crate) fn register_peer(
+        &self,
+        addr: SocketAddr,
+        tx: mpsc::UnboundedSender<PeerCmd>,
+        outgoing: bool,
+    ) -> Option<PeerKey> {
+        let mut st = self.lock();
+        if outgoing {
+            st.connecting = st.connecting.saturating_sub(1);
+        }
+        if st.closed || st.banned.contains(&addr) || st.peers.len() >= self.max_peers() {
+            return None;
+        }
+        let key = st.next_key;
+        st.next_key += 1;
+        let n = self.info.geometry().num_pieces();
+        st.peers.insert(
+            key,
+            PeerEntry {
+                addr,
+                tx,
+                has: Bitfield::new(n),
+                interested: false,
+                am_choking: true,
+                down: 0,
+                up: 0,
+                trust: 0,
+            },
+        );
+        if let Some(k) = st.known.get_mut(&addr) {
+            k.connected = true;
+        }
+        drop(st);
+        self.emit(Event::PeerConnected { addr });
+        Some(key)
+    }
+
+    /// Forgets a peer; its requested blocks become free again.
+    pub(crate) fn unregister_peer(
+        &self,
+        key: PeerKey,
+        outstanding: impl Iterator<Item = BlockRequest>,
+    ) {
+        let mut st = self.lock();
+        for r in outstanding {
+            st.picker.block_dropped(&r);
+        }
+        let Some(entry) = st.peers.remove(&key) else {
+            return;
+        };
+        st.picker.peer_gone(&entry.has);
+        if st.optimistic == Some(key) {
+            st.optimistic = None;
+        }
+        if let Some(k) = st.known.get_mut(&entry.addr) {
+            k.connected = false;
+            k.next_attempt = Instant::now() + Duration::from_secs(30);
+        }
+        for p in st.peers.values() {
+            let _ = p.tx.send(PeerCmd::Wake);
+        }
+        drop(st);
+        self.emit(Event::PeerDisconnected { addr: entry.addr });
+    }
+
+    pub(crate) fn max_peers(&self) -> usize {
+        self.opts.max_peers.unwrap_or(self.config.max_peers)
+    }
+
+    /// Connection failed or ended: try this address again later, with a
+    /// growing back-off.
+    pub(crate) fn connect_failed(&self, addr: SocketAddr) {
+        let mut st = self.lock();
+        st.connecting = st.connecting.saturating_sub(1);
+        if let Some(k) = st.known.get_mut(&addr) {
+            k.failures += 1;
+            k.connected = false;
+            let secs = 1u64 << k.failures.min(8);
+            k.next_attempt = Instant::now() + Duration::from_secs(secs);
+        }
+    }
+
+    fn disconnect_all(&self) {
+        let st = self.lock();
+        for p in st.peers.values() {
+            let _ = p.tx.send(PeerCmd::Disconnect);
+        }
+    }
+}
+
+/// Builds the shared state of a torrent; the driver starts it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn new_shared(
+    info: Arc<Info>,
+    trackers: Vec<Vec<String>>,
+    storage: Arc<Storage>,
+    config: Arc<SessionConfig>,
+    opts: AddTorrentOptions,
+    peer_id: PeerId,
+    listen_port: Option<u16>,
+    hasher: HashPool,
+    registry: Weak<Registry>,
+) -> (Arc<TorrentShared>, mpsc::UnboundedReceiver<DriverCmd>) {
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (events, _) = broadcast::channel(1024);
+    let (status, _) = watch::channel(Status::Checking);
+    let geometry = *info.geometry();
+    let limits = Limits::new().num_pieces(geometry.num_pieces());
+    let mut known = HashMap::new();
+    for addr in &opts.peers {
+        known.insert(
+            *addr,
+            Known {
+                failures: 0,
+                next_attempt: Instant::now(),
+                connected: false,
+            },
+        );
+    }
+    let shared = Arc::new(TorrentShared {
+        info_hash: info.info_hash(),
+        trackers,
+        storage,
+        config,
+        peer_id,
+        listen_port,
+        limits,
+        state: Mutex::new(State {
+            picker: PiecePicker::new(geometry),
+            buffers: HashMap::new(),
+            peers: HashMap::new(),
+            known,
+            banned: HashSet::new(),
+            optimistic: None,
+            rng: StdRng::from_os_rng(),
+            next_key: 1,
+            connecting: 0,
+            closed: true,
+        }),
+        events,
+        counters: Counters::default(),
+        rates: Mutex::new((0.0, 0.0)),
+        status,
+        cmd_tx,
+        hasher,
+        registry,
+        opts,
+        info,
+    });
+    (shared, cmd_rx)
+}
+
+/// Hashes the data already on disk with every hashing thread and marks the
+/// pieces that pass. Pieces only in freshly created files are skipped.
+async fn check_existing(shared: &Arc<TorrentShared>) -> u32 {
+    let g = *shared.info.geometry();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut queued = 0u32;
+    for piece in g.pieces() {
+        if shared.storage.piece_is_fresh(piece) {
+            continue;
+        }
+        queued += 1;
+        let shared = Arc::clone(shared);
+        let tx = tx.clone();
+        shared.hasher.clone().submit(move || {
+            let mut buf = vec![0u8; g.piece_len(piece) as usize];
+            let ok = shared.storage.read(piece, 0, &mut buf).is_ok()
+                && shared
+                    .info
+                    .piece_hash_v1(piece)
+                    .is_some_and(|h| *h == sha1(&buf));
+            let _ = tx.send((piece, ok));
+        });
+    }
+    drop(tx);
+    let mut good = 0;
+    for _ in 0..queued {
+        let Some((piece, ok)) = rx.recv().await else {
+            break;
+        };
+        if ok {
+            shared.lock().picker.mark_have(piece);
+            good += 1;
+        }
+    }
+    good
+}
+
+/// The torrent's driver: runs until the torrent is stopped.
+pub(crate) async fn run_driver(
+    shared: Arc<TorrentShared>,
+    mut cmd_rx: mpsc::UnboundedReceiver<DriverCmd>,
+) {
+    shared.set_status(Status::Checking);
+    let good = check_existing(&shared).await;
+    shared.emit(Event::Checked { pieces: good });
+    tracing::info!(
+        name = shared.info.name(),
+        pieces = good,
+        "checked existing data"
+    );
+
+    let complete = shared.lock().picker.is_complete();
+    let mut paused = shared.opts.paused;
+    let working = |complete: bool| {
+        if complete {
+            if shared.opts.seed {
+                Status::Seeding
+            } else {
+                Status::Finished
+            }
+        } else {
+            Status::Downloading
+        }
+    };
+    shared.set_status(if paused {
+        Status::Paused
+    } else {
+        working(complete)
+    });
+    let finished_without_seeding =
+        |s: &TorrentShared| s.lock().picker.is_complete() && !s.opts.seed;
+    shared.lock().closed = paused || finished_without_seeding(&shared);
+
+    let announcer = if shared.opts.trackers && !shared.trackers.is_empty() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(announce::run(Arc::clone(&shared), rx, paused, complete));
+        Some(tx)
+    } else {
+        None
+    };
+    let tell = |cmd: AnnounceCmd| {
+        if let Some(a) = &announcer {
+            let _ = a.send(cmd);
+        }
+    };
+
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks: u64 = 0;
+    let mut last = (0u64, 0u64, Instant::now());
+    loop {
+        tokio::select! {
+            cmd = cmd_rx.recv() => {
+                let Some(cmd) = cmd else { break };
+                match cmd {
+                    DriverCmd::AddPeers(addrs) => {
+                        let mut st = shared.lock();
+                        for addr in addrs {
+                            st.known.entry(addr).or_insert(Known {
+                                failures: 0,
+                                next_attempt: Instant::now(),
+                                connected: false,
+                            });
+                        }
+                        drop(st);
+                        if !paused {
+                            connect_more(&shared);
+                        }
+                    }
+                    DriverCmd::Pause => {
+                        if !paused {
+                            paused = true;
+                            shared.lock().closed = true;
+                            shared.disconnect_all();
+                            tell(AnnounceCmd::Pause);
+                            shared.set_status(Status::Paused);
+                        }
+                    }
+                    DriverCmd::Resume => {
+                        if paused {
+                            paused = false;
+                            let complete = shared.lock().picker.is_complete();
+                            shared.lock().closed = finished_without_seeding(&shared);
+                            tell(AnnounceCmd::Resume);
+                            shared.set_status(working(complete));
+                            connect_more(&shared);
+                        }
+                    }
+                    DriverCmd::Completed => {
+                        let storage = Arc::clone(&shared.storage);
+                        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || storage.sync()).await {
+                            shared.set_status(Status::Failed(e.to_string()));
+                            continue;
+                        }
+                        tracing::info!(name = shared.info.name(), "download complete");
+                        shared.emit(Event::Completed);
+                        tell(AnnounceCmd::Completed);
+                        if shared.opts.seed {
+                            shared.set_status(Status::Seeding);
+                            // Seeds have nothing to trade with seeds.
+                            let st = shared.lock();
+                            for p in st.peers.values() {
+                                if p.has.is_full() {
+                                    let _ = p.tx.send(PeerCmd::Disconnect);
+                                }
+                            }
+                        } else {
+                            shared.lock().closed = true;
+                            shared.disconnect_all();
+                            shared.set_status(Status::Finished);
+                        }
+                    }
+                    DriverCmd::Stop(ack) => {
+                        shared.lock().closed = true;
+                        shared.disconnect_all();
+                        if let Some(a) = &announcer {
+                            let (tx, rx) = oneshot::channel();
+                            let _ = a.send(AnnounceCmd::Stop(tx));
+                            let _ = tokio::time::timeout(shared.config.tracker_timeout, rx).await;
+                        }
+                        if let Some(reg) = shared.registry.upgrade() {
+                            reg.lock().unwrap_or_else(|e| e.into_inner()).remove(&shared.info_hash);
+                        }
+                        shared.set_status(Status::Stopped);
+                        let _ = ack.send(());
+                        return;
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                ticks += 1;
+                // Rates: exponential average over about 5 s.
+                let now = Instant::now();
+                let down = shared.counters.downloaded.load(Ordering::Relaxed);
+                let up = shared.counters.uploaded.load(Ordering::Relaxed);
+                let dt = now.duration_since(last.2).as_secs_f64().max(1e-3);
+                {
+                    let mut r = shared.rates.lock().unwrap_or_else(|e| e.into_inner());
+                    r.0 = 0.8 * r.0 + 0.2 * ((down - last.0) as f64 / dt);
+                    r.1 = 0.8 * r.1 + 0.2 * ((up - last.1) as f64 / dt);
+                }
+                last = (down, up, now);
+                if paused {
+                    continue;
+                }
+                connect_more(&shared);
+                if ticks % 10 == 0 {
+                    rechoke(&shared, ticks % 30 == 0);
+                }
+            }
+        }
+    }
+}
+
+/// Starts connections to known peers until the torrent's limit.
+fn connect_more(shared: &Arc<TorrentShared>) {
+    let mut st = shared.lock();
+    if st.closed {
+        return;
+    }
+    let now = Instant::now();
+    let max = shared.max_peers();
+    let mut todo = Vec::new();
+    let busy = st.peers.len() + st.connecting;
+    if busy >= max {
+        return;
+    }
+    let State { known, banned, .. } = &mut *st;
+    for (addr, k) in known.iter_mut() {
+        if todo.len() + busy >= max {
+            break;
+        }
+        if k.connected || k.next_attempt > now || banned.contains(addr) {
+            continue;
+        }
+        k.connected = true;
+        // Until it fails, no second attempt.
+        k.next_attempt = now + Duration::from_secs(3600);
+        todo.push(*addr);
+    }
+    st.connecting += todo.len();
+    drop(st);
+    for addr in todo {
+        let shared = Arc::clone(shared);
+        tokio::spawn(async move {
+            peer::connect(shared, addr).await;
+        });
+    }
+}
+
+/// The choker round: unchoke the best interested peers, rotate the
+/// optimistic unchoke when `rotate`.
+fn rechoke(shared: &Arc<TorrentShared>, rotate: bool) {
+    let mut st = shared.lock();
+    let seeding = st.picker.is_complete();
+    let cands: Vec<Candidate> = st
+        .peers
+        .iter()
+        .map(|(k, p)| Candidate {
+            key: *k,
+            interested: p.interested,
+            rate: if seeding { p.up } else { p.down },
+        })
+        .collect();
+    let slots = shared.config.unchoke_slots;
+    let regular = choker::unchoked(&cands, slots, None);
+    if rotate || st.optimistic.is_none() {
+        let State { rng, .. } = &mut *st;
+        let o = choker::next_optimistic(&cands, &regular, rng);
+        st.optimistic = o;
+    }
+    let set = choker::unchoked(&cands, slots, st.optimistic);
+    for (k, p) in st.peers.iter_mut() {
+        p.down = 0;
+        p.up = 0;
+        let choke = !set.contains(k);
+        if choke != p.am_choking {
+            p.am_choking = choke;
+            let _ = p.tx.send(if choke {
+                PeerCmd::Choke
+            } else {
+                PeerCmd::Unchoke
+            });
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Our session seeds to our session on loopback: nested folders, a file
+//! smaller than a piece, an empty file; data compared byte for byte.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use seedbed_metainfo::{Torrent, TorrentBuilder, TorrentVersion};
+use seedbed_session::{AddTorrentOptions, Event, Session, SessionConfig, Status};
+
+fn config() -> SessionConfig {
+    SessionConfig {
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        ..SessionConfig::default()
+    }
+}
+
+/// Deterministic pseudo-random bytes.
+fn data(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn make_content(root: &Path) {
+    let base = root.join("content");
+    std::fs::create_dir_all(base.join("a/b")).unwrap();
+    std::fs::create_dir_all(base.join("c")).unwrap();
+    std::fs::write(base.join("a/b/big.bin"), data(1, 3_000_000)).unwrap();
+    std::fs::write(base.join("a/small.txt"), data(2, 1000)).unwrap();
+    std::fs::write(base.join("c/empty"), b"").unwrap();
+    std::fs::write(base.join("top.bin"), data(3, 777_777)).unwrap();
+}
+
+fn same_tree(a: &Path, b: &Path) {
+    for entry in ["a/b/big.bin", "a/small.txt", "c/empty", "top.bin"] {
+        let x = std::fs::read(a.join(entry)).unwrap();
+        let y = std::fs::read(b.join(entry)).unwrap_or_else(|e| panic!("{entry}: {e}"));
+        assert!(x == y, "{entry} differs");
+    }
+}
+
+async fn run(version: TorrentVersion) {
+    let seed_dir = tempfile::tempdir().unwrap();
+    let leech_dir = tempfile::tempdir().unwrap();
+    make_content(seed_dir.path());
+    let created = TorrentBuilder::new(version)
+        .piece_length(64 * 1024)
+        .build_from_path(seed_dir.path().join("content"), |_, _| {})
+        .unwrap();
+    let torrent = Torrent::from_bytes(created.into_bytes()).unwrap();
+
+    let seeder = Session::new(config()).await.unwrap();
+    let seed = seeder
+        .add_torrent(
+            &torrent,
+            AddTorrentOptions::new(seed_dir.path()).trackers(false),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), seed.wait_for_completion())
+        .await
+        .expect("seeder checks its data in time")
+        .unwrap();
+    assert_eq!(seed.status(), Status::Seeding);
+
+    let leecher = Session::new(config()).await.unwrap();
+    let handle = leecher
+        .add_torrent(
+            &torrent,
+            AddTorrentOptions::new(leech_dir.path())
+                .trackers(false)
+                .seed(false)
+                .peers([seeder.listen_addr().unwrap()]),
+        )
+        .await
+        .unwrap();
+    let mut events = handle.events();
+    tokio::time::timeout(Duration::from_secs(60), handle.wait_for_completion())
+        .await
+        .expect("download finishes in time")
+        .unwrap();
+    let stats = handle.stats();
+    assert_eq!(stats.pieces_have, stats.num_pieces);
+    assert_eq!(handle.status(), Status::Finished);
+    let mut verified = 0;
+    while let Ok(e) = events.try_recv() {
+        if matches!(e, Event::PieceVerified { .. }) {
+            verified += 1;
+        }
+    }
+    assert!(verified > 0);
+    same_tree(
+        &seed_dir.path().join("content"),
+        &leech_dir.path().join("content"),
+    );
+
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_download_from_our_seed() {
+    run(TorrentVersion::V1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hybrid_download_from_our_seed() {
+    run(TorrentVersion::Hybrid).await;
+}
