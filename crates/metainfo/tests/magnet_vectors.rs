@@ -5,8 +5,10 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use seedbed_metainfo::{HostPort, InfoHash, InfoHashV2, Magnet};
+use seedbed_metainfo::{HostPort, InfoHash, InfoHashV2, Magnet, Torrent};
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus");
 
@@ -323,4 +325,132 @@ fn magnet_vectors() {
     println!("{parse} parse rows, {generate} generate rows, {checks} checks");
     assert_eq!(parse + generate, rows.len());
     assert!(parse >= 40 && generate >= 15, "{parse} {generate}");
+}
+
+/// For every corpus torrent that python3-libtorrent loads, its
+/// `make_magnet_uri` and ours from the same file.
+const LT_MAGNETS: &str = r#"
+import sys, libtorrent as lt
+root = sys.argv[1]
+hdr = None
+for line in open(root + "/EXPECTED.tsv", encoding="utf-8"):
+    cols = line.rstrip("\n").split("\t")
+    if hdr is None:
+        hdr = cols
+        continue
+    row = dict(zip(hdr, cols))
+    if row["libtorrent_loads"] != "yes":
+        continue
+    try:
+        ti = lt.torrent_info(root + "/" + row["path"])
+    except Exception:
+        continue
+    print(row["path"] + "\t" + lt.make_magnet_uri(ti))
+"#;
+
+/// Runs `/usr/bin/python3 -c script args`, killed after two minutes.
+fn python(script: &str, arg: &Path) -> Option<String> {
+    let probe = Command::new("/usr/bin/python3")
+        .args(["-c", "import libtorrent"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("python3-libtorrent is required when CI=true");
+        }
+        println!("SKIPPED: python3-libtorrent not available");
+        return None;
+    }
+    let out_path = std::env::temp_dir().join(format!("seedbed-lt-magnets-{}", std::process::id()));
+    let out = std::fs::File::create(&out_path).unwrap();
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(arg)
+        .stdout(out)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "python failed: {status}");
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("python timed out");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    let _ = std::fs::remove_file(&out_path);
+    Some(text)
+}
+
+#[test]
+fn torrent_magnets_match_libtorrent() {
+    let Some(dir) = corpus() else { return };
+    let Some(text) = python(LT_MAGNETS, &dir) else {
+        return;
+    };
+    let (mut same, mut differ) = (0, Vec::new());
+    for line in text.lines() {
+        let (path, theirs) = line.split_once('\t').unwrap();
+        let bytes = std::fs::read(dir.join(path)).unwrap();
+        let Ok(t) = Torrent::from_bytes(bytes) else {
+            continue;
+        };
+        let ours = Magnet::from(&t).to_string();
+        if ours == theirs {
+            same += 1;
+        } else {
+            differ.push(format!("{path}\n  ours   {ours}\n  theirs {theirs}"));
+        }
+    }
+    println!("{same} magnets identical to libtorrent's");
+    // Where the two readers clean the torrent differently, not where the
+    // magnet is formatted differently.
+    let known: [(&str, &str); 8] = [
+        (
+            "aria2/single.torrent",
+            "2.0.8 keeps a trailing space in a tracker URL; ours trims",
+        ),
+        ("aria2/test.torrent", "same"),
+        ("aria2/utf8.torrent", "same"),
+        (
+            "aria2/url-list-multiFile.torrent",
+            "2.0.8 appends / to multi-file web seeds",
+        ),
+        ("libtorrent/url_seed_multi.torrent", "same"),
+        (
+            "libtorrent/url_seed_multi_space.torrent",
+            "2.0.8 also re-escapes spaces as %20",
+        ),
+        ("libtorrent/url_seed_multi_space_nolist.torrent", "same"),
+        (
+            "webtorrent/parse-torrent/leaves-duplicate-tracker.torrent",
+            "2.0.8 keeps repeated trackers; ours drops repeats (BEP 12)",
+        ),
+    ];
+    let unexpected: Vec<&String> = differ
+        .iter()
+        .filter(|d| !known.iter().any(|(p, _)| d.starts_with(&format!("{p}\n"))))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "{} differ:\n{}",
+        unexpected.len(),
+        unexpected
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert_eq!(
+        differ.len(),
+        known.len(),
+        "a known difference went away: update the list"
+    );
+    assert!(same > 100, "{same}");
 }
