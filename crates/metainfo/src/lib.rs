@@ -50,7 +50,49 @@
 //! assert_eq!(info.files()[1].path().as_str(), "demo/sub/b.bin");
 //! # Ok::<(), seedbed_metainfo::Error>(())
 //! ```
-
+//!
+//! # Magnet links
+//!
+//! [`Magnet`] parses BEP 9 links (v1 `urn:btih:`, v2 `urn:btmh:`, both for
+//! hybrid torrents) with their trackers, web seeds, peers and BEP 53
+//! select-only ranges, and formats them byte for byte like libtorrent.
+//!
+//! ```
+//! use seedbed_metainfo::Magnet;
+//!
+//! let m: Magnet = "magnet:?xt=urn:btih:cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd\
+//!                  &dn=demo&tr=udp%3A%2F%2Ftracker.example%3A6969&so=0,2-3"
+//!     .parse()?;
+//! assert_eq!(m.trackers(), ["udp://tracker.example:6969"]);
+//! assert!(m.selects_file(2) && !m.selects_file(1));
+//! // From a loaded torrent: `Magnet::from(&torrent)`.
+//! # Ok::<(), seedbed_metainfo::Error>(())
+//! ```
+//!
+//! # Creating a torrent
+//!
+//! [`TorrentBuilder`] makes v1, v2 or hybrid torrents from a file or a
+//! directory ([`TorrentBuilder::build_from_path`]) or from any readers
+//! ([`TorrentBuilder::build`]), hashing on all cores. The `info` dictionary
+//! is byte-identical to mktorrent's (v1) and libtorrent's (v2, hybrid).
+//! The BEP 52 merkle functions are public in [`create::merkle`].
+//!
+//! ```
+//! use seedbed_metainfo::{Content, TorrentBuilder, TorrentVersion};
+//!
+//! let data = vec![0u8; 100_000];
+//! let content = Content::single_file("zeros.bin", data.len() as u64)?;
+//! let created = TorrentBuilder::new(TorrentVersion::Hybrid)
+//!     .tracker("http://tracker.example/announce")
+//!     .build(&content, |_| Ok(&data[..]), |hashed, total| {
+//!         assert!(hashed <= total);
+//!     })?;
+//! let torrent = created.to_torrent()?; // read back with the reader
+//! assert_eq!(torrent.info_hash_v2(), created.info_hash_v2());
+//! let bytes: &[u8] = created.as_bytes(); // the .torrent file
+//! assert!(bytes.starts_with(b"d8:announce"));
+//! # Ok::<(), seedbed_metainfo::Error>(())
+//! ```
 pub mod create;
 mod error;
 mod files;
