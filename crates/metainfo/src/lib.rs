@@ -93,6 +93,7 @@
 //! assert!(bytes.starts_with(b"d8:announce"));
 //! # Ok::<(), seedbed_metainfo::Error>(())
 //! ```
+
 pub mod create;
 mod error;
 mod files;
