@@ -604,7 +604,48 @@ mod tests {
             )
     }
 
+    fn through_the_wire(
+        m: &ExtensionMessage,
+        ids: &ExtensionIds,
+        peer: &ExtensionIds,
+    ) -> ExtensionMessage {
+        // Encode with the peer's ids as we know them, frame it, decode the
+        // frame, and parse it on the peer's side with its own ids.
+        let msg = m.to_message(ids).unwrap();
+        let mut buf = bytes::BytesMut::new();
+        msg.encode(&mut buf);
+        let mut dec = crate::MessageDecoder::default();
+        let Some(Message::Extended { id, payload }) = dec.decode(&mut buf).unwrap() else {
+            panic!("not an extended message")
+        };
+        ExtensionMessage::decode(id, &payload, peer, &Limits::new()).unwrap()
+    }
+
     proptest! {
+        #[test]
+        fn extension_messages_round_trip_through_frames(
+            hs in handshake_strategy(),
+            meta in crate::metadata::tests::strategy(),
+            pex in crate::pex::tests::strategy(),
+            meta_id in 1u8..=255,
+            pex_id in 1u8..=255,
+        ) {
+            prop_assume!(meta_id != pex_id);
+            // The peer assigned these ids; we learn them from its handshake.
+            let mut peer = ExtensionIds::new();
+            peer.register(UT_METADATA, meta_id);
+            peer.register(UT_PEX, pex_id);
+            let mut ours = ExtensionIds::with_defaults();
+            ours.apply_handshake(&peer.our_handshake());
+            for m in [
+                ExtensionMessage::Handshake(hs),
+                ExtensionMessage::Metadata(meta),
+                ExtensionMessage::Pex(pex),
+            ] {
+                prop_assert_eq!(through_the_wire(&m, &ours, &peer), m);
+            }
+        }
+
         #[test]
         fn handshake_round_trip(hs in handshake_strategy()) {
             let bytes = hs.to_bytes();

@@ -78,6 +78,26 @@ pub struct Block {
 }
 
 impl Block {
+    /// Length of a `piece` message header in bytes: 4 (length prefix) +
+    /// 1 (id) + 4 (index) + 4 (begin).
+    pub const HEADER_LEN: usize = 13;
+
+    /// Writes the 13-byte `piece` message header for this block, without
+    /// the data: for a writer that sends the header and then
+    /// [`data`](Self::data) with a vectored write, never copying the block.
+    /// The header followed by the data is exactly [`Message::encode`]'s
+    /// output.
+    ///
+    /// # Panics
+    /// When the data is longer than `u32::MAX - 9` bytes.
+    pub fn encode_header<B: BufMut + ?Sized>(&self, dst: &mut B) {
+        let len = u32::try_from(9 + self.data.len()).expect("block longer than u32::MAX bytes");
+        dst.put_u32(len);
+        dst.put_u8(id::PIECE);
+        dst.put_u32(self.piece);
+        dst.put_u32(self.begin);
+    }
+
     /// The request this block answers.
     pub fn request(&self) -> BlockRequest {
         BlockRequest {

@@ -299,3 +299,17 @@ proptest! {
         prop_assert_eq!(out, msgs);
     }
 }
+
+#[test]
+fn piece_header_then_data_is_the_whole_message() {
+    let block = Block {
+        piece: 9,
+        begin: 32768,
+        data: Bytes::from(vec![3u8; 1000]),
+    };
+    let mut out = Vec::new();
+    block.encode_header(&mut out);
+    assert_eq!(out.len(), Block::HEADER_LEN);
+    out.extend_from_slice(&block.data);
+    assert_eq!(out, Message::Piece(block).to_bytes());
+}
