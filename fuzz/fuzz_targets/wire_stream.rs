@@ -36,7 +36,9 @@ fuzz_target!(|data: &[u8]| {
         let wire = m.to_bytes();
         assert_eq!(wire.len(), m.encoded_len());
         let mut one = BytesMut::from(&wire[..]);
-        let back: Option<Message> = MessageDecoder::new(limits).decode(&mut one).expect("re-decodes");
+        let back: Option<Message> = MessageDecoder::new(limits)
+            .decode(&mut one)
+            .expect("re-decodes");
         assert_eq!(back.as_ref(), Some(m));
         assert!(one.is_empty());
         re.extend_from_slice(&wire);
