@@ -1,0 +1,627 @@
+//! Helpers shared by the real-client tests: tool detection (skip or, with
+//! `CI=true`, fail), child processes stopped by a drop guard, test content,
+//! tree comparison, opentracker in whitelist mode, python3-libtorrent and
+//! transmission peers on loopback.
+//!
+//! Every helper binds 127.0.0.1 only and every child is killed and reaped
+//! when its guard drops, including when a test panics or times out.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use seedbed_metainfo::{InfoHash, Torrent, TorrentBuilder, TorrentVersion};
+use seedbed_session::{AddTorrentOptions, Session, SessionConfig, Stats, Status, TorrentHandle};
+use seedbed_tracker_proto::client::{ClientOptions, TrackerClient};
+use sha1::{Digest, Sha1};
+
+pub const PYTHON: &str = "/usr/bin/python3";
+pub const OPENTRACKER: &str = "/usr/bin/opentracker";
+pub const TRANSMISSION_CLI: &str = "/usr/bin/transmission-cli";
+
+/// Piece length of the test torrents: several pieces per MiB, a file
+/// smaller than one piece.
+pub const PIECE: u32 = 64 * 1024;
+
+/// The real-client tests of one test binary run one at a time: each starts
+/// two BitTorrent clients, and the machines have two cores.
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
+/// Whether a required tool is there. Without it: with `CI=true` the test
+/// fails; otherwise it prints `SKIPPED: <tool> not installed` and the
+/// caller returns.
+pub fn tool_available(tool: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{tool} not installed and CI=true: the real-client tests need it");
+    }
+    println!("SKIPPED: {tool} not installed");
+    false
+}
+
+/// python3-libtorrent for Debian's `/usr/bin/python3`.
+pub fn have_libtorrent() -> bool {
+    let ok = Path::new(PYTHON).exists()
+        && Command::new(PYTHON)
+            .args(["-c", "import libtorrent"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    tool_available("python3-libtorrent", ok)
+}
+
+pub fn have_opentracker() -> bool {
+    tool_available("opentracker", Path::new(OPENTRACKER).exists())
+}
+
+pub fn have_transmission() -> bool {
+    tool_available("transmission-cli", Path::new(TRANSMISSION_CLI).exists())
+}
+
+/// A session on 127.0.0.1 with a port picked by the system.
+pub fn config() -> SessionConfig {
+    SessionConfig {
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        connect_timeout: Duration::from_secs(5),
+        ..SessionConfig::default()
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift).
+pub fn data(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Writes the test content under `root/content`: nested folders, a file
+/// smaller than a piece, an empty file, a file ending mid-piece. Returns
+/// the content folder.
+pub fn make_content(root: &Path) -> PathBuf {
+    let base = root.join("content");
+    std::fs::create_dir_all(base.join("a/b")).unwrap();
+    std::fs::create_dir_all(base.join("c")).unwrap();
+    std::fs::write(base.join("a/b/big.bin"), data(1, 2_500_000)).unwrap();
+    std::fs::write(base.join("a/small.txt"), data(2, 1000)).unwrap();
+    std::fs::write(base.join("c/empty"), b"").unwrap();
+    std::fs::write(base.join("top.bin"), data(3, 777_777)).unwrap();
+    base
+}
+
+/// Makes a torrent of `content` with our builder, with `tracker` as its
+/// announce URL if given, and writes it to `out` for the other clients.
+pub fn build_torrent(
+    content: &Path,
+    version: TorrentVersion,
+    tracker: Option<&str>,
+    out: &Path,
+) -> Torrent {
+    let mut b = TorrentBuilder::new(version).piece_length(PIECE);
+    if let Some(url) = tracker {
+        b = b.tracker(url);
+    }
+    let created = b.build_from_path(content, |_, _| {}).unwrap();
+    std::fs::write(out, created.as_bytes()).unwrap();
+    Torrent::from_bytes(created.into_bytes()).unwrap()
+}
+
+/// Every regular file below `root`, by path relative to it.
+pub fn files_below(root: &Path) -> BTreeMap<PathBuf, PathBuf> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.insert(path.strip_prefix(root).unwrap().to_path_buf(), path);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+/// The two trees hold the same files with the same bytes.
+pub fn assert_same_tree(expected: &Path, actual: &Path) {
+    let a = files_below(expected);
+    let b = files_below(actual);
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "file lists differ: {} vs {}",
+        expected.display(),
+        actual.display()
+    );
+    assert!(a.len() >= 4, "the content has nested, small and empty files");
+    for (rel, path) in &a {
+        let x = std::fs::read(path).unwrap();
+        let y = std::fs::read(&b[rel]).unwrap();
+        assert_eq!(x.len(), y.len(), "{}: length", rel.display());
+        assert!(x == y, "{} differs", rel.display());
+    }
+}
+
+/// SHA-1 of every file below `root`, by relative path.
+pub fn sha1_tree(root: &Path) -> BTreeMap<PathBuf, [u8; 20]> {
+    files_below(root)
+        .into_iter()
+        .map(|(rel, path)| {
+            let mut h = Sha1::new();
+            let mut f = std::fs::File::open(&path).unwrap();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = f.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+            (rel, h.finalize().into())
+        })
+        .collect()
+}
+
+/// A port free for TCP and UDP on 127.0.0.1 (for programs that cannot be
+/// told to pick one themselves).
+pub fn free_port() -> u16 {
+    for _ in 0..50 {
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
+
+/// A child process, killed (SIGKILL) and reaped when dropped, with its
+/// standard output collected line by line (`\r` ends a line too:
+/// transmission redraws its status line with it) and standard error kept.
+pub struct ChildGuard {
+    pub name: String,
+    child: Child,
+    /// Held open: the python peers exit when it closes.
+    stdin: Option<ChildStdin>,
+    out: Arc<Mutex<Vec<String>>>,
+    err: Arc<Mutex<Vec<String>>>,
+    dir: Option<PathBuf>,
+}
+
+fn collect(mut r: impl Read + Send + 'static, into: Arc<Mutex<Vec<String>>>) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let mut line = Vec::new();
+        loop {
+            let n = match r.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            for &b in &buf[..n] {
+                if b == b'\n' || b == b'\r' {
+                    if !line.is_empty() {
+                        let s = String::from_utf8_lossy(&line).into_owned();
+                        into.lock().unwrap().push(s);
+                        line.clear();
+                    }
+                } else {
+                    line.push(b);
+                }
+            }
+        }
+        if !line.is_empty() {
+            into.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&line).into_owned());
+        }
+    });
+}
+
+impl ChildGuard {
+    /// Spawns `cmd` with piped stdio.
+    pub fn spawn(name: &str, mut cmd: Command) -> ChildGuard {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let err = Arc::new(Mutex::new(Vec::new()));
+        collect(child.stdout.take().unwrap(), Arc::clone(&out));
+        collect(child.stderr.take().unwrap(), Arc::clone(&err));
+        ChildGuard {
+            name: name.to_string(),
+            stdin: child.stdin.take(),
+            child,
+            out,
+            err,
+            dir: None,
+        }
+    }
+
+    /// Also removes `dir` when dropped (after the process is gone).
+    pub fn remove_on_drop(mut self, dir: PathBuf) -> Self {
+        self.dir = Some(dir);
+        self
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Lines of standard output so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.out.lock().unwrap().clone()
+    }
+
+    /// The last lines of both outputs, for failure messages.
+    pub fn tail(&self) -> String {
+        let tail = |v: &Arc<Mutex<Vec<String>>>| {
+            let v = v.lock().unwrap();
+            v[v.len().saturating_sub(15)..].join("\n")
+        };
+        format!(
+            "--- {} stdout ---\n{}\n--- {} stderr ---\n{}",
+            self.name,
+            tail(&self.out),
+            self.name,
+            tail(&self.err)
+        )
+    }
+
+    /// The first stdout line for which `f` returns `Some`, waiting for it
+    /// (polling) up to `limit`. Panics with the output if the process
+    /// exits first or the time runs out.
+    pub async fn wait_line<T>(&mut self, limit: Duration, f: impl Fn(&str) -> Option<T>) -> T {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(v) = self.out.lock().unwrap().iter().find_map(|l| f(l)) {
+                return v;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Let the reader threads catch the last lines.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if let Some(v) = self.out.lock().unwrap().iter().find_map(|l| f(l)) {
+                    return v;
+                }
+                panic!("{} exited ({status}) early\n{}", self.name, self.tail());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: expected output did not come in {limit:?}\n{}",
+                self.name,
+                self.tail()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits (polling) for the process to exit, up to `limit`.
+    pub async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit in {limit:?}\n{}",
+                self.name,
+                self.tail()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills the process now (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.tail());
+        }
+        self.stdin.take();
+        self.kill();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// The python3-libtorrent peer script (`tests/scripts/lt_peer.py`).
+pub fn lt_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/lt_peer.py")
+}
+
+fn lt_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(PYTHON);
+    cmd.arg(lt_script()).args(args);
+    cmd
+}
+
+/// Makes a torrent of `content` with libtorrent (`hybrid`: v1 + v2 with
+/// pad files; else v1 only), written to `out`, and reads it back.
+pub fn lt_create(content: &Path, out: &Path, hybrid: bool, tracker: Option<&str>) -> Torrent {
+    let piece = PIECE.to_string();
+    let mut args = vec![
+        "create",
+        content.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--piece-size",
+        piece.as_str(),
+    ];
+    if !hybrid {
+        args.push("--v1-only");
+    }
+    if let Some(url) = tracker {
+        args.extend(["--tracker", url]);
+    }
+    let output = lt_command(&args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run lt_peer.py create");
+    assert!(
+        output.status.success(),
+        "lt_peer.py create failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Torrent::from_bytes(std::fs::read(out).unwrap()).unwrap()
+}
+
+/// Starts a python3-libtorrent seeder of `torrent` with its data in `dir`
+/// (the folder that holds the content folder); waits until it has checked
+/// the data and seeds. `upload_limit` in bytes per second, 0 for none.
+/// Returns the guard and its listening address.
+pub async fn lt_seed(
+    torrent: &Path,
+    dir: &Path,
+    upload_limit: u64,
+    limit: Duration,
+) -> (ChildGuard, SocketAddr) {
+    let up = upload_limit.to_string();
+    let cmd = lt_command(&[
+        "seed",
+        torrent.to_str().unwrap(),
+        dir.to_str().unwrap(),
+        "--upload-limit",
+        &up,
+    ]);
+    let mut g = ChildGuard::spawn("libtorrent seeder", cmd);
+    let port = g.wait_line(limit, ready_port).await;
+    (g, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// Starts a python3-libtorrent leecher of `torrent` into `dir` that
+/// connects to `connect`; it prints `COMPLETE` once it has the data and
+/// rechecked it from disk. Returns the guard and its listening address.
+pub async fn lt_leech(
+    torrent: &Path,
+    dir: &Path,
+    connect: SocketAddr,
+    limit: Duration,
+) -> (ChildGuard, SocketAddr) {
+    let peer = connect.to_string();
+    let cmd = lt_command(&[
+        "leech",
+        torrent.to_str().unwrap(),
+        dir.to_str().unwrap(),
+        "--connect",
+        &peer,
+    ]);
+    let mut g = ChildGuard::spawn("libtorrent leecher", cmd);
+    let port = g.wait_line(limit, ready_port).await;
+    (g, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+fn ready_port(line: &str) -> Option<u16> {
+    line.strip_prefix("READY ")?.trim().parse().ok()
+}
+
+/// Starts `transmission-cli` for `torrent` with data folder `dir`,
+/// listening on 127.0.0.1:`port`, settings in a fresh `-g` folder. As a
+/// seeder (`seed`) it verifies the data (`-v`) and seeds with no ratio or
+/// idle limit; as a leecher its ratio limit is 0, so it exits once it has
+/// everything.
+pub fn transmission(torrent: &Path, dir: &Path, port: u16, seed: bool) -> ChildGuard {
+    let cfg = tempfile::Builder::new()
+        .prefix("seedbed-transmission-")
+        .tempdir()
+        .unwrap()
+        .keep();
+    let settings = format!(
+        r#"{{
+  "dht-enabled": false,
+  "lpd-enabled": false,
+  "pex-enabled": false,
+  "utp-enabled": false,
+  "port-forwarding-enabled": false,
+  "rpc-enabled": false,
+  "bind-address-ipv4": "127.0.0.1",
+  "bind-address-ipv6": "::1",
+  "peer-port": {port},
+  "peer-port-random-on-start": false,
+  "speed-limit-down-enabled": false,
+  "speed-limit-up-enabled": false,
+  "alt-speed-enabled": false,
+  "encryption": 0,
+  "ratio-limit-enabled": {leech},
+  "ratio-limit": 0,
+  "idle-seeding-limit-enabled": false,
+  "message-level": 2
+}}
+"#,
+        leech = !seed
+    );
+    std::fs::write(cfg.join("settings.json"), settings).unwrap();
+    let mut cmd = Command::new(TRANSMISSION_CLI);
+    cmd.arg("-g").arg(&cfg).arg("-w").arg(dir);
+    cmd.args(["-p", &port.to_string(), "-D", "-U", "-M", "-et"]);
+    if seed {
+        cmd.arg("-v");
+    }
+    cmd.arg(torrent);
+    let name = if seed {
+        "transmission seeder"
+    } else {
+        "transmission leecher"
+    };
+    ChildGuard::spawn(name, cmd).remove_on_drop(cfg)
+}
+
+/// Waits until something listens on `addr`.
+pub async fn wait_listening(addr: SocketAddr, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {addr}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Starts opentracker in whitelist mode for `hashes` on a free port (TCP
+/// and UDP). Returns the guard and the HTTP announce URL.
+pub async fn opentracker(hashes: &[InfoHash]) -> (ChildGuard, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("seedbed-opentracker-")
+        .tempdir()
+        .unwrap()
+        .keep();
+    // It chroots into the folder and runs as `nobody`: world-readable.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let list: String = hashes.iter().map(|h| format!("{h}\n")).collect();
+    let wl = dir.join("whitelist.txt");
+    std::fs::write(&wl, list).unwrap();
+    std::fs::set_permissions(&wl, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let port = free_port();
+    let conf = dir.join("opentracker.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listen.tcp 127.0.0.1:{port}\nlisten.udp 127.0.0.1:{port}\ntracker.rootdir {}\naccess.whitelist /whitelist.txt\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(OPENTRACKER);
+    cmd.arg("-f").arg(&conf);
+    let guard = ChildGuard::spawn("opentracker", cmd).remove_on_drop(dir);
+    wait_listening(([127, 0, 0, 1], port).into(), Duration::from_secs(10)).await;
+    (guard, format!("http://127.0.0.1:{port}/announce"))
+}
+
+/// Waits until the tracker counts at least one peer of `hash` (a seeder
+/// if `seeder`), by scraping it.
+pub async fn wait_tracker_peer(url: &str, hash: InfoHash, seeder: bool, limit: Duration) {
+    let client = TrackerClient::new(ClientOptions {
+        timeout: Duration::from_secs(5),
+        ..ClientOptions::default()
+    })
+    .unwrap();
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(r) = client.scrape(url, &[hash]).await {
+            if let Some(s) = r.files.get(&hash) {
+                if (seeder && s.complete > 0) || (!seeder && s.complete + s.incomplete > 0) {
+                    return;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no peer announced {hash} to {url} in {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A short line about a finished transfer, for the test log.
+pub fn describe(what: &str, started: Instant, stats: &Stats) -> String {
+    format!(
+        "{what}: {:.1} s, {} pieces, {} bytes down, {} up, {} wasted",
+        started.elapsed().as_secs_f64(),
+        stats.pieces_have,
+        stats.downloaded,
+        stats.uploaded,
+        stats.wasted
+    )
+}
+
+/// Waits until `handle` has every piece, up to `limit`; panics with its
+/// stats otherwise.
+pub async fn wait_complete(handle: &TorrentHandle, limit: Duration) {
+    match tokio::time::timeout(limit, handle.wait_for_completion()).await {
+        Ok(r) => r.unwrap(),
+        Err(_) => panic!(
+            "download did not finish in {limit:?}: {:?}",
+            handle.stats()
+        ),
+    }
+}
+
+/// Downloads `torrent` into `out` with a fresh session of ours (from
+/// `peers`, and from the torrent's trackers if `trackers`), without seeding
+/// afterwards. Returns the final stats.
+pub async fn download(
+    torrent: &Torrent,
+    out: &Path,
+    peers: &[SocketAddr],
+    trackers: bool,
+    limit: Duration,
+) -> Stats {
+    let session = Session::new(config()).await.unwrap();
+    let handle = session
+        .add_torrent(
+            torrent,
+            AddTorrentOptions::new(out)
+                .trackers(trackers)
+                .seed(false)
+                .peers(peers.iter().copied()),
+        )
+        .await
+        .unwrap();
+    wait_complete(&handle, limit).await;
+    assert_eq!(handle.status(), Status::Finished);
+    let stats = handle.stats();
+    assert_eq!(stats.pieces_have, stats.num_pieces);
+    assert!(stats.downloaded >= stats.total_bytes / 2, "{stats:?}");
+    session.shutdown().await;
+    stats
+}
+
+/// Starts a session of ours seeding `torrent` from `dir` (which must hold
+/// the complete data); waits until it has checked the data.
+pub async fn our_seeder(torrent: &Torrent, dir: &Path) -> (Session, TorrentHandle) {
+    let session = Session::new(config()).await.unwrap();
+    let handle = session
+        .add_torrent(torrent, AddTorrentOptions::new(dir).trackers(false))
+        .await
+        .unwrap();
+    wait_complete(&handle, Duration::from_secs(60)).await;
+    assert_eq!(handle.status(), Status::Seeding);
+    (session, handle)
+}
