@@ -558,7 +558,12 @@ impl TorrentBuilder {
         if version != TorrentVersion::V2 {
             info.insert("pieces", hashes.v1.concat());
             if content.single {
-                info.insert("length", content.files[0].length as i64);
+                let f = &content.files[0];
+                info.insert("length", f.length as i64);
+                if f.executable && version == TorrentVersion::Hybrid {
+                    // libtorrent: a single file's attributes sit in `info`.
+                    info.insert("attr", "x");
+                }
             } else {
                 let list = plan
                     .v1_entries

@@ -134,6 +134,18 @@ fn make_tree(root: &Path) -> PathBuf {
     d
 }
 
+/// A single executable file (libtorrent writes `attr` `x` for it).
+fn make_executable(root: &Path) -> PathBuf {
+    let p = root.join("tool.sh");
+    write(&p, 20_000, 13);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    p
+}
+
 /// The raw bytes of the root's `info` value, and of `piece layers` if any.
 fn info_of(torrent: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
     let doc = decode(torrent).expect("a torrent decodes");
@@ -221,6 +233,7 @@ fn v1_matches_mktorrent() {
     let dir = make_tree(&tmp.0);
     let single = tmp.0.join("single.iso");
     write(&single, 100_001, 42);
+    let tool = make_executable(&tmp.0);
     let mut compared = 0;
     for (path, pl, private) in [
         // mktorrent's smallest piece length is 2^15.
@@ -229,6 +242,7 @@ fn v1_matches_mktorrent() {
         (&dir, 1 << 18, false),
         (&single, 32_768, false),
         (&single, 65_536, true),
+        (&tool, 32_768, false),
     ] {
         let theirs = info_of(&mktorrent(path, &tmp.0, pl, private)).0;
         let (mine, layers) = ours(TorrentVersion::V1, path, pl, private);
@@ -242,7 +256,7 @@ fn v1_matches_mktorrent() {
         assert_eq!(mine, theirs);
         compared += 1;
     }
-    assert_eq!(compared, 5);
+    assert_eq!(compared, 6);
 }
 
 #[test]
@@ -254,6 +268,7 @@ fn v2_and_hybrid_match_libtorrent() {
     let dir = make_tree(&tmp.0);
     let single = tmp.0.join("single.iso");
     write(&single, 100_001, 42);
+    let tool = make_executable(&tmp.0);
     let mut compared = 0;
     for (path, pl, private) in [
         (&dir, 16_384, false),
@@ -261,6 +276,7 @@ fn v2_and_hybrid_match_libtorrent() {
         (&dir, 65_536, false),
         (&single, 16_384, false),
         (&single, 32_768, true),
+        (&tool, 16_384, false),
     ] {
         for (mode, version) in [
             ("v2", TorrentVersion::V2),
@@ -279,5 +295,5 @@ fn v2_and_hybrid_match_libtorrent() {
             compared += 1;
         }
     }
-    assert_eq!(compared, 10);
+    assert_eq!(compared, 12);
 }
