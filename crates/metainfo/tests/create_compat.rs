@@ -159,13 +159,16 @@ fn ours(
     path: &Path,
     piece_length: u32,
     private: bool,
+    source: Option<&str>,
 ) -> (Vec<u8>, Option<Vec<u8>>) {
-    let t = TorrentBuilder::new(version)
+    let mut b = TorrentBuilder::new(version)
         .piece_length(piece_length)
         .tracker("http://tracker.example/announce")
-        .private(private)
-        .build_from_path(path, |_, _| {})
-        .unwrap();
+        .private(private);
+    if let Some(s) = source {
+        b = b.source(s);
+    }
+    let t = b.build_from_path(path, |_, _| {}).unwrap();
     let (info, layers) = info_of(t.as_bytes());
     assert_eq!(info, t.info_bytes());
     // Our reader loads it, and the v2 piece layers verify.
@@ -182,7 +185,9 @@ fn mktorrent(path: &Path, out_dir: &Path, piece_length: u32, private: bool) -> V
     let mut cmd = Command::new("mktorrent");
     cmd.args(["-a", "http://tracker.example/announce"]);
     if private {
-        cmd.arg("-p");
+        // Private torrents also get a `source` (mktorrent -s), as trackers
+        // ask for.
+        cmd.args(["-p", "-s", SOURCE]);
     }
     cmd.args(["-l", &piece_length.trailing_zeros().to_string(), "-o"])
         .arg(&out)
@@ -190,6 +195,8 @@ fn mktorrent(path: &Path, out_dir: &Path, piece_length: u32, private: bool) -> V
     run(&mut cmd);
     std::fs::read(out).unwrap()
 }
+
+const SOURCE: &str = "SEEDBED test";
 
 const LT_SCRIPT: &str = r#"
 import sys, libtorrent as lt
@@ -245,7 +252,8 @@ fn v1_matches_mktorrent() {
         (&tool, 32_768, false),
     ] {
         let theirs = info_of(&mktorrent(path, &tmp.0, pl, private)).0;
-        let (mine, layers) = ours(TorrentVersion::V1, path, pl, private);
+        let source = private.then_some(SOURCE);
+        let (mine, layers) = ours(TorrentVersion::V1, path, pl, private, source);
         assert!(layers.is_none());
         assert_eq!(
             String::from_utf8_lossy(&mine),
@@ -283,7 +291,7 @@ fn v2_and_hybrid_match_libtorrent() {
             ("hybrid", TorrentVersion::Hybrid),
         ] {
             let (theirs, their_layers) = info_of(&libtorrent(path, &tmp.0, pl, mode, private));
-            let (mine, my_layers) = ours(version, path, pl, private);
+            let (mine, my_layers) = ours(version, path, pl, private, None);
             let what = format!("{mode} {} piece length {pl}", path.display());
             assert_eq!(
                 String::from_utf8_lossy(&mine),
