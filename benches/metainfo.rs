@@ -1,0 +1,161 @@
+//! Reading .torrent files: seedbed-metainfo beside lava_torrent and
+//! librqbit-core, in one run.
+//!
+//! Each library parses a torrent and computes its v1 info hash. Inputs:
+//! the `valid` v1 and hybrid .torrent files of `../shared/corpus` (skipped
+//! with a message when the corpus is absent). Two groups:
+//!
+//! - `common`: the files every library accepts with the same v1 hash
+//!   (lava_torrent rejects some real-world files and mis-hashes unsorted
+//!   ones); for hybrid torrents seedbed also computes the v2 hash and checks
+//!   the piece layers;
+//! - `common_v1`: the same without hybrid torrents, so all three do the
+//!   same work;
+//! - `all_valid`: every valid file, seedbed only.
+//!
+//! Throughput is in input bytes per second.
+//!
+//! `cargo bench --bench metainfo -- --warm-up-time 1 --measurement-time 3`
+
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use seedbed_metainfo::Torrent;
+
+fn corpus_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
+}
+
+/// Every valid file of every MANIFEST.tsv, with its bytes.
+fn valid_files() -> Vec<(String, Bytes)> {
+    let root = corpus_root();
+    let Ok(dirs) = std::fs::read_dir(&root) else {
+        eprintln!(
+            "SKIPPED metainfo benchmark: no corpus at {}",
+            root.display()
+        );
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = dirs.flatten().map(|e| e.path()).collect();
+    dirs.sort();
+    let mut out = Vec::new();
+    for dir in dirs {
+        let Ok(manifest) = std::fs::read_to_string(dir.join("MANIFEST.tsv")) else {
+            continue;
+        };
+        for line in manifest.lines().skip(1) {
+            let cols: Vec<&str> = line.split('\t').collect();
+            if cols.len() > 1 && cols[1] == "valid" {
+                let path = dir.join(cols[0]);
+                out.push((
+                    path.display().to_string(),
+                    Bytes::from(std::fs::read(&path).unwrap()),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Input as `Bytes` (what a caller that read a file into a `Vec` has, at no
+/// copy); the parse borrows slices of it.
+fn seedbed_hash(bytes: &Bytes) -> Option<[u8; 20]> {
+    let t = Torrent::from_bytes(bytes.clone()).ok()?;
+    t.info_hash_v1().map(|h| h.0)
+}
+
+fn lava_hash(bytes: &Bytes) -> Option<[u8; 20]> {
+    let t = lava_torrent::torrent::v1::Torrent::read_from_bytes(&bytes[..]).ok()?;
+    t.info_hash_bytes().try_into().ok()
+}
+
+fn rqbit_hash(bytes: &Bytes) -> Option<[u8; 20]> {
+    let t = librqbit_core::torrent_metainfo::torrent_from_bytes(bytes).ok()?;
+    Some(t.info_hash.0)
+}
+
+fn bench(c: &mut Criterion) {
+    let files = valid_files();
+    // v1 and hybrid files: the ones with a v1 info hash to compare.
+    let v1: Vec<&(String, Bytes)> = files
+        .iter()
+        .filter(|(_, b)| seedbed_hash(b).is_some())
+        .collect();
+    let common: Vec<&Bytes> = v1
+        .iter()
+        .filter(|(_, b)| {
+            let ours = seedbed_hash(b);
+            ours.is_some() && lava_hash(b) == ours && rqbit_hash(b) == ours
+        })
+        .map(|(_, b)| b)
+        .collect();
+    let rejected_by = |f: fn(&Bytes) -> Option<[u8; 20]>| {
+        v1.iter().filter(|(_, b)| f(b) != seedbed_hash(b)).count()
+    };
+    eprintln!(
+        "metainfo bench: {} valid files, {} with a v1 hash; lava_torrent differs or fails on {}, librqbit-core on {}; {} in the common set",
+        files.len(),
+        v1.len(),
+        rejected_by(lava_hash),
+        rejected_by(rqbit_hash),
+        common.len()
+    );
+    if files.is_empty() {
+        return;
+    }
+
+    // Hybrid torrents cost us a SHA-256 of the info dict and the BEP 52
+    // piece-layer check, which the others skip; `common_v1` leaves them out.
+    let v1_only: Vec<&Bytes> = common
+        .iter()
+        .copied()
+        .filter(|b| Torrent::from_bytes((*b).clone()).is_ok_and(|t| t.info_hash_v2().is_none()))
+        .collect();
+    let libs: [(&str, fn(&Bytes) -> Option<[u8; 20]>); 3] = [
+        ("seedbed", seedbed_hash),
+        ("lava_torrent", lava_hash),
+        ("librqbit-core", rqbit_hash),
+    ];
+    for (group, inputs) in [
+        ("metainfo/common", &common),
+        ("metainfo/common_v1", &v1_only),
+    ] {
+        let bytes: u64 = inputs.iter().map(|b| b.len() as u64).sum();
+        let mut g = c.benchmark_group(group);
+        g.throughput(Throughput::Bytes(bytes));
+        for (name, f) in libs {
+            g.bench_function(BenchmarkId::from_parameter(name), |b| {
+                b.iter(|| {
+                    for input in inputs.iter() {
+                        black_box(f(black_box(input)));
+                    }
+                })
+            });
+        }
+        g.finish();
+    }
+
+    let all_bytes: u64 = files.iter().map(|(_, b)| b.len() as u64).sum();
+    let mut g = c.benchmark_group("metainfo/all_valid");
+    g.throughput(Throughput::Bytes(all_bytes));
+    g.bench_function(BenchmarkId::from_parameter("seedbed"), |b| {
+        b.iter(|| {
+            for (_, input) in &files {
+                black_box(
+                    Torrent::from_bytes(black_box(input).clone())
+                        .unwrap()
+                        .info_hash(),
+                );
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
