@@ -81,6 +81,15 @@ pub fn percent_decode(s: &[u8], base: usize) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
+/// [`percent_decode`] that borrows when there is nothing to decode.
+fn decode_cow(s: &[u8], base: usize) -> Result<std::borrow::Cow<'_, [u8]>, Error> {
+    if s.contains(&b'%') {
+        percent_decode(s, base).map(std::borrow::Cow::Owned)
+    } else {
+        Ok(std::borrow::Cow::Borrowed(s))
+    }
+}
+
 fn hex_val(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
@@ -310,9 +319,9 @@ impl AnnounceRequest {
             (false, false, false, false, false, false);
         let (mut key, mut ip, mut tid) = (false, false, false);
         for (ko, k, vo, v) in pairs(query) {
-            let k = percent_decode(k, ko)?;
-            let v = percent_decode(v, vo)?;
-            match k.as_slice() {
+            let k = decode_cow(k, ko)?;
+            let v = decode_cow(v, vo)?;
+            match &*k {
                 b"info_hash" if info_hash.is_none() => {
                     info_hash = Some(InfoHash(id20(&v, vo, "info_hash")?))
                 }
@@ -331,16 +340,20 @@ impl AnnounceRequest {
                     })?;
                     event = true;
                 }
-                b"compact" if !compact => (req.compact, compact) = (v.as_slice() != b"0", true),
+                b"compact" if !compact => (req.compact, compact) = (&*v != b"0", true),
                 b"numwant" if !numwant => {
                     (req.numwant, numwant) = (Some(number(&v, vo, "numwant")?), true)
                 }
                 b"key" if !key && parse_key(&v).is_some() => (req.key, key) = (parse_key(&v), true),
                 b"ip" if !ip && parse_ip(&v).is_some() => (req.ip, ip) = (parse_ip(&v), true),
-                b"trackerid" if !tid => (req.tracker_id, tid) = (Some(Bytes::from(v)), true),
+                b"trackerid" if !tid => {
+                    (req.tracker_id, tid) = (Some(Bytes::copy_from_slice(&v)), true)
+                }
                 b"info_hash" | b"peer_id" | b"port" | b"uploaded" | b"downloaded" | b"left"
                 | b"event" | b"compact" | b"numwant" | b"trackerid" => {}
-                _ => req.extra.push((Bytes::from(k), Bytes::from(v))),
+                _ => req
+                    .extra
+                    .push((Bytes::copy_from_slice(&k), Bytes::copy_from_slice(&v))),
             }
         }
         let missing = |what: &str| Error::Query {
@@ -395,7 +408,7 @@ impl ScrapeRequest {
         check_len(query)?;
         let mut info_hashes = Vec::new();
         for (ko, k, vo, v) in pairs(query) {
-            if percent_decode(k, ko)? != b"info_hash" {
+            if *decode_cow(k, ko)? != *b"info_hash" {
                 continue;
             }
             if info_hashes.len() == MAX_SCRAPE_HASHES {
@@ -404,7 +417,7 @@ impl ScrapeRequest {
                     reason: format!("more than {MAX_SCRAPE_HASHES} info hashes"),
                 });
             }
-            let v = percent_decode(v, vo)?;
+            let v = decode_cow(v, vo)?;
             info_hashes.push(InfoHash(id20(&v, vo, "info_hash")?));
         }
         Ok(ScrapeRequest { info_hashes })
@@ -445,25 +458,36 @@ fn compact_peers(bytes: &[u8], stride: usize, path: &str) -> Result<Vec<Peer>, E
             ),
         });
     }
-    Ok(bytes
-        .chunks_exact(stride)
-        .map(|c| Peer::from(read_compact(c)))
-        .collect())
+    Ok(if stride == 6 {
+        bytes
+            .chunks_exact(6)
+            .map(|c| Peer::from(read_v4(c)))
+            .collect()
+    } else {
+        bytes
+            .chunks_exact(18)
+            .map(|c| Peer::from(read_v6(c)))
+            .collect()
+    })
 }
 
-/// Reads one compact peer: 6 bytes (IPv4 + port) or 18 bytes (IPv6 +
-/// port), network byte order (BEP 23, BEP 7).
-pub(crate) fn read_compact(c: &[u8]) -> SocketAddr {
-    let n = c.len();
-    let port = u16::from_be_bytes([c[n - 2], c[n - 1]]);
-    let ip = if n == 6 {
-        IpAddr::V4(Ipv4Addr::new(c[0], c[1], c[2], c[3]))
-    } else {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&c[..16]);
-        IpAddr::V6(Ipv6Addr::from(a))
-    };
-    SocketAddr::new(ip, port)
+/// One IPv4 peer from exactly 6 bytes.
+#[inline]
+pub(crate) fn read_v4(c: &[u8]) -> SocketAddr {
+    let ip = Ipv4Addr::new(c[0], c[1], c[2], c[3]);
+    SocketAddr::V4(std::net::SocketAddrV4::new(
+        ip,
+        u16::from_be_bytes([c[4], c[5]]),
+    ))
+}
+
+/// One IPv6 peer from exactly 18 bytes.
+#[inline]
+pub(crate) fn read_v6(c: &[u8]) -> SocketAddr {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&c[..16]);
+    let port = u16::from_be_bytes([c[16], c[17]]);
+    SocketAddr::V6(std::net::SocketAddrV6::new(Ipv6Addr::from(a), port, 0, 0))
 }
 
 /// Parses an HTTP announce response body (BEP 3, 23, 7). Lenient: keys in
@@ -643,26 +667,42 @@ fn write_compact<'p, B: BufMut + ?Sized>(
     len: usize,
     peers: impl Iterator<Item = &'p Peer>,
 ) {
-    let mut prefix = itoa(len);
-    prefix.push(':');
-    buf.put_slice(prefix.as_bytes());
+    // The `<len>:` prefix, then the peers straight into `buf`.
+    let mut digits = [0u8; 21];
+    let mut i = digits.len() - 1;
+    digits[i] = b':';
+    let mut n = len;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.put_slice(&digits[i..]);
     for p in peers {
         write_compact_addr(buf, p.addr);
     }
 }
 
-fn itoa(n: usize) -> String {
-    n.to_string()
-}
-
 /// Writes one compact peer: 4-byte IPv4 or 16-byte IPv6 address, then the
 /// 2-byte port, network byte order.
+#[inline]
 pub(crate) fn write_compact_addr<B: BufMut + ?Sized>(buf: &mut B, addr: SocketAddr) {
+    let port = addr.port().to_be_bytes();
     match addr.ip() {
-        IpAddr::V4(ip) => buf.put_slice(&ip.octets()),
-        IpAddr::V6(ip) => buf.put_slice(&ip.octets()),
+        IpAddr::V4(ip) => {
+            let o = ip.octets();
+            buf.put_slice(&[o[0], o[1], o[2], o[3], port[0], port[1]]);
+        }
+        IpAddr::V6(ip) => {
+            let mut a = [0u8; 18];
+            a[..16].copy_from_slice(&ip.octets());
+            a[16..].copy_from_slice(&port);
+            buf.put_slice(&a);
+        }
     }
-    buf.put_u16(addr.port());
 }
 
 impl ScrapeResponse {

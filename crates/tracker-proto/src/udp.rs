@@ -17,7 +17,7 @@ use bytes::{BufMut, Bytes};
 
 use crate::common::{self, Event, InfoHash, PeerId, PeerKey, ScrapeStats};
 use crate::error::Error;
-use crate::http::{read_compact, write_compact_addr};
+use crate::http::{read_v4, read_v6, write_compact_addr};
 
 /// The magic `protocol_id` of a connect request: `0x41727101980`.
 pub const PROTOCOL_ID: u64 = 0x0417_2710_1980;
@@ -306,22 +306,25 @@ impl Request {
                 buf.put_u32(r.transaction_id.0);
             }
             Request::Announce(r) => {
-                buf.put_u64(r.connection_id.0);
-                buf.put_u32(Action::Announce as u32);
-                buf.put_u32(r.transaction_id.0);
-                buf.put_slice(&r.info_hash.0);
-                buf.put_slice(&r.peer_id.0);
-                buf.put_u64(r.downloaded);
-                buf.put_u64(r.left);
-                buf.put_u64(r.uploaded);
-                buf.put_u32(r.event.to_udp());
-                buf.put_u32(r.ip.map_or(0, u32::from));
-                buf.put_u32(r.key.0);
-                buf.put_i32(
-                    r.num_want
-                        .map_or(-1, |n| i32::try_from(n).unwrap_or(i32::MAX)),
-                );
-                buf.put_u16(r.port);
+                // One copy of the fixed 98 bytes, then the options.
+                let mut p = [0u8; ANNOUNCE_REQUEST_LEN];
+                p[0..8].copy_from_slice(&r.connection_id.0.to_be_bytes());
+                p[8..12].copy_from_slice(&(Action::Announce as u32).to_be_bytes());
+                p[12..16].copy_from_slice(&r.transaction_id.0.to_be_bytes());
+                p[16..36].copy_from_slice(&r.info_hash.0);
+                p[36..56].copy_from_slice(&r.peer_id.0);
+                p[56..64].copy_from_slice(&r.downloaded.to_be_bytes());
+                p[64..72].copy_from_slice(&r.left.to_be_bytes());
+                p[72..80].copy_from_slice(&r.uploaded.to_be_bytes());
+                p[80..84].copy_from_slice(&r.event.to_udp().to_be_bytes());
+                p[84..88].copy_from_slice(&r.ip.map_or(0, u32::from).to_be_bytes());
+                p[88..92].copy_from_slice(&r.key.0.to_be_bytes());
+                let num_want = r
+                    .num_want
+                    .map_or(-1, |n| i32::try_from(n).unwrap_or(i32::MAX));
+                p[92..96].copy_from_slice(&num_want.to_be_bytes());
+                p[96..98].copy_from_slice(&r.port.to_be_bytes());
+                buf.put_slice(&p);
                 for chunk in r.url_data.chunks(255) {
                     buf.put_u8(2);
                     buf.put_u8(chunk.len() as u8);
@@ -474,7 +477,11 @@ impl Response {
                     interval: r.u32(8),
                     leechers: r.u32(12),
                     seeders: r.u32(16),
-                    peers: rest.chunks_exact(stride).map(read_compact).collect(),
+                    peers: if ipv6 {
+                        rest.chunks_exact(18).map(read_v6).collect()
+                    } else {
+                        rest.chunks_exact(6).map(read_v4).collect()
+                    },
                 }))
             }
             2 => {

@@ -173,7 +173,13 @@ async fn opentracker_http_and_udp() {
     let (guard, port) = start_opentracker(&[hash(0xa1), hash(0xa2)]);
     let c = client();
     tokio::time::timeout(TEST_TIME, async {
-        two_peers(&c, &format!("http://127.0.0.1:{port}/announce"), hash(0xa1), 41000).await;
+        two_peers(
+            &c,
+            &format!("http://127.0.0.1:{port}/announce"),
+            hash(0xa1),
+            41000,
+        )
+        .await;
         two_peers(&c, &format!("udp://127.0.0.1:{port}"), hash(0xa2), 42000).await;
         // Not whitelisted: a failure reason over HTTP, naming the tracker.
         let url = format!("http://127.0.0.1:{port}/announce");
@@ -181,7 +187,10 @@ async fn opentracker_http_and_udp() {
             .announce(&url, &announce(hash(0xee), 1, 1, 1, Event::Started))
             .await
             .unwrap_err();
-        assert!(e.failure_reason().unwrap().contains("not authorized"), "{e}");
+        assert!(
+            e.failure_reason().unwrap().contains("not authorized"),
+            "{e}"
+        );
         assert!(e.to_string().contains(&url), "{e}");
         // Over UDP opentracker drops announces for unlisted torrents
         // without an answer: the client gives up after its timeout.
@@ -205,9 +214,13 @@ async fn opentracker_http_and_udp() {
 #[tokio::test]
 async fn memory_tracker_http_and_udp() {
     let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let t = RunningTracker::start(Some(loopback), Some(loopback), MemoryTrackerConfig::default())
-        .await
-        .unwrap();
+    let t = RunningTracker::start(
+        Some(loopback),
+        Some(loopback),
+        MemoryTrackerConfig::default(),
+    )
+    .await
+    .unwrap();
     let c = client();
     let http = t.http_announce_url().unwrap();
     let udp = t.udp_announce_url().unwrap();
@@ -249,7 +262,9 @@ async fn http_errors_name_tracker_and_reason() {
             let mut buf = [0u8; 4096];
             let _ = s.read(&mut buf).await;
             let status = if body_len == 5 { "500 Oops" } else { "200 OK" };
-            let head = format!("HTTP/1.1 {status}\r\nContent-Length: {body_len}\r\nConnection: close\r\n\r\n");
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {body_len}\r\nConnection: close\r\n\r\n"
+            );
             let _ = s.write_all(head.as_bytes()).await;
             let _ = s.write_all(&vec![b'x'; body_len]).await;
         }
