@@ -122,7 +122,8 @@ impl FileEntry {
     }
 
     /// Byte offset of the file's first byte in the torrent (pad files and
-    /// BEP 52 alignment included).
+    /// BEP 52 alignment included). The pieces holding the file are
+    /// [`Geometry::pieces_in`](crate::Geometry::pieces_in)`(offset, length)`.
     pub const fn offset(&self) -> u64 {
         self.offset
     }

@@ -90,7 +90,8 @@ impl FilePath {
     /// `root` joined with every component, one at a time. The result is
     /// always inside `root`: each component is checked again against the
     /// platform's own path rules, and one that would not be a plain name
-    /// there (a Windows device prefix, say) is replaced by `_`.
+    /// there is replaced by `_`; on Windows a device name (`CON`, `nul.txt`)
+    /// gets a `_` in front.
     ///
     /// ```
     /// use std::path::Path;
@@ -103,7 +104,14 @@ impl FilePath {
         for c in self.components() {
             let mut parts = Path::new(c).components();
             match (parts.next(), parts.next()) {
-                (Some(Component::Normal(n)), None) if n == c => out.push(c),
+                (Some(Component::Normal(n)), None) if n == c => {
+                    if cfg!(windows) && is_windows_device_name(c) {
+                        // `CON`, `NUL.txt`, ... open devices on Windows.
+                        out.push(format!("_{c}"));
+                    } else {
+                        out.push(c);
+                    }
+                }
                 _ => out.push("_"),
             }
         }
@@ -220,6 +228,18 @@ pub(crate) fn sanitize_component(raw: &[u8]) -> Option<String> {
     Some(out)
 }
 
+/// Whether `name` is a Windows device name (`CON`, `PRN`, `AUX`, `NUL`,
+/// `COM1`-`COM9`, `LPT1`-`LPT9`, any case, with or without an extension).
+pub(crate) fn is_windows_device_name(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or(name).trim_end_matches(' ');
+    let upper = stem.to_ascii_uppercase();
+    match upper.as_bytes() {
+        b"CON" | b"PRN" | b"AUX" | b"NUL" => true,
+        [b'C', b'O', b'M', d] | [b'L', b'P', b'T', d] => (b'1'..=b'9').contains(d),
+        _ => false,
+    }
+}
+
 /// A torrent name → one safe component, or `None` when nothing usable is
 /// left (empty, only separators or NULs, `.` or `..`).
 pub(crate) fn sanitize_name(raw: &[u8]) -> Option<String> {
@@ -283,6 +303,16 @@ mod tests {
         assert_eq!(p(&[over.as_bytes()]), "b".repeat(SHORTEN_OVER));
         let exact = "a".repeat(SHORTEN_OVER);
         assert_eq!(p(&[exact.as_bytes()]), exact);
+    }
+
+    #[test]
+    fn windows_device_names() {
+        for n in ["CON", "con.txt", "Nul", "com1", "LPT9.tar.gz", "aux .x"] {
+            assert!(is_windows_device_name(n), "{n}");
+        }
+        for n in ["CONSOLE", "com0", "com10", "x.con", "_CON", "LPT"] {
+            assert!(!is_windows_device_name(n), "{n}");
+        }
     }
 
     #[test]
