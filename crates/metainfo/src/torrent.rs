@@ -68,6 +68,20 @@ impl Torrent {
     /// invariants of [`Info`] are checked, and, for v2 torrents, the piece
     /// layers ([`verify_piece_layers`](Self::verify_piece_layers)).
     ///
+    /// Where clients disagree we follow libtorrent (master):
+    ///
+    /// - a duplicate file path is renamed (`a.txt` → `a.1.txt`), up to
+    ///   [`ParseOptions::max_duplicate_names`]; a repeated `info` key keeps
+    ///   its first value. Both are recorded as [`Warning`](crate::Warning)s,
+    ///   and [`Info::check_strict`] rejects them as Transmission does;
+    /// - a single-file torrent whose name sanitises to nothing is rejected;
+    ///   a folder gets the info hash as its name;
+    /// - a v2 or hybrid `info` dictionary must be canonical bencode (sorted
+    ///   keys, no leading zeros), since its SHA-256 identifies it;
+    /// - symlinks have length 0 whatever they declare; v2 files may lack a
+    ///   piece layer, but a layer that is present must verify;
+    /// - `announce-list` replaces `announce` (BEP 12) unless it is empty.
+    ///
     /// # Errors
     /// - [`Error::TooLarge`] past the input size limit;
     /// - [`Error::Bencode`]: invalid bencode (with byte offset), a missing
