@@ -85,7 +85,11 @@ impl TrackerClient {
             let value = reqwest::header::HeaderValue::from_str(v).map_err(transport)?;
             headers.append(name, value);
         }
+        // No idle connections: announces are minutes apart, and trackers
+        // such as opentracker close after each answer, so a pooled
+        // connection would race their close (connection reset).
         let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
             .timeout(opts.timeout)
             .user_agent(opts.user_agent.clone())
             .default_headers(headers)

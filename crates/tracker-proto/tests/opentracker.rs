@@ -250,43 +250,123 @@ async fn memory_tracker_http_and_udp() {
 }
 
 #[tokio::test]
-async fn http_errors_name_tracker_and_reason() {
-    // A server that answers 500 with a non-bencode body, and one that
-    // sends more than the body limit.
+async fn memory_tracker_udp_over_ipv6() {
+    // BEP 15 over IPv6: 18-byte peers in announce responses.
+    let Ok(probe) = UdpSocket::bind("[::1]:0") else {
+        println!("SKIPPED: no IPv6 loopback");
+        return;
+    };
+    drop(probe);
+    let t = RunningTracker::start(
+        None,
+        Some("[::1]:0".parse().unwrap()),
+        MemoryTrackerConfig::default(),
+    )
+    .await
+    .unwrap();
+    let url = t.udp_announce_url().unwrap();
+    assert!(url.starts_with("udp://[::1]:"), "{url}");
+    let c = client();
+    tokio::time::timeout(TEST_TIME, async {
+        let h = hash(0xc1);
+        c.announce(&url, &announce(h, 1, 46000, 5, Event::Started))
+            .await
+            .unwrap();
+        let r = c
+            .announce(&url, &announce(h, 2, 46001, 0, Event::Started))
+            .await
+            .unwrap();
+        assert_eq!(
+            addrs(&r),
+            vec!["[::1]:46000".parse::<SocketAddr>().unwrap()]
+        );
+        let s = c.scrape(&url, &[h]).await.unwrap();
+        assert_eq!((s.files[&h].complete, s.files[&h].incomplete), (1, 1));
+    })
+    .await
+    .expect("IPv6 test took too long");
+}
+
+/// Serves one canned HTTP response per connection, in order, and sends
+/// each request head it read back on the channel.
+async fn canned_server(
+    responses: Vec<(&'static str, Vec<u8>)>,
+) -> (
+    SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+    tokio::task::JoinHandle<()>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        for body_len in [5usize, 2048] {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        for (status, body) in responses {
             let (mut s, _) = listener.accept().await.unwrap();
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf).await;
-            let status = if body_len == 5 { "500 Oops" } else { "200 OK" };
+            let mut buf = vec![0u8; 8192];
+            let n = s.read(&mut buf).await.unwrap_or(0);
+            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
             let head = format!(
-                "HTTP/1.1 {status}\r\nContent-Length: {body_len}\r\nConnection: close\r\n\r\n"
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
             );
             let _ = s.write_all(head.as_bytes()).await;
-            let _ = s.write_all(&vec![b'x'; body_len]).await;
+            let _ = s.write_all(&body).await;
         }
     });
+    (addr, rx, task)
+}
+
+#[tokio::test]
+async fn http_client_options_limits_and_errors() {
+    const LIMIT: usize = 1024;
+    // A valid body of exactly LIMIT bytes: interval, then a padding key.
+    let mut at_limit = b"d8:intervali60e3:pad".to_vec();
+    let pad = LIMIT - at_limit.len() - 4 - 1; // "NNN:" and the final e
+    at_limit.extend_from_slice(format!("{pad}:").as_bytes());
+    at_limit.resize(LIMIT - 1, b'x');
+    at_limit.push(b'e');
+    assert_eq!(at_limit.len(), LIMIT);
+    let mut past_limit = at_limit.clone();
+    past_limit.insert(0, b' ');
+    let (addr, mut heads, server) = canned_server(vec![
+        ("200 OK", at_limit),
+        ("200 OK", past_limit),
+        ("500 Oops", b"xxxxx".to_vec()),
+        ("403 Forbidden", b"d14:failure reason6:bannede".to_vec()),
+    ])
+    .await;
     let c = TrackerClient::new(ClientOptions {
         timeout: Duration::from_secs(5),
-        max_response_bytes: 1024,
+        max_response_bytes: LIMIT,
+        user_agent: "seedbed-test/1".into(),
         headers: vec![("X-Seedbed".into(), "1".into())],
         ..ClientOptions::default()
     })
     .unwrap();
-    let url = format!("http://{addr}/announce");
+    let url = format!("http://{addr}/announce?passkey=k");
     let req = announce(hash(1), 1, 1, 1, Event::None);
     tokio::time::timeout(TEST_TIME, async {
-        let e = c.announce(&url, &req).await.unwrap_err();
-        assert!(e.to_string().contains(&url) && e.to_string().contains("500"), "{e}");
+        // At the limit: accepted; user agent, extra header and passkey sent.
+        let r = c.announce(&url, &req).await.unwrap();
+        assert_eq!(r.interval, 60);
+        let head = heads.recv().await.unwrap().to_ascii_lowercase();
+        assert!(head.starts_with("get /announce?passkey=k&info_hash="), "{head}");
+        assert!(head.contains("user-agent: seedbed-test/1"), "{head}");
+        assert!(head.contains("x-seedbed: 1"), "{head}");
+        // One byte past it: a transport error naming the tracker.
         let e = c.announce(&url, &req).await.unwrap_err();
         assert!(
             matches!(&e, Error::Tracker { source, .. } if matches!(**source, Error::Transport { .. })),
             "{e}"
         );
-        assert!(e.to_string().contains("larger than 1024"), "{e}");
+        assert!(e.to_string().contains(&url) && e.to_string().contains("larger than 1024"), "{e}");
+        // A 500 with a non-bencode body: the status.
+        let e = c.announce(&url, &req).await.unwrap_err();
+        assert!(e.to_string().contains(&url) && e.to_string().contains("500"), "{e}");
+        // A 403 with a failure reason: the reason.
+        let e = c.announce(&url, &req).await.unwrap_err();
+        assert_eq!(e.failure_reason(), Some("banned"), "{e}");
     })
     .await
     .unwrap();
