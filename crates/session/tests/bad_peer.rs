@@ -40,7 +40,10 @@ async fn lie(
     let Some(Ok(HandshakeEvent::Complete(theirs))) = framed.next().await else {
         return Ok(());
     };
-    assert_eq!(theirs.info_hash, info_hash, "the leecher asks for our torrent");
+    assert_eq!(
+        theirs.info_hash, info_hash,
+        "the leecher asks for our torrent"
+    );
     let ours = Handshake::new(info_hash, PeerId(*b"-XX0001-liarliarliar"))
         .with_reserved(Reserved::ZERO.with(Reserved::FAST));
     framed.send(ours).await?;

@@ -130,7 +130,10 @@ async fn download_hybrid_with_pad_files_made_by_libtorrent() {
             "libtorrent made a hybrid torrent"
         );
         let pads = torrent.info().files().iter().filter(|f| f.is_pad()).count();
-        assert!(pads >= 2, "libtorrent pads files to piece boundaries: {pads}");
+        assert!(
+            pads >= 2,
+            "libtorrent pads files to piece boundaries: {pads}"
+        );
 
         let (_lt, addr) = common::lt_seed(&file, src.path(), 0, START_TIME).await;
         let started = Instant::now();

@@ -119,7 +119,11 @@ async fn seed_to_transmission() {
         handle.add_peers([addr]);
         // With ratio limit 0 it exits once it has verified every piece.
         let status = tr.wait_exit(TEST_TIME).await;
-        assert!(status.success(), "transmission leecher: {status}\n{}", tr.tail());
+        assert!(
+            status.success(),
+            "transmission leecher: {status}\n{}",
+            tr.tail()
+        );
         let stats = handle.stats();
         println!("{}", common::describe("to transmission", started, &stats));
         assert!(stats.uploaded >= stats.total_bytes, "{stats:?}");

@@ -601,10 +601,7 @@ pub fn describe(what: &str, started: Instant, stats: &Stats) -> String {
 pub async fn wait_complete(handle: &TorrentHandle, limit: Duration) {
     match tokio::time::timeout(limit, handle.wait_for_completion()).await {
         Ok(r) => r.unwrap(),
-        Err(_) => panic!(
-            "download did not finish in {limit:?}: {:?}",
-            handle.stats()
-        ),
+        Err(_) => panic!("download did not finish in {limit:?}: {:?}", handle.stats()),
     }
 }
 
