@@ -305,3 +305,87 @@ fn v2_and_hybrid_match_libtorrent() {
     }
     assert_eq!(compared, 12);
 }
+
+/// xorshift64*: deterministic sizes and names without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Random trees: sizes around block and piece boundaries, empty files,
+/// nested names that sort differently by string and by component.
+fn random_tree(root: &Path, seed: u64) -> PathBuf {
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let d = root.join(format!("tree{seed}"));
+    let names = ["a", "a-b", "a.b", "B", "z", "dir", "d i r", "ü"];
+    let sizes = [
+        0u64, 1, 16_383, 16_384, 16_385, 32_767, 32_768, 65_537, 100_000,
+    ];
+    let n = 3 + rng.below(8);
+    for k in 0..n {
+        let depth = 1 + rng.below(3);
+        let mut p = d.clone();
+        for _ in 0..depth - 1 {
+            p.push(names[rng.below(names.len() as u64) as usize]);
+        }
+        p.push(format!(
+            "f{k}{}",
+            names[rng.below(names.len() as u64) as usize]
+        ));
+        let mut size = sizes[rng.below(sizes.len() as u64) as usize];
+        if rng.below(2) == 0 {
+            size += rng.below(50_000);
+        }
+        // A name chosen as a directory above may already be a file: skip.
+        if p.ancestors().skip(1).any(|a| a.is_file()) {
+            continue;
+        }
+        write(&p, size as usize, k as u8);
+    }
+    // At least one byte of data, so every tool accepts the tree.
+    write(&d.join("last"), 1 + rng.below(70_000) as usize, 99);
+    d
+}
+
+#[test]
+fn random_trees_match_both_tools() {
+    let (mk, lt) = (have_mktorrent(), have_libtorrent());
+    if !mk && !lt {
+        return;
+    }
+    let tmp = TempDir::new("random");
+    let mut compared = 0;
+    for seed in 1..=6u64 {
+        let dir = random_tree(&tmp.0, seed);
+        let pl = [16_384u32, 32_768, 65_536][(seed % 3) as usize];
+        if mk && pl >= 32_768 {
+            let theirs = info_of(&mktorrent(&dir, &tmp.0, pl, false)).0;
+            let (mine, _) = ours(TorrentVersion::V1, &dir, pl, false, None);
+            assert_eq!(mine, theirs, "v1 seed {seed}");
+            compared += 1;
+        }
+        if lt {
+            for (mode, version) in [
+                ("v2", TorrentVersion::V2),
+                ("hybrid", TorrentVersion::Hybrid),
+            ] {
+                let (theirs, their_layers) = info_of(&libtorrent(&dir, &tmp.0, pl, mode, false));
+                let (mine, my_layers) = ours(version, &dir, pl, false, None);
+                assert_eq!(mine, theirs, "{mode} seed {seed}");
+                assert_eq!(my_layers, their_layers, "{mode} seed {seed}: piece layers");
+                compared += 1;
+            }
+        }
+    }
+    println!("{compared} random trees compared");
+    assert!(compared >= 6);
+}
