@@ -8,7 +8,7 @@
 //! [`ScrapeResponse::encode_http`], [`encode_failure`].
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use bytes::{BufMut, Bytes};
 use seedbed_bencode::{decode_with, write_bytes, write_int, DecodeOptions, Entry, Kind};
@@ -471,23 +471,20 @@ fn compact_peers(bytes: &[u8], stride: usize, path: &str) -> Result<Vec<Peer>, E
     })
 }
 
-/// One IPv4 peer from exactly 6 bytes.
-#[inline]
+/// One IPv4 peer from exactly 6 bytes (address, port; big-endian).
+#[inline(always)]
 pub(crate) fn read_v4(c: &[u8]) -> SocketAddr {
-    let ip = Ipv4Addr::new(c[0], c[1], c[2], c[3]);
-    SocketAddr::V4(std::net::SocketAddrV4::new(
-        ip,
-        u16::from_be_bytes([c[4], c[5]]),
-    ))
+    let c: &[u8; 6] = c.try_into().unwrap_or(&[0; 6]);
+    SocketAddr::from(([c[0], c[1], c[2], c[3]], u16::from_be_bytes([c[4], c[5]])))
 }
 
-/// One IPv6 peer from exactly 18 bytes.
-#[inline]
+/// One IPv6 peer from exactly 18 bytes (address, port; big-endian).
+#[inline(always)]
 pub(crate) fn read_v6(c: &[u8]) -> SocketAddr {
+    let c: &[u8; 18] = c.try_into().unwrap_or(&[0; 18]);
     let mut a = [0u8; 16];
     a.copy_from_slice(&c[..16]);
-    let port = u16::from_be_bytes([c[16], c[17]]);
-    SocketAddr::V6(std::net::SocketAddrV6::new(Ipv6Addr::from(a), port, 0, 0))
+    SocketAddr::from((a, u16::from_be_bytes([c[16], c[17]])))
 }
 
 /// Parses an HTTP announce response body (BEP 3, 23, 7). Lenient: keys in
