@@ -468,6 +468,10 @@ impl Conn {
         }
         self.last_progress = Instant::now();
         self.received_this_tick += len;
+        // Slow start: one more request in flight per block delivered, so
+        // the pipeline doubles every round trip until the rate-based depth
+        // (set each second) or the cap takes over.
+        self.depth += 1;
         counters.downloaded.fetch_add(len, Ordering::Relaxed);
         let g = *self.shared.info.geometry();
         let mut complete = None;
@@ -610,7 +614,8 @@ impl Conn {
             return Ok(());
         }
         let cap = self.shared.config.max_requests_per_peer.min(self.reqq);
-        let target = self.depth.min(cap);
+        self.depth = self.depth.min(cap);
+        let target = self.depth;
         if self.outstanding.len() >= target {
             return Ok(());
         }
