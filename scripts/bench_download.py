@@ -1,0 +1,186 @@
+#!/usr/bin/python3
+"""Whole-download benchmark: seedbed beside a python3-libtorrent leecher.
+
+A python3-libtorrent seeder on 127.0.0.1 serves a torrent of SIZE MiB
+(default 1024, one file, v1, 1 MiB pieces). Then, RUNS times each,
+alternating, a seedbed leecher (the `download` example, release build) and a
+python3-libtorrent leecher download it from the seeder. Each leecher is a
+child process; we report its wall seconds, CPU seconds (user + system) and
+peak resident memory, and the seedbed / libtorrent ratios of the medians.
+
+Usage: scripts/bench_download.py [--size MIB] [--runs N] [--keep]
+Called by scripts/bench-download.sh, which builds the example first.
+Loopback only; everything it starts is stopped; its temp folder is removed.
+"""
+import argparse
+import hashlib
+import os
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import libtorrent as lt
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+LEECH_LT = r'''
+import libtorrent as lt, sys, time
+torrent, out, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+s = lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False,
+                "enable_upnp": False, "enable_natpmp": False,
+                "allow_multiple_connections_per_ip": True, "min_reconnect_time": 1,
+                "enable_outgoing_utp": False, "enable_incoming_utp": False,
+                "alert_mask": 0})
+p = lt.add_torrent_params()
+p.ti = lt.torrent_info(torrent)
+p.save_path = out
+p.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
+h = s.add_torrent(p)
+h.connect_peer(("127.0.0.1", port))
+deadline = time.time() + 600
+while time.time() < deadline:
+    st = h.status()
+    if st.is_seeding:
+        sys.exit(0)
+    if st.num_peers == 0 and st.state == lt.torrent_status.downloading:
+        h.connect_peer(("127.0.0.1", port))
+    time.sleep(0.02)
+sys.exit(1)
+'''
+
+
+def make_seed(tmp, size_mib):
+    data_dir = os.path.join(tmp, "seed")
+    os.makedirs(data_dir)
+    path = os.path.join(data_dir, "bench.bin")
+    chunk = os.urandom(1 << 20)
+    with open(path, "wb") as f:
+        for i in range(size_mib):
+            # Vary each MiB so no two pieces are equal.
+            f.write(i.to_bytes(8, "little") + chunk[8:])
+    fs = lt.file_storage()
+    lt.add_files(fs, path)
+    ct = lt.create_torrent(fs, 1 << 20, flags=lt.create_torrent.v1_only)
+    lt.set_piece_hashes(ct, data_dir)
+    tpath = os.path.join(tmp, "bench.torrent")
+    with open(tpath, "wb") as f:
+        f.write(lt.bencode(ct.generate()))
+    return data_dir, tpath
+
+
+SEED = r'''
+import libtorrent as lt, sys, time
+torrent, data = sys.argv[1], sys.argv[2]
+settings = lt.high_performance_seed()
+settings.update({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False,
+                 "enable_upnp": False, "enable_natpmp": False,
+                 "allow_multiple_connections_per_ip": True, "min_reconnect_time": 1,
+                 "enable_outgoing_utp": False, "enable_incoming_utp": False})
+s = lt.session(settings)
+p = lt.add_torrent_params()
+p.ti = lt.torrent_info(torrent)
+p.save_path = data
+p.flags |= lt.torrent_flags.seed_mode
+p.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
+h = s.add_torrent(p)
+print(s.listen_port(), flush=True)
+while True:
+    time.sleep(1)
+'''
+
+
+def file_sha1(path):
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                return h.hexdigest()
+            h.update(b)
+
+
+def peak_rss_wrapper(cmd):
+    """Prefix cmd with GNU time to get this child's own peak RSS."""
+    return ["/usr/bin/time", "-f", "PEAK_KIB %M"] + cmd
+
+
+def measured(cmd, timeout):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    proc = subprocess.run(peak_rss_wrapper(cmd), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, timeout=timeout)
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    err = proc.stderr.decode(errors="replace")
+    if proc.returncode != 0:
+        sys.stderr.write(err[-3000:])
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}")
+    peak = 0.0
+    for line in err.splitlines():
+        if line.startswith("PEAK_KIB "):
+            peak = int(line.split()[1]) / 1024.0
+    return wall, cpu, peak
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", type=int, default=1024, help="MiB")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--download-bin", default=os.path.join(ROOT, "target/release/examples/download"))
+    args = ap.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="seedbed-bench-")
+    seeder = None
+    try:
+        print(f"making {args.size} MiB and its torrent in {tmp}", flush=True)
+        data_dir, tpath = make_seed(tmp, args.size)
+        want = file_sha1(os.path.join(data_dir, "bench.bin"))
+        seeder = subprocess.Popen(["/usr/bin/python3", "-c", SEED, tpath, data_dir],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        port = int(seeder.stdout.readline())
+        print(f"python3-libtorrent {lt.__version__} seeding on 127.0.0.1:{port}", flush=True)
+        time.sleep(1)
+        results = {"seedbed": [], "libtorrent": []}
+        for run in range(args.runs):
+            order = ["seedbed", "libtorrent"] if run % 2 == 0 else ["libtorrent", "seedbed"]
+            for who in order:
+                out = os.path.join(tmp, f"out-{who}-{run}")
+                os.makedirs(out)
+                if who == "seedbed":
+                    cmd = [args.download_bin, "--torrent", tpath, "--output-directory", out,
+                           "--peer", f"127.0.0.1:{port}", "--no-trackers",
+                           "--listen", "127.0.0.1:0"]
+                else:
+                    cmd = ["/usr/bin/python3", "-c", LEECH_LT, tpath, out, str(port)]
+                wall, cpu, peak = measured(cmd, timeout=900)
+                got = file_sha1(os.path.join(out, "bench.bin"))
+                if got != want:
+                    raise SystemExit(f"{who}: downloaded data differs from the seed's")
+                results[who].append((wall, cpu, peak))
+                print(f"run {run + 1} {who:10s} wall {wall:6.2f} s  cpu {cpu:6.2f} s  peak {peak:7.1f} MiB",
+                      flush=True)
+                shutil.rmtree(out)
+        med = {w: tuple(statistics.median(r[i] for r in rs) for i in range(3)) for w, rs in results.items()}
+        s, l = med["seedbed"], med["libtorrent"]
+        print()
+        print(f"median seedbed    wall {s[0]:.2f} s  cpu {s[1]:.2f} s  peak {s[2]:.1f} MiB")
+        print(f"median libtorrent wall {l[0]:.2f} s  cpu {l[1]:.2f} s  peak {l[2]:.1f} MiB")
+        print(f"ratio seedbed/libtorrent: wall {s[0] / l[0]:.2f}  cpu {s[1] / l[1]:.2f}  peak memory {s[2] / l[2]:.2f}")
+    finally:
+        if seeder is not None:
+            seeder.send_signal(signal.SIGKILL)
+            seeder.wait()
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
