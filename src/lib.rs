@@ -13,6 +13,6 @@
 
 pub use seedbed_bencode as bencode;
 pub use seedbed_metainfo as metainfo;
+pub use seedbed_peer_wire as wire;
 pub use seedbed_session as session;
 pub use seedbed_tracker_proto as tracker;
-pub use seedbed_peer_wire as wire;
