@@ -659,7 +659,12 @@ impl TorrentBuilder {
             }
         }
         let bytes = root.to_bencode();
-        let start = find_info(&bytes, &info_bytes);
+        let start = info_offset(&root);
+        assert_eq!(
+            bytes.get(start..start + info_bytes.len()),
+            Some(&info_bytes[..]),
+            "info offset"
+        );
         let v1 =
             (version != TorrentVersion::V2).then(|| InfoHash(Sha1::digest(&info_bytes).into()));
         let v2 =
@@ -676,14 +681,18 @@ impl TorrentBuilder {
     }
 }
 
-/// Where the encoded `info` value sits in the encoded torrent: right after
-/// the key `4:info`, which sorts after every other key we write before it.
-fn find_info(torrent: &[u8], info: &[u8]) -> usize {
-    let key = b"4:info";
-    (0..torrent.len())
-        .find(|&i| torrent[i..].starts_with(key) && torrent[i + key.len()..].starts_with(info))
-        .map(|i| i + key.len())
-        .expect("the info dict is in the torrent")
+/// Where the encoded `info` value starts in the canonical encoding of
+/// `root`: after `d`, every entry whose key sorts before `info`, and the
+/// key `4:info` itself.
+fn info_offset(root: &OwnedValue) -> usize {
+    let OwnedValue::Dict(map) = root else {
+        unreachable!("the torrent root is a dict")
+    };
+    let before: usize = map
+        .range(..Bytes::from_static(b"info"))
+        .map(|(k, v)| OwnedValue::Bytes(k.clone()).encoded_len() + v.encoded_len())
+        .sum();
+    1 + before + b"4:info".len()
 }
 
 fn path_list(path: &[Bytes]) -> OwnedValue {
