@@ -127,8 +127,13 @@ async fn peer_sending_corrupt_blocks_is_banned() {
             }
             all
         });
-        // The liar first: it answers at once, so it gets requests.
-        handle.add_peers([fake, honest]);
+        // The liar first, so that it surely gets requests; the honest
+        // seeder once the liar has answered one.
+        handle.add_peers([fake]);
+        while sent.load(Ordering::Relaxed) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        handle.add_peers([honest]);
 
         let started = Instant::now();
         common::wait_complete(&handle, TEST_TIME).await;
