@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use crate::common::{AnnounceRequest, AnnounceResponse, InfoHash, ScrapeResponse};
 use crate::error::Error;
 use crate::http::{announce_url, parse_announce_response, parse_scrape_response, scrape_url};
+use crate::tier::{Position, Tiers};
 use crate::udp_client::{UdpClient, UdpClientConfig, UdpClientEvent};
 
 /// Settings of a [`TrackerClient`].
@@ -158,6 +159,43 @@ impl TrackerClient {
         self.bounded(work)
             .await
             .map_err(|e| e.with_tracker(tracker))
+    }
+
+    /// Announces to the first tracker of `tiers` that answers, in BEP 12
+    /// order (tier by tier, each tier in its current order), and moves it
+    /// to the front of its tier. Each tracker gets the full
+    /// [`timeout`](ClientOptions::timeout). Returns the tracker's URL with
+    /// its answer.
+    ///
+    /// # Errors
+    /// The last tracker's error when none answers (a tracker's failure
+    /// reason counts as an answer and is returned at once, without trying
+    /// the others: the request itself was refused); [`Error::Url`] when
+    /// `tiers` is empty.
+    pub async fn announce_tiers(
+        &self,
+        tiers: &mut Tiers<String>,
+        req: &AnnounceRequest,
+    ) -> Result<(String, AnnounceResponse), Error> {
+        let mut last = Error::Url {
+            url: String::new(),
+            reason: "no tracker to announce to",
+        };
+        let order: Vec<(Position, String)> = tiers.iter().map(|(p, u)| (p, u.clone())).collect();
+        for (pos, url) in order {
+            match self.announce(&url, req).await {
+                Ok(resp) => {
+                    tiers.succeeded(pos);
+                    return Ok((url, resp));
+                }
+                Err(e) if e.failure_reason().is_some() => return Err(e),
+                Err(e) => {
+                    tracing::debug!("announce to {url} failed: {e}");
+                    last = e;
+                }
+            }
+        }
+        Err(last)
     }
 
     async fn bounded<T>(

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use seedbed_tracker_proto::client::{ClientOptions, TrackerClient};
 use seedbed_tracker_proto::memory::MemoryTrackerConfig;
 use seedbed_tracker_proto::server::RunningTracker;
+use seedbed_tracker_proto::tier::Tiers;
 use seedbed_tracker_proto::{AnnounceRequest, Error, Event, InfoHash, PeerId};
 
 const OPENTRACKER: &str = "/usr/bin/opentracker";
@@ -371,4 +372,42 @@ async fn http_client_options_limits_and_errors() {
     .await
     .unwrap();
     server.abort();
+}
+
+#[tokio::test]
+async fn tiers_fall_back_and_promote() {
+    // Tier 0: a dead UDP port and the live tracker; tier 1: another dead
+    // port. The live one answers and moves to the front of tier 0.
+    let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let t = RunningTracker::start(None, Some(loopback), MemoryTrackerConfig::default())
+        .await
+        .unwrap();
+    let live = t.udp_announce_url().unwrap();
+    let dead_sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dead = format!("udp://{}", dead_sock.local_addr().unwrap());
+    let mut tiers = Tiers::new(
+        vec![vec![dead.clone(), live.clone()], vec![dead.clone()]],
+        &mut |n| n - 1, // keep the given order
+    );
+    let c = TrackerClient::new(ClientOptions {
+        timeout: Duration::from_millis(500),
+        ..ClientOptions::default()
+    })
+    .unwrap();
+    let req = announce(hash(0xd1), 1, 47000, 1, Event::Started);
+    tokio::time::timeout(TEST_TIME, async {
+        let (url, _) = c.announce_tiers(&mut tiers, &req).await.unwrap();
+        assert_eq!(url, live);
+        assert_eq!(tiers.tiers()[0], vec![live.clone(), dead.clone()]);
+        // Next time the live tracker is tried first: no timeout to wait.
+        let start = std::time::Instant::now();
+        c.announce_tiers(&mut tiers, &req).await.unwrap();
+        assert!(start.elapsed() < Duration::from_millis(400));
+        // Nothing answers: the last error, naming the last tracker.
+        let mut none = Tiers::single(dead.clone());
+        let e = c.announce_tiers(&mut none, &req).await.unwrap_err();
+        assert!(e.to_string().contains(&dead), "{e}");
+    })
+    .await
+    .unwrap();
 }
