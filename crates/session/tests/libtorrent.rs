@@ -148,3 +148,36 @@ async fn download_hybrid_with_pad_files_made_by_libtorrent() {
     .await
     .expect("test took too long");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_hybrid_with_pad_files_to_libtorrent() {
+    if !common::have_libtorrent() {
+        return;
+    }
+    let _serial = common::serial().await;
+    timeout(TEST_TIME, async {
+        let src = tempfile::tempdir().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        let content = common::make_content(src.path());
+        let file = src.path().join("hybrid.torrent");
+        let torrent = common::lt_create(&content, &file, true, None);
+        let (session, handle) = common::our_seeder(&torrent, src.path()).await;
+        let ours = session.listen_addr().unwrap();
+
+        let started = Instant::now();
+        let (mut lt, _) = common::lt_leech(&file, dst.path(), ours, START_TIME).await;
+        lt.wait_line(TEST_TIME, |l| (l == "COMPLETE").then_some(()))
+            .await;
+        let status = lt.wait_exit(Duration::from_secs(30)).await;
+        assert!(status.success(), "libtorrent leecher: {status}");
+        let stats = handle.stats();
+        println!(
+            "{}",
+            common::describe("hybrid to libtorrent", started, &stats)
+        );
+        common::assert_same_tree(&content, &dst.path().join("content"));
+        session.shutdown().await;
+    })
+    .await
+    .expect("test took too long");
+}
