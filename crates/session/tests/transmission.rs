@@ -124,6 +124,15 @@ async fn seed_to_transmission() {
             "transmission leecher: {status}\n{}",
             tr.tail()
         );
+        // It checks every piece as it arrives; "Complete" means all passed.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            tr.stderr_lines()
+                .iter()
+                .any(|l| l.contains(r#"State changed from "Incomplete" to "Complete""#)),
+            "transmission did not report the torrent complete\n{}",
+            tr.tail()
+        );
         let stats = handle.stats();
         println!("{}", common::describe("to transmission", started, &stats));
         assert!(stats.uploaded >= stats.total_bytes, "{stats:?}");
