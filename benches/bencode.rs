@@ -8,6 +8,9 @@
 //!
 //! `cargo bench --bench bencode`
 
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
