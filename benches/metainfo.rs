@@ -27,6 +27,9 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use seedbed_metainfo::Torrent;
 
+/// Parses one torrent and returns its v1 info hash.
+type ParseFn = fn(&Bytes) -> Option<[u8; 20]>;
+
 fn corpus_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
 }
@@ -116,7 +119,7 @@ fn bench(c: &mut Criterion) {
         .copied()
         .filter(|b| Torrent::from_bytes((*b).clone()).is_ok_and(|t| t.info_hash_v2().is_none()))
         .collect();
-    let libs: [(&str, fn(&Bytes) -> Option<[u8; 20]>); 3] = [
+    let libs: [(&str, ParseFn); 3] = [
         ("seedbed", seedbed_hash),
         ("lava_torrent", lava_hash),
         ("librqbit-core", rqbit_hash),
