@@ -1,0 +1,69 @@
+//! One download from two seeders at once, python3-libtorrent and a session
+//! of ours: pieces come from both, so the picker spreads requests and the
+//! endgame cancels duplicates; the data is compared byte for byte.
+//! (Transmission is left out: it unchokes only after about 10 s, long after
+//! the other two have sent everything.)
+//!
+//! Without python3-libtorrent the test prints `SKIPPED: python3-libtorrent
+//! not installed` and returns, unless `CI=true`, when it fails.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use seedbed_metainfo::TorrentVersion;
+use seedbed_session::{AddTorrentOptions, Event, Session};
+use tokio::time::timeout;
+
+const TEST_TIME: Duration = Duration::from_secs(180);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_from_libtorrent_and_ours_at_once() {
+    if !common::have_libtorrent() {
+        return;
+    }
+    timeout(TEST_TIME, async {
+        let src = tempfile::tempdir().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        let content = common::make_content(src.path());
+        std::fs::write(content.join("a/b/more.bin"), common::data(9, 5_000_000)).unwrap();
+        let file = src.path().join("t.torrent");
+        let torrent = common::build_torrent(&content, TorrentVersion::V1, None, &file);
+
+        let (_lt, lt_addr) = common::lt_seed(&file, src.path(), 0, Duration::from_secs(60)).await;
+        let (seeder, _) = common::our_seeder(&torrent, src.path()).await;
+        let ours = seeder.listen_addr().unwrap();
+
+        let leecher = Session::new(common::config()).await.unwrap();
+        let handle = leecher
+            .add_torrent(
+                &torrent,
+                AddTorrentOptions::new(dst.path())
+                    .trackers(false)
+                    .seed(false),
+            )
+            .await
+            .unwrap();
+        let mut rx = handle.events();
+        handle.add_peers([lt_addr, ours]);
+        let started = Instant::now();
+        common::wait_complete(&handle, TEST_TIME).await;
+        let stats = handle.stats();
+        println!("{}", common::describe("from two seeders", started, &stats));
+        let mut connected = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            if let Event::PeerConnected { addr } = e {
+                connected.push(addr);
+            }
+        }
+        for a in [lt_addr, ours] {
+            assert!(connected.contains(&a), "connected to {a}: {connected:?}");
+        }
+        assert_eq!(stats.pieces_have, stats.num_pieces);
+        common::assert_same_tree(&content, &dst.path().join("content"));
+        leecher.shutdown().await;
+        seeder.shutdown().await;
+    })
+    .await
+    .expect("test took too long");
+}
