@@ -40,44 +40,63 @@ async fn download_from_libtorrent_by_address() {
     .expect("test took too long");
 }
 
+/// The libtorrent seeder announces to opentracker; our session is given no
+/// address and finds the seeder through the tracker only, over HTTP or UDP.
+async fn download_through_opentracker(udp: bool) {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let content = common::make_content(src.path());
+    // The info hash does not depend on the announce URL: make the torrent
+    // once to whitelist it, then again with the tracker's URL.
+    let probe = common::build_torrent(
+        &content,
+        TorrentVersion::V1,
+        None,
+        &src.path().join("probe.torrent"),
+    );
+    let hash = probe.info_hash();
+    let (_tracker, http) = common::opentracker(&[hash]).await;
+    let url = if udp {
+        http.replace("http://", "udp://").replace("/announce", "")
+    } else {
+        http.clone()
+    };
+    let file = src.path().join("t.torrent");
+    let torrent = common::build_torrent(&content, TorrentVersion::V1, Some(&url), &file);
+    assert_eq!(torrent.info_hash(), hash);
+
+    let (_lt, _) = common::lt_seed(&file, src.path(), 0, START_TIME).await;
+    common::wait_tracker_peer(&http, hash, true, START_TIME).await;
+
+    let started = Instant::now();
+    let stats = common::download(&torrent, dst.path(), &[], true, TEST_TIME).await;
+    println!(
+        "{}",
+        common::describe(&format!("from libtorrent via {url}"), started, &stats)
+    );
+    common::assert_same_tree(&content, &dst.path().join("content"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn download_from_libtorrent_through_opentracker() {
+async fn download_from_libtorrent_through_opentracker_http() {
     if !common::have_libtorrent() || !common::have_opentracker() {
         return;
     }
     let _serial = common::serial().await;
-    timeout(TEST_TIME, async {
-        let src = tempfile::tempdir().unwrap();
-        let dst = tempfile::tempdir().unwrap();
-        let content = common::make_content(src.path());
-        // The info hash does not depend on the announce URL: make the
-        // torrent once to whitelist it, then again with the tracker's URL.
-        let probe = common::build_torrent(
-            &content,
-            TorrentVersion::V1,
-            None,
-            &src.path().join("probe.torrent"),
-        );
-        let hash = probe.info_hash();
-        let (_tracker, url) = common::opentracker(&[hash]).await;
-        let file = src.path().join("t.torrent");
-        let torrent = common::build_torrent(&content, TorrentVersion::V1, Some(&url), &file);
-        assert_eq!(torrent.info_hash(), hash);
+    timeout(TEST_TIME, download_through_opentracker(false))
+        .await
+        .expect("test took too long");
+}
 
-        let (_lt, _) = common::lt_seed(&file, src.path(), 0, START_TIME).await;
-        common::wait_tracker_peer(&url, hash, true, START_TIME).await;
-
-        // No address given: the seeder is found through the tracker only.
-        let started = Instant::now();
-        let stats = common::download(&torrent, dst.path(), &[], true, TEST_TIME).await;
-        println!(
-            "{}",
-            common::describe("from libtorrent via opentracker", started, &stats)
-        );
-        common::assert_same_tree(&content, &dst.path().join("content"));
-    })
-    .await
-    .expect("test took too long");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_from_libtorrent_through_opentracker_udp() {
+    if !common::have_libtorrent() || !common::have_opentracker() {
+        return;
+    }
+    let _serial = common::serial().await;
+    timeout(TEST_TIME, download_through_opentracker(true))
+        .await
+        .expect("test took too long");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
