@@ -8,8 +8,10 @@
 #   SIZE_MIB=256 RUNS=5 scripts/bench-create.sh
 #   CREATE_BIN=/path/to/create scripts/bench-create.sh   # skip the build
 #
-# Prints one line per run and, per mode, the median seconds, MiB/s and the
-# ratio ours / theirs (below 1 means we are faster).
+# Prints one line per run and, per mode, the median wall seconds, MiB/s and
+# CPU seconds (user + system), and the ratios ours / theirs (below 1 means
+# we are faster). On a shared machine wall time follows the load; CPU time
+# is the steadier figure.
 set -euo pipefail
 
 SIZE_MIB=${SIZE_MIB:-1024}
@@ -45,30 +47,29 @@ lt.set_piece_hashes(ct, os.path.dirname(path))
 open(out, "wb").write(lt.bencode(ct.generate()))
 PY
 
-# time_run NAME CMD... : prints the wall seconds of one run (timeout 600 s).
+# time_run CMD... : prints "wall cpu" seconds of one run (timeout 600 s);
+# cpu = user + system time of the process and its threads.
 time_run() {
-    local name=$1; shift
     rm -f "$TMP/out.torrent"
-    local t0 t1
-    t0=$(date +%s.%N)
-    timeout 600 "$@" > /dev/null 2>&1
-    t1=$(date +%s.%N)
-    echo "$t0 $t1" | awk '{ printf "%.3f\n", $2 - $1 }'
+    /usr/bin/time -f "%e %U %S" -o "$TMP/time.txt" timeout 600 "$@" > /dev/null 2>&1
+    awk '{ printf "%.3f %.3f\n", $1, $2 + $3 }' "$TMP/time.txt"
 }
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
-declare -A MED
+declare -A MED CPU
 bench() {
     local key=$1; shift
-    local times=()
+    local walls=() cpus=()
     for i in $(seq "$RUNS"); do
-        local s
-        s=$(time_run "$key" "$@")
-        times+=("$s")
-        printf '%-18s run %d: %7.3f s\n' "$key" "$i" "$s"
+        local w c
+        read -r w c < <(time_run "$@")
+        walls+=("$w")
+        cpus+=("$c")
+        printf '%-18s run %d: %7.3f s wall %7.3f s cpu\n' "$key" "$i" "$w" "$c"
     done
-    MED[$key]=$(printf '%s\n' "${times[@]}" | median)
+    MED[$key]=$(printf '%s\n' "${walls[@]}" | median)
+    CPU[$key]=$(printf '%s\n' "${cpus[@]}" | median)
 }
 
 TR=http://tracker.example/announce
@@ -80,12 +81,16 @@ bench "seedbed hybrid"   "$CREATE_BIN" "$DATA" -o "$TMP/out.torrent" --hybrid --
 bench "libtorrent hybrid" "$PYTHON" "$TMP/lt_create.py" "$DATA" "$TMP/out.torrent" $PIECE hybrid
 
 echo
-echo "median wall time, ${SIZE_MIB} MiB, $(nproc) cores, piece length $PIECE:"
+echo "medians, ${SIZE_MIB} MiB, $(nproc) cores, piece length $PIECE, load average $(cut -d' ' -f1 /proc/loadavg):"
 for k in "seedbed v1" "mktorrent v1" "seedbed v2" "libtorrent v2" "seedbed hybrid" "libtorrent hybrid"; do
-    awk -v k="$k" -v s="${MED[$k]}" -v m="$SIZE_MIB" 'BEGIN { printf "  %-18s %7.3f s  %7.0f MiB/s\n", k, s, m / s }'
+    awk -v k="$k" -v s="${MED[$k]}" -v c="${CPU[$k]}" -v m="$SIZE_MIB" \
+        'BEGIN { printf "  %-18s %7.3f s wall %7.0f MiB/s %7.3f s cpu\n", k, s, m / s, c }'
 done
-ratio() { awk -v a="${MED[$1]}" -v b="${MED[$2]}" -v n1="$1" -v n2="$2" 'BEGIN { printf "  %-15s / %-18s = %.2f\n", n1, n2, a / b }'; }
-echo "ratios (ours / theirs, below 1 = seedbed faster):"
+ratio() {
+    awk -v a="${MED[$1]}" -v b="${MED[$2]}" -v ca="${CPU[$1]}" -v cb="${CPU[$2]}" -v n1="$1" -v n2="$2" \
+        'BEGIN { printf "  %-15s / %-18s wall %.2f  cpu %.2f\n", n1, n2, a / b, ca / cb }'
+}
+echo "ratios (ours / theirs, below 1 = seedbed faster or cheaper):"
 ratio "seedbed v1" "mktorrent v1"
 ratio "seedbed v2" "libtorrent v2"
 ratio "seedbed hybrid" "libtorrent hybrid"
