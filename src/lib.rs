@@ -16,3 +16,8 @@ pub use seedbed_metainfo as metainfo;
 pub use seedbed_peer_wire as wire;
 pub use seedbed_session as session;
 pub use seedbed_tracker_proto as tracker;
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -9,8 +9,12 @@ use seedbed_metainfo::{Torrent, TorrentBuilder, TorrentVersion};
 use seedbed_session::{AddTorrentOptions, Event, Session, SessionConfig, Status};
 
 fn config() -> SessionConfig {
+    config_on(SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+fn config_on(listen: SocketAddr) -> SessionConfig {
     SessionConfig {
-        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        listen: Some(listen),
         ..SessionConfig::default()
     }
 }
@@ -47,6 +51,10 @@ fn same_tree(a: &Path, b: &Path) {
 }
 
 async fn run(version: TorrentVersion) {
+    run_on(version, config(), config()).await;
+}
+
+async fn run_on(version: TorrentVersion, seed_config: SessionConfig, leech_config: SessionConfig) {
     let seed_dir = tempfile::tempdir().unwrap();
     let leech_dir = tempfile::tempdir().unwrap();
     make_content(seed_dir.path());
@@ -56,7 +64,7 @@ async fn run(version: TorrentVersion) {
         .unwrap();
     let torrent = Torrent::from_bytes(created.into_bytes()).unwrap();
 
-    let seeder = Session::new(config()).await.unwrap();
+    let seeder = Session::new(seed_config).await.unwrap();
     let seed = seeder
         .add_torrent(
             &torrent,
@@ -70,7 +78,7 @@ async fn run(version: TorrentVersion) {
         .unwrap();
     assert_eq!(seed.status(), Status::Seeding);
 
-    let leecher = Session::new(config()).await.unwrap();
+    let leecher = Session::new(leech_config).await.unwrap();
     let handle = leecher
         .add_torrent(
             &torrent,
@@ -113,4 +121,20 @@ async fn v1_download_from_our_seed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hybrid_download_from_our_seed() {
     run(TorrentVersion::Hybrid).await;
+}
+
+/// IPv6: the seeder listens on ::1 and the leecher dials it there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_download_over_ipv6_loopback() {
+    let v6: SocketAddr = "[::1]:0".parse().unwrap();
+    if std::net::TcpListener::bind(v6).is_err() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "IPv6 loopback unavailable"
+        );
+        eprintln!("SKIPPED: no IPv6 loopback on this machine");
+        return;
+    }
+    run_on(TorrentVersion::V1, config_on(v6), config_on(v6)).await;
 }
