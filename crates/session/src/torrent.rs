@@ -264,6 +264,10 @@ impl TorrentShared {
             st.connecting = st.connecting.saturating_sub(1);
         }
         if st.closed || st.banned.contains(&addr) || st.peers.len() >= self.max_peers() {
+            if let Some(k) = st.known.get_mut(&addr) {
+                k.connected = false;
+                k.next_attempt = Instant::now() + Duration::from_secs(30);
+            }
             return None;
         }
         let key = st.next_key;
@@ -528,6 +532,10 @@ pub(crate) async fn run_driver(
                             paused = false;
                             let complete = shared.lock().picker.is_complete();
                             shared.lock().closed = finished_without_seeding(&shared);
+                            let now = Instant::now();
+                            for k in shared.lock().known.values_mut() {
+                                k.next_attempt = now;
+                            }
                             tell(AnnounceCmd::Resume);
                             shared.set_status(working(complete));
                             connect_more(&shared);

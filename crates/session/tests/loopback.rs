@@ -138,3 +138,78 @@ async fn v1_download_over_ipv6_loopback() {
     }
     run_on(TorrentVersion::V1, config_on(v6), config_on(v6)).await;
 }
+
+/// Start paused: nothing moves; resume: it completes; remove: it leaves the
+/// session with status `Stopped`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_resume_remove() {
+    let seed_dir = tempfile::tempdir().unwrap();
+    let leech_dir = tempfile::tempdir().unwrap();
+    make_content(seed_dir.path());
+    let created = TorrentBuilder::new(TorrentVersion::V1)
+        .piece_length(64 * 1024)
+        .build_from_path(seed_dir.path().join("content"), |_, _| {})
+        .unwrap();
+    let torrent = Torrent::from_bytes(created.into_bytes()).unwrap();
+    let seeder = Session::new(config()).await.unwrap();
+    let seed = seeder
+        .add_torrent(
+            &torrent,
+            AddTorrentOptions::new(seed_dir.path()).trackers(false),
+        )
+        .await
+        .unwrap();
+    seed.wait_for_completion().await.unwrap();
+
+    let leecher = Session::new(config()).await.unwrap();
+    let handle = leecher
+        .add_torrent(
+            &torrent,
+            AddTorrentOptions::new(leech_dir.path())
+                .trackers(false)
+                .paused(true)
+                .peers([seeder.listen_addr().unwrap()]),
+        )
+        .await
+        .unwrap();
+    let wait_status = |want: Status| {
+        let handle = handle.clone();
+        async move {
+            tokio::time::timeout(Duration::from_secs(30), async {
+                while handle.status() != want {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("status {want:?} not reached"));
+        }
+    };
+    wait_status(Status::Paused).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let s = handle.stats();
+    assert_eq!(
+        (s.peers, s.downloaded, s.pieces_have),
+        (0, 0, 0),
+        "paused: nothing moves"
+    );
+
+    handle.resume();
+    tokio::time::timeout(Duration::from_secs(60), handle.wait_for_completion())
+        .await
+        .expect("completes after resume")
+        .unwrap();
+    assert_eq!(handle.status(), Status::Seeding);
+    same_tree(
+        &seed_dir.path().join("content"),
+        &leech_dir.path().join("content"),
+    );
+
+    handle.pause();
+    wait_status(Status::Paused).await;
+    handle.remove().await;
+    assert_eq!(handle.status(), Status::Stopped);
+    assert!(leecher.torrents().is_empty());
+    assert!(leecher.torrent(&torrent.info_hash()).is_none());
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+}
