@@ -74,7 +74,7 @@ pub fn decode_prefix_with<'a>(
         input,
         pos: 0,
         opts,
-        tokens: Vec::with_capacity(estimate_tokens(input.len())),
+        tokens: Vec::with_capacity(estimate_tokens(input)),
         stack: Vec::new(),
     };
     p.run()?;
@@ -82,10 +82,14 @@ pub fn decode_prefix_with<'a>(
     Ok((Document::from_parts(input, p.tokens), &input[end..]))
 }
 
-fn estimate_tokens(len: usize) -> usize {
-    // Real torrents are dominated by long strings (a 600 KB torrent has a
-    // few dozen values): a small first guess, then the Vec doubles.
-    (len / 64).clamp(4, 256)
+fn estimate_tokens(input: &[u8]) -> usize {
+    match input.first() {
+        // A scalar root is one token.
+        Some(b'0'..=b'9' | b'i') => 1,
+        // Real torrents are dominated by long strings (a 600 KB torrent has
+        // a few dozen values): a small first guess, then the Vec doubles.
+        _ => (input.len() / 64).clamp(4, 256),
+    }
 }
 
 /// A parse failure inside a scalar parser: where (as the remaining input)
