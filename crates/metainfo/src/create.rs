@@ -10,7 +10,11 @@
 //! included, except for single-file torrents).
 //!
 //! Hashing runs on all cores ([`TorrentBuilder::threads`]) and reports
-//! progress to a callback on the calling thread. Without a creation date
+//! progress to a callback on the calling thread. From disk
+//! ([`TorrentBuilder::build_from_path`], Unix) every hashing thread reads
+//! its own batches of pieces with positional reads; from readers
+//! ([`TorrentBuilder::build`]) the calling thread reads and the workers
+//! hash. Without a creation date
 //! the output depends only on the content and the options.
 //!
 //! ```
@@ -485,6 +489,13 @@ impl TorrentBuilder {
     ) -> Result<CreatedTorrent, Error> {
         let content = Content::scan(path)?;
         let disk = content.disk.clone().unwrap_or_default();
+        #[cfg(unix)]
+        {
+            let (plan, threads) = self.plan(&content)?;
+            let hashes = disk::hash_files(&plan, &content, &disk, threads, progress)?;
+            Ok(self.assemble(&content, &plan, hashes))
+        }
+        #[cfg(not(unix))]
         self.build_inner(
             &content,
             |i| {
@@ -523,6 +534,13 @@ impl TorrentBuilder {
         open: impl FnMut(usize) -> Result<R, Error>,
         progress: impl FnMut(u64, u64),
     ) -> Result<CreatedTorrent, Error> {
+        let (plan, threads) = self.plan(content)?;
+        let hashes = hash_content(&plan, content, threads, open, progress)?;
+        Ok(self.assemble(content, &plan, hashes))
+    }
+
+    /// The piece plan and the number of hashing threads.
+    fn plan(&self, content: &Content) -> Result<(Plan, usize), Error> {
         let piece_length = match self.piece_length {
             Some(pl) => {
                 if !pl.is_power_of_two() || !(MIN_PIECE_LENGTH..=MAX_PIECE_LENGTH).contains(&pl) {
@@ -540,8 +558,7 @@ impl TorrentBuilder {
             .threads
             .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
             .unwrap_or(1);
-        let hashes = hash_content(&plan, content, threads, open, progress)?;
-        Ok(self.assemble(content, &plan, hashes))
+        Ok((plan, threads))
     }
 
     fn assemble(&self, content: &Content, plan: &Plan, hashes: Hashes) -> CreatedTorrent {
@@ -908,16 +925,16 @@ fn batch_size(piece_length: u32) -> usize {
     ((1 << 20) / piece_length as usize).max(1)
 }
 
-fn hash_job(plan: &Plan, job: &Job) -> (Vec<[u8; 20]>, Vec<Hash256>) {
+fn hash_job(plan: &Plan, first: usize, count: usize, buf: &[u8]) -> (Vec<[u8; 20]>, Vec<Hash256>) {
     const ZEROS: [u8; 16 * 1024] = [0; 16 * 1024];
     let want_v1 = plan.version != TorrentVersion::V2;
     let want_v2 = plan.version != TorrentVersion::V1;
     let bpp = plan.piece_length as usize / merkle::BLOCK_SIZE;
-    let mut v1 = Vec::with_capacity(if want_v1 { job.count } else { 0 });
-    let mut v2 = Vec::with_capacity(if want_v2 { job.count } else { 0 });
+    let mut v1 = Vec::with_capacity(if want_v1 { count } else { 0 });
+    let mut v2 = Vec::with_capacity(if want_v2 { count } else { 0 });
     let mut off = 0;
-    for spec in &plan.pieces[job.first..job.first + job.count] {
-        let data = &job.buf[off..off + spec.len as usize];
+    for spec in &plan.pieces[first..first + count] {
+        let data = &buf[off..off + spec.len as usize];
         off += spec.len as usize;
         if want_v1 {
             let mut h = Sha1::new();
@@ -987,7 +1004,7 @@ fn hash_content<R: Read>(
                     Err(_) => return,
                 };
                 let Ok(job) = job else { return };
-                let (h1, h2) = hash_job(plan, &job);
+                let (h1, h2) = hash_job(plan, job.first, job.count, &job.buf);
                 let bytes = job.buf.len() as u64;
                 let done = Done {
                     first: job.first,
@@ -1062,11 +1079,16 @@ fn hash_content<R: Read>(
         result
     })?;
 
+    Ok(finish_hashes(plan, content, v1, &v2))
+}
+
+/// Groups the per-piece v2 hashes by file into roots and piece layers.
+fn finish_hashes(plan: &Plan, content: &Content, v1: Vec<[u8; 20]>, v2: &[Hash256]) -> Hashes {
     let v2_files = if plan.version == TorrentVersion::V1 {
         Vec::new()
     } else {
         let mut layers: Vec<Vec<Hash256>> = vec![Vec::new(); content.files.len()];
-        for (spec, h) in plan.pieces.iter().zip(&v2) {
+        for (spec, h) in plan.pieces.iter().zip(v2) {
             if let Some(f) = spec.v2_file {
                 layers[f].push(*h);
             }
@@ -1078,7 +1100,7 @@ fn hash_content<R: Read>(
             .map(|(f, layer)| file_hashes(f.length, layer, plan.piece_length))
             .collect()
     };
-    Ok(Hashes { v1, v2_files })
+    Hashes { v1, v2_files }
 }
 
 fn file_hashes(length: u64, layer: Vec<Hash256>, piece_length: u32) -> merkle::FileHashes {
@@ -1189,6 +1211,182 @@ impl<R: Read> FileReader<'_, R> {
     }
 }
 
+/// Hashing files from disk: each worker reads its own batches with
+/// positional reads (`pread`), so no thread waits on a single reader.
+#[cfg(unix)]
+mod disk {
+    use std::fs::File;
+    use std::os::unix::fs::FileExt;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::mpsc;
+
+    use super::{batch_size, finish_hashes, hash_job, io_error, join, Hashes, Plan};
+    use crate::create::{Content, TorrentVersion};
+    use crate::error::Error;
+
+    struct Done {
+        first: usize,
+        v1: Vec<[u8; 20]>,
+        v2: Vec<super::Hash256>,
+        bytes: u64,
+    }
+
+    /// Reads `buf.len()` bytes of the content stream (files in plan order,
+    /// no pads) starting at `offset`.
+    fn read_range(
+        content: &Content,
+        plan: &Plan,
+        disk: &[PathBuf],
+        file_starts: &[u64],
+        mut offset: u64,
+        mut buf: &mut [u8],
+    ) -> Result<(), Error> {
+        // The last file (in plan order) starting at or before `offset`
+        // with data at `offset`.
+        let mut k = file_starts.partition_point(|&s| s <= offset) - 1;
+        while !buf.is_empty() {
+            let i = plan.read_order[k];
+            let f = &content.files[i];
+            let in_file = offset - file_starts[k];
+            if in_file >= f.length {
+                k += 1;
+                continue;
+            }
+            let path = &disk[i];
+            let file = File::open(path).map_err(|e| io_error(path, &e))?;
+            let len = file.metadata().map_err(|e| io_error(path, &e))?.len();
+            if len != f.length {
+                return Err(Error::InvalidCreateInput {
+                    reason: format!(
+                        "{} is {len} bytes, not {} (changed while hashing?)",
+                        join(&f.path),
+                        f.length
+                    ),
+                });
+            }
+            let n = (f.length - in_file).min(buf.len() as u64) as usize;
+            file.read_exact_at(&mut buf[..n], in_file)
+                .map_err(|e| io_error(path, &e))?;
+            buf = &mut buf[n..];
+            offset += n as u64;
+            k += 1;
+        }
+        Ok(())
+    }
+
+    pub(super) fn hash_files(
+        plan: &Plan,
+        content: &Content,
+        disk: &[PathBuf],
+        threads: usize,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<Hashes, Error> {
+        let total = content.total_length();
+        let n = plan.pieces.len();
+        // Where each file starts in the stream, in plan order.
+        let mut file_starts = Vec::with_capacity(plan.read_order.len());
+        let mut at = 0;
+        for &i in &plan.read_order {
+            file_starts.push(at);
+            at += content.files[i].length;
+        }
+        // Jobs: (first piece, piece count, stream offset, bytes).
+        let batch = batch_size(plan.piece_length);
+        let mut jobs = Vec::with_capacity(n.div_ceil(batch));
+        let mut offset = 0u64;
+        let mut first = 0;
+        while first < n {
+            let count = batch.min(n - first);
+            let len: u64 = plan.pieces[first..first + count]
+                .iter()
+                .map(|p| u64::from(p.len))
+                .sum();
+            jobs.push((first, count, offset, len as usize));
+            offset += len;
+            first += count;
+        }
+
+        let mut v1 = vec![
+            [0u8; 20];
+            if plan.version == TorrentVersion::V2 {
+                0
+            } else {
+                n
+            }
+        ];
+        let mut v2 = vec![
+            [0u8; 32];
+            if plan.version == TorrentVersion::V1 {
+                0
+            } else {
+                n
+            }
+        ];
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let (tx, rx) = mpsc::channel::<Result<Done, Error>>();
+        let mut error = None;
+        progress(0, total);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                let tx = tx.clone();
+                let (jobs, next, stop, file_starts) = (&jobs, &next, &stop, &file_starts);
+                scope.spawn(move || {
+                    let mut buf = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        let j = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&(first, count, offset, len)) = jobs.get(j) else {
+                            return;
+                        };
+                        buf.resize(len, 0);
+                        let read = read_range(content, plan, disk, file_starts, offset, &mut buf);
+                        let msg = read.map(|()| {
+                            let (v1, v2) = hash_job(plan, first, count, &buf);
+                            Done {
+                                first,
+                                v1,
+                                v2,
+                                bytes: len as u64,
+                            }
+                        });
+                        let failed = msg.is_err();
+                        if tx.send(msg).is_err() || failed {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            let mut hashed = 0;
+            for msg in rx {
+                match msg {
+                    Ok(d) => {
+                        // One of the two is empty when the torrent has
+                        // only one version.
+                        for (k, h) in d.v1.into_iter().enumerate() {
+                            v1[d.first + k] = h;
+                        }
+                        for (k, h) in d.v2.into_iter().enumerate() {
+                            v2[d.first + k] = h;
+                        }
+                        hashed += d.bytes;
+                        progress(hashed, total);
+                    }
+                    Err(e) => {
+                        stop.store(true, Ordering::Relaxed);
+                        error.get_or_insert(e);
+                    }
+                }
+            }
+        });
+        match error {
+            Some(e) => Err(e),
+            None => Ok(finish_hashes(plan, content, v1, &v2)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1226,6 +1424,61 @@ mod tests {
             .tracker("http://t/a")
             .build(&c, |i| Ok(&data[i][..]), |_, _| {})
             .unwrap()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn disk_reader_matches_generic_reader_and_sees_changes() {
+        let (c, data) = content();
+        let dir = std::env::temp_dir().join(format!("seedbed-create-unit-{}", std::process::id()));
+        let root = dir.join("d");
+        // Several jobs per file: a 3 MiB file beside the small ones.
+        let mut files = c.files().to_vec();
+        let mut data = data;
+        files.push(ContentFile::new(
+            [Bytes::from_static(b"large.bin")],
+            3 << 20,
+        ));
+        data.push((0..3u32 << 20).map(|i| (i % 251) as u8).collect());
+        let c = Content::multi_file("d", files).unwrap();
+        for (f, bytes) in c.files().iter().zip(&data) {
+            let mut p = root.clone();
+            for comp in f.path() {
+                p.push(std::str::from_utf8(comp).unwrap());
+            }
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, bytes).unwrap();
+        }
+        for v in [
+            TorrentVersion::V1,
+            TorrentVersion::V2,
+            TorrentVersion::Hybrid,
+        ] {
+            let b = TorrentBuilder::new(v).piece_length(16 * 1024).threads(2);
+            let mut last = 0;
+            let from_disk = b.build_from_path(&root, |done, _| last = done).unwrap();
+            assert_eq!(last, c.total_length());
+            let scanned = Content::scan(&root).unwrap();
+            let disk = scanned.disk.clone().unwrap();
+            let generic = b
+                .build(&scanned, |i| std::fs::File::open(&disk[i]), |_, _| {})
+                .unwrap();
+            assert_eq!(from_disk, generic, "{v:?}");
+        }
+        // A file that changes size after the scan is an error, not a
+        // wrong torrent.
+        let scanned = Content::scan(&root).unwrap();
+        let disk = scanned.disk.clone().unwrap();
+        let big = disk.iter().position(|p| p.ends_with("big.bin")).unwrap();
+        std::fs::write(&disk[big], [1u8; 10]).unwrap();
+        let b = TorrentBuilder::new(TorrentVersion::Hybrid).piece_length(16 * 1024);
+        let (plan, threads) = b.plan(&scanned).unwrap();
+        let r = disk::hash_files(&plan, &scanned, &disk, threads, |_, _| {});
+        assert!(matches!(r, Err(Error::InvalidCreateInput { .. })));
+        std::fs::remove_file(&disk[big]).unwrap();
+        let r = disk::hash_files(&plan, &scanned, &disk, threads, |_, _| {});
+        assert!(matches!(r, Err(Error::Io { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
