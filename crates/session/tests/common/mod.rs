@@ -3,8 +3,10 @@
 //! tree comparison, opentracker in whitelist mode, python3-libtorrent and
 //! transmission peers on loopback.
 //!
-//! Every helper binds 127.0.0.1 only and every child is killed and reaped
-//! when its guard drops, including when a test panics or times out.
+//! Everything listens on 127.0.0.1 only (transmission-cli also opens ::1,
+//! which its settings cannot turn off; `bind-address-ipv6` keeps it on
+//! loopback), and every child is killed and reaped when its guard drops,
+//! including when a test panics or times out.
 
 #![allow(dead_code, unreachable_pub)]
 
