@@ -40,6 +40,9 @@ const QUEUE_SECONDS: u64 = 3;
 const DEFAULT_REQQ: usize = 250;
 /// Pieces we let a choked peer request (BEP 6 allowed fast set).
 const ALLOWED_FAST: u32 = 4;
+/// In endgame a peer asks for blocks others are fetching only while it has
+/// fewer than this many requests of its own outstanding.
+const ENDGAME_QUEUE: usize = 4;
 /// Blocks read from disk per batch when serving.
 const READ_BATCH: usize = 32;
 /// A peer that sends nothing for this long is dropped.
@@ -620,6 +623,8 @@ impl Conn {
             return Ok(());
         }
         let want = target - self.outstanding.len();
+        // Endgame duplicates only for a peer with (almost) nothing queued.
+        let dups = ENDGAME_QUEUE.saturating_sub(self.outstanding.len());
         self.scratch.clear();
         {
             let mut st = self.shared.lock();
@@ -640,6 +645,7 @@ impl Conn {
                 picker.pick(
                     &allowed,
                     want,
+                    dups,
                     |r| outstanding.contains_key(r),
                     rng,
                     &mut self.scratch,
@@ -648,6 +654,7 @@ impl Conn {
                 picker.pick(
                     &p.has,
                     want,
+                    dups,
                     |r| outstanding.contains_key(r),
                     rng,
                     &mut self.scratch,

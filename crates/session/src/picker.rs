@@ -164,12 +164,15 @@ impl PiecePicker {
     /// skipping blocks for which `ours(block)` is true (already requested
     /// from this peer). Order: free blocks of partial pieces, then new
     /// pieces (random while we have fewer than 4 pieces, rarest first
-    /// after, ties broken by a random scan start), then, in endgame, blocks
-    /// already requested from others.
+    /// after, ties broken by a random scan start), then, in endgame, at most
+    /// `max_duplicates` blocks already requested from others. Callers pass a
+    /// non-zero `max_duplicates` only for a peer whose own queue is (nearly)
+    /// empty, as libtorrent does, so the endgame wastes little.
     pub fn pick<R: Rng + ?Sized>(
         &mut self,
         bits: &Bitfield,
         want: usize,
+        max_duplicates: usize,
         ours: impl Fn(&BlockRequest) -> bool,
         rng: &mut R,
         out: &mut Vec<BlockRequest>,
@@ -202,6 +205,7 @@ impl PiecePicker {
             take_free(&geometry, piece, partial, goal, out);
         }
         // 3. Endgame: ask for blocks others are already fetching.
+        let goal = goal.min(out.len() + max_duplicates);
         if out.len() < goal && self.missing == 0 {
             for (&piece, partial) in self.partial.iter_mut() {
                 if !bits.get(piece) {
@@ -381,7 +385,7 @@ mod tests {
             p.mark_have(Geometry::new(10 * 16384, 16384).unwrap().piece(i).unwrap());
         }
         let mut out = Vec::new();
-        p.pick(&all, 1, |_| false, &mut rng, &mut out);
+        p.pick(&all, 1, 0, |_| false, &mut rng, &mut out);
         assert_eq!(out[0].piece, 7, "rarest piece first");
     }
 
@@ -392,21 +396,40 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         let all = Bitfield::full(2);
         let mut a = Vec::new();
-        p.pick(&all, 1, |_| false, &mut rng, &mut a);
+        p.pick(&all, 1, 0, |_| false, &mut rng, &mut a);
         let mut b = Vec::new();
-        p.pick(&all, 1, |_| false, &mut rng, &mut b);
+        p.pick(&all, 1, 0, |_| false, &mut rng, &mut b);
         assert_eq!(a[0].piece, b[0].piece, "second block of the started piece");
         let first: HashSet<_> = a.iter().chain(&b).copied().collect();
         let mut rest = Vec::new();
-        p.pick(&all, 10, |r| first.contains(r), &mut rng, &mut rest);
+        p.pick(&all, 10, 10, |r| first.contains(r), &mut rng, &mut rest);
         assert_eq!(rest.len(), 2, "the other piece's two blocks");
         assert!(p.in_endgame());
         // Endgame: a second peer gets duplicates, not its own requests.
         let mine: HashSet<_> = rest.iter().copied().collect();
         let mut dup = Vec::new();
-        p.pick(&all, 10, |r| mine.contains(r), &mut rng, &mut dup);
+        p.pick(&all, 10, 10, |r| mine.contains(r), &mut rng, &mut dup);
         assert_eq!(dup.len(), 2);
         assert!(dup.iter().all(|r| !mine.contains(r)));
+    }
+
+    #[test]
+    fn endgame_duplicates_are_bounded() {
+        let g = Geometry::new(4 * 16384, 65536).unwrap();
+        let mut p = PiecePicker::new(g);
+        let mut rng = StdRng::seed_from_u64(2);
+        let all = Bitfield::full(1);
+        let mut first = Vec::new();
+        p.pick(&all, 10, 0, |_| false, &mut rng, &mut first);
+        assert_eq!(first.len(), 4);
+        assert!(p.in_endgame());
+        // A busy peer gets no duplicates; an idle one at most its allowance.
+        let mut none = Vec::new();
+        p.pick(&all, 10, 0, |_| false, &mut rng, &mut none);
+        assert!(none.is_empty());
+        let mut two = Vec::new();
+        p.pick(&all, 10, 2, |_| false, &mut rng, &mut two);
+        assert_eq!(two.len(), 2);
     }
 
     #[test]
@@ -416,13 +439,13 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         let all = Bitfield::full(1);
         let mut out = Vec::new();
-        p.pick(&all, 5, |_| false, &mut rng, &mut out);
+        p.pick(&all, 5, 5, |_| false, &mut rng, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(p.block_received(&out[0]), Received::PieceComplete);
         assert_eq!(p.block_received(&out[0]), Received::Duplicate);
         p.piece_checked(g.piece(0).unwrap(), false);
         let mut again = Vec::new();
-        p.pick(&all, 5, |_| false, &mut rng, &mut again);
+        p.pick(&all, 5, 5, |_| false, &mut rng, &mut again);
         assert_eq!(again, out);
         assert_eq!(p.block_received(&again[0]), Received::PieceComplete);
         p.piece_checked(g.piece(0).unwrap(), true);
@@ -465,7 +488,7 @@ mod tests {
                 rounds += 1;
                 prop_assert!(rounds < 10_000);
                 let mut out = Vec::new();
-                p.pick(&all, 7, |_| false, &mut rng, &mut out);
+                p.pick(&all, 7, 2, |_| false, &mut rng, &mut out);
                 for r in out {
                     step += 1;
                     if step % drop_every == 0 {

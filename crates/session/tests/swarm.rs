@@ -60,6 +60,13 @@ async fn download_from_libtorrent_and_ours_at_once() {
             assert!(connected.contains(&a), "connected to {a}: {connected:?}");
         }
         assert_eq!(stats.pieces_have, stats.num_pieces);
+        // Endgame duplicates are asked only of idle peers: little waste.
+        assert!(
+            stats.wasted * 10 <= stats.total_bytes,
+            "wasted {} of {} bytes",
+            stats.wasted,
+            stats.total_bytes
+        );
         common::assert_same_tree(&content, &dst.path().join("content"));
         leecher.shutdown().await;
         seeder.shutdown().await;
