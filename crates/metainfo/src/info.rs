@@ -390,7 +390,15 @@ pub(crate) fn parse_info(
         .is_some_and(|e| e.value().as_int() == Some(1));
 
     let mut warnings = Vec::new();
-    {
+    // Sorted keys (canonical bencode, nearly every torrent) cannot repeat;
+    // only unsorted ones need the set.
+    let mut prev: Option<&[u8]> = None;
+    let sorted = dict.iter().all(|(k, _)| {
+        let ok = prev.is_none_or(|p| p < k);
+        prev = Some(k);
+        ok
+    });
+    if !sorted {
         let mut seen = HashSet::new();
         for (k, _) in dict.iter() {
             if !seen.insert(k) {
@@ -458,20 +466,16 @@ pub(crate) fn parse_info(
                 } else {
                     match &lf.raw_path {
                         None => (FilePath::from_safe(format!(".pad/{}", lf.length)), false),
-                        Some(raw) => (build_path(raw).prefixed(&name_path), no_name(raw)),
+                        Some(raw) => (build_path(Some(&name_path), raw), no_name(raw)),
                     }
                 };
                 if empty {
                     warnings.push(Warning::EmptyPath { file: i });
                 }
-                let symlink = lf.symlink.as_ref().map(|s| {
-                    let p = build_path(s);
-                    if *is_multi {
-                        p.prefixed(&name_path)
-                    } else {
-                        p
-                    }
-                });
+                let symlink = lf
+                    .symlink
+                    .as_ref()
+                    .map(|s| build_path(is_multi.then_some(&name_path), s));
                 files.push(FileEntry {
                     path,
                     raw_path: match &lf.raw_path {
@@ -520,7 +524,7 @@ pub(crate) fn parse_info(
     }
 
     if let (Some(_), Some(tree)) = (&list, &tree) {
-        check_hybrid(&mut files, tree, buf, multi_file, &name_path, piece_length)?;
+        check_hybrid(&mut files, tree, multi_file, &name_path, piece_length)?;
     }
 
     // Offsets, sizes, piece count.
@@ -621,9 +625,14 @@ fn no_name(raw: &[&[u8]]) -> bool {
         .all(|c| c.is_empty() || *c == b"." || *c == b"..")
 }
 
-/// A sanitised path (`_` when nothing usable is left).
-fn build_path(raw: &[&[u8]]) -> FilePath {
-    let mut b = PathBuilder::default();
+/// A sanitised path (`_` when nothing usable is left), under `prefix`
+/// (the torrent name of a multi-file torrent) if given.
+fn build_path(prefix: Option<&FilePath>, raw: &[&[u8]]) -> FilePath {
+    let extra = raw.iter().map(|c| c.len() + 1).sum();
+    let mut b = match prefix {
+        Some(p) => PathBuilder::with_prefix(p, extra),
+        None => PathBuilder::default(),
+    };
     for c in raw {
         b.push(c);
     }
@@ -631,14 +640,14 @@ fn build_path(raw: &[&[u8]]) -> FilePath {
 }
 
 fn tree_entry(buf: &Bytes, tf: &TreeFile<'_>, multi: bool, name: &FilePath) -> FileEntry {
-    let prefix = |p: FilePath| if multi { p.prefixed(name) } else { p };
+    let prefix = multi.then_some(name);
     FileEntry {
-        path: prefix(build_path(&tf.raw_path)),
+        path: build_path(prefix, &tf.raw_path),
         raw_path: tf.raw_path.iter().map(|c| buf.slice_ref(c)).collect(),
         length: tf.length,
         offset: 0,
         attr: tf.attr,
-        symlink: tf.symlink.as_ref().map(|s| prefix(build_path(s))),
+        symlink: tf.symlink.as_ref().map(|s| build_path(prefix, s)),
         pieces_root: tf.root,
         mtime: tf.mtime,
         synthetic: false,
@@ -880,7 +889,6 @@ fn parse_file_tree<'a>(
 fn check_hybrid(
     v1: &mut [FileEntry],
     tree: &[TreeFile<'_>],
-    buf: &Bytes,
     multi: bool,
     name: &FilePath,
     piece_length: u32,
@@ -902,17 +910,16 @@ fn check_hybrid(
             return Err(fail("the v1 file list has extra files"));
         };
         k += 1;
-        let want = tree_entry(buf, tf, multi, name);
-        if f1.path != want.path {
+        if f1.path != build_path(multi.then_some(name), &tf.raw_path) {
             return Err(fail("file paths differ"));
         }
-        if f1.length != want.length {
+        if f1.length != tf.length {
             return Err(fail("file lengths differ"));
         }
         if f1.length > 0 && offset % pl != 0 {
             return Err(fail("file does not start on a piece boundary"));
         }
-        f1.pieces_root = want.pieces_root;
+        f1.pieces_root = tf.root;
         offset = offset.saturating_add(f1.length);
     }
     if k != tree.len() {
@@ -976,6 +983,18 @@ fn rename_duplicates(
     warnings: &mut Vec<Warning>,
     limit: usize,
 ) -> Result<(), Error> {
+    // Fast path: no two real files share a path (almost every torrent), so
+    // one pass over borrowed paths settles it without cloning any.
+    {
+        let mut seen: HashSet<&str> = HashSet::with_capacity(files.len());
+        if files
+            .iter()
+            .filter(|f| !f.is_pad())
+            .all(|f| seen.insert(f.path.as_str()))
+        {
+            return Ok(());
+        }
+    }
     let mut seen: HashSet<FilePath> = HashSet::with_capacity(files.len());
     let mut next: HashMap<FilePath, usize> = HashMap::new();
     let mut renamed = 0;

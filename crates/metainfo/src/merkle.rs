@@ -1,14 +1,45 @@
 //! BEP 52 merkle trees: the root of a file's tree from one of its layers.
 
-use sha2::{Digest, Sha256};
+use sha2::digest::generic_array::GenericArray;
 
 use crate::geometry::BLOCK_SIZE;
 
-fn hash_pair(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(a);
-    h.update(b);
-    h.finalize().into()
+/// SHA-256 initial state (FIPS 180-4, 5.3.3).
+const IV: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+/// The padding block of a 64-byte message: `0x80`, zeros, then the
+/// message length in bits (512) as a big-endian u64.
+const PAD_64: [u8; 64] = {
+    let mut b = [0u8; 64];
+    b[0] = 0x80;
+    b[62] = 0x02;
+    b
+};
+
+/// SHA-256 of `a || b`: a merkle interior node. Two compressions straight
+/// on the state (the message is always one block plus a constant padding
+/// block), without the buffering of the `Digest` API; this is the inner
+/// loop of [`root_from_layer`].
+pub(crate) fn hash_pair(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
+    let mut blocks = [GenericArray::default(), GenericArray::from(PAD_64)];
+    blocks[0][..32].copy_from_slice(a);
+    blocks[0][32..].copy_from_slice(b);
+    let mut state = IV;
+    sha2::compress256(&mut state, &blocks);
+    let mut out = [0u8; 32];
+    for (o, w) in out.chunks_exact_mut(4).zip(state) {
+        o.copy_from_slice(&w.to_be_bytes());
+    }
+    out
 }
 
 /// The hash of a subtree covering `bytes` bytes (a power of two, at least
@@ -41,14 +72,17 @@ pub(crate) fn root_from_layer(layer: &[u8], piece_length: u32) -> [u8; 32] {
     if level.is_empty() {
         return pad;
     }
+    // Halve in place: node i of the next level overwrites node i of this
+    // one, which is already consumed.
     while level.len() > 1 {
         if level.len() % 2 == 1 {
             level.push(pad);
         }
-        level = level
-            .chunks_exact(2)
-            .map(|p| hash_pair(&p[0], &p[1]))
-            .collect();
+        let half = level.len() / 2;
+        for i in 0..half {
+            level[i] = hash_pair(&level[2 * i], &level[2 * i + 1]);
+        }
+        level.truncate(half);
         pad = hash_pair(&pad, &pad);
     }
     level[0]
@@ -57,6 +91,18 @@ pub(crate) fn root_from_layer(layer: &[u8], piece_length: u32) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
+
+    #[test]
+    fn hash_pair_is_sha256_of_both() {
+        for (a, b) in [([0u8; 32], [0u8; 32]), ([1u8; 32], [0xffu8; 32])] {
+            let mut h = Sha256::new();
+            h.update(a);
+            h.update(b);
+            let want: [u8; 32] = h.finalize().into();
+            assert_eq!(hash_pair(&a, &b), want);
+        }
+    }
 
     fn leaf(data: &[u8]) -> [u8; 32] {
         Sha256::digest(data).into()

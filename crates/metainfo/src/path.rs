@@ -119,6 +119,7 @@ impl FilePath {
     }
 
     /// This path with `prefix` (one more sanitised element) in front.
+    #[cfg(test)]
     pub(crate) fn prefixed(&self, prefix: &FilePath) -> FilePath {
         FilePath {
             joined: format!("{}/{}", prefix.joined, self.joined),
@@ -165,14 +166,36 @@ impl AsRef<str> for FilePath {
     }
 }
 
+/// Builds a [`FilePath`] one untrusted element at a time, sanitising each
+/// straight into the joined string.
 #[derive(Default)]
 pub(crate) struct PathBuilder {
     joined: String,
+    /// Length of the prefix (a safe path given up front), 0 if none.
+    base: usize,
 }
 
 impl PathBuilder {
+    /// A builder whose path starts with `prefix` (already safe), the way a
+    /// multi-file torrent's files start with its name. Holds `extra` more
+    /// bytes without reallocating.
+    pub(crate) fn with_prefix(prefix: &FilePath, extra: usize) -> Self {
+        let mut joined = String::with_capacity(prefix.joined.len() + 1 + extra);
+        joined.push_str(&prefix.joined);
+        PathBuilder {
+            base: joined.len(),
+            joined,
+        }
+    }
+
     pub(crate) fn push(&mut self, raw: &[u8]) {
-        if let Some(c) = sanitize_component(raw) {
+        // Most elements are already safe: copy them without a temporary.
+        if let Some(c) = already_safe(raw) {
+            if !self.joined.is_empty() {
+                self.joined.push('/');
+            }
+            self.joined.push_str(c);
+        } else if let Some(c) = sanitize_component(raw) {
             if !self.joined.is_empty() {
                 self.joined.push('/');
             }
@@ -180,15 +203,34 @@ impl PathBuilder {
         }
     }
 
-    pub(crate) fn finish(self) -> FilePath {
-        if self.joined.is_empty() {
-            FilePath { joined: "_".into() }
-        } else {
-            FilePath {
-                joined: self.joined,
+    /// The path; `_` (after the prefix, if any) when no element was kept.
+    pub(crate) fn finish(mut self) -> FilePath {
+        if self.joined.len() == self.base {
+            if self.base > 0 {
+                self.joined.push('/');
             }
+            self.joined.push('_');
+        }
+        FilePath {
+            joined: self.joined,
         }
     }
+}
+
+/// `raw` as a `&str` when [`sanitize_component`] would return it
+/// unchanged: non-empty valid UTF-8 of at most 240 bytes, not `.` or `..`,
+/// without `/`, `\` or NUL, not starting with a drive prefix.
+fn already_safe(raw: &[u8]) -> Option<&str> {
+    if raw.is_empty()
+        || raw.len() > SHORTEN_OVER
+        || raw == b"."
+        || raw == b".."
+        || raw.iter().any(|b| matches!(b, b'/' | b'\\' | 0))
+        || (raw.len() >= 2 && raw[0].is_ascii_alphabetic() && raw[1] == b':')
+    {
+        return None;
+    }
+    std::str::from_utf8(raw).ok()
 }
 
 /// One untrusted element → a safe component, or `None` to drop it (`.`,
@@ -267,6 +309,7 @@ fn shorten(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
 
     fn p(parts: &[&[u8]]) -> String {
         FilePath::from_components(parts.iter().copied())
@@ -343,6 +386,22 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn fast_path_matches_sanitiser(raw in proptest::prop_oneof![
+            proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            "[a-zA-Z0-9 .:/\\\\é]{0,250}".prop_map(String::into_bytes),
+        ]) {
+            if let Some(s) = already_safe(&raw) {
+                let slow = sanitize_component(&raw);
+                proptest::prop_assert_eq!(slow.as_deref(), Some(s));
+            }
+            let name = FilePath::from_components(["n"]);
+            let mut b = PathBuilder::with_prefix(&name, 0);
+            b.push(&raw);
+            let want = FilePath::from_components([&raw]).prefixed(&name);
+            proptest::prop_assert_eq!(b.finish(), want);
+        }
+
         #[test]
         fn never_escapes(parts in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12), 0..6)) {
             let f = FilePath::from_components(&parts);
