@@ -7,16 +7,27 @@
 //! cargo bench --bench wire -- --warm-up-time 1 --measurement-time 3
 //! ```
 //!
-//! seedbed decodes from a `BytesMut` it consumes (piece data is split off
-//! zero-copy as `Bytes`); librqbit borrows `&[u8]` slices. Both get a fresh
-//! copy of the input per iteration, made and freed outside the timed
-//! section, so both start from the same cache state.
+//! Three decoders, the same input, the same checks on our side:
+//!
+//! * `seedbed` (`MessageDecoder::decode`) consumes a `BytesMut` and returns
+//!   owned messages: piece data is split off zero-copy as `Bytes`, which
+//!   costs an atomic reference count increment per payload, and its drop a
+//!   decrement. It is the API of the tokio codec.
+//! * `seedbed_borrowed` (`MessageDecoder::decode_borrowed`) borrows `&[u8]`
+//!   and returns `MessageRef`s with `&[u8]` payloads: the like-for-like
+//!   comparison with librqbit, which also borrows.
+//! * `librqbit_peer_protocol` (`Message::deserialize`) borrows `&[u8]`. It
+//!   checks less than we do: no maximum message or block length, and an
+//!   unknown id is an error.
+//!
+//! Each gets a fresh copy of the input per iteration, made and freed
+//! outside the timed section, so all start from the same cache state.
 
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_main, BatchSize, Criterion, Throughput};
-use seedbed::wire::{Block, BlockRequest, Limits, Message, MessageDecoder};
+use seedbed::wire::{Block, BlockRequest, Limits, Message, MessageDecoder, MessageRef};
 
 const PIECES: usize = 256;
 const SMALL: usize = 100_000;
@@ -60,6 +71,18 @@ fn seedbed_decode(mut buf: BytesMut) -> (usize, BytesMut) {
     (n, buf)
 }
 
+fn seedbed_decode_borrowed(wire: &[u8]) -> usize {
+    let mut dec = MessageDecoder::new(Limits::new());
+    let mut pos = 0;
+    let mut n = 0;
+    while let Some((m, len)) = dec.decode_borrowed(&wire[pos..]).expect("valid stream") {
+        black_box(&m);
+        pos += len;
+        n += 1;
+    }
+    n
+}
+
 fn rqbit_decode(wire: &[u8]) -> usize {
     let mut pos = 0;
     let mut n = 0;
@@ -84,6 +107,15 @@ fn assert_zero_copy(wire: &[u8]) {
             assert!(range.contains(&b.data.as_ptr()), "piece payload was copied");
         }
     }
+    let range = wire.as_ptr_range();
+    let mut dec = MessageDecoder::new(Limits::new());
+    let mut pos = 0;
+    while let Some((m, len)) = dec.decode_borrowed(&wire[pos..]).expect("valid stream") {
+        if let MessageRef::Piece { data, .. } = m {
+            assert!(range.contains(&data.as_ptr()), "piece payload was copied");
+        }
+        pos += len;
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -91,8 +123,10 @@ fn bench(c: &mut Criterion) {
     let small = small_stream();
     assert_zero_copy(&pieces);
     assert_eq!(seedbed_decode(BytesMut::from(&pieces[..])).0, PIECES);
+    assert_eq!(seedbed_decode_borrowed(&pieces), PIECES);
     assert_eq!(rqbit_decode(&pieces), PIECES);
     assert_eq!(seedbed_decode(BytesMut::from(&small[..])).0, SMALL);
+    assert_eq!(seedbed_decode_borrowed(&small), SMALL);
     assert_eq!(rqbit_decode(&small), SMALL);
 
     for (name, wire, count) in [
@@ -112,6 +146,13 @@ fn bench(c: &mut Criterion) {
                 b.iter_batched(
                     || BytesMut::from(&wire[..]),
                     seedbed_decode,
+                    BatchSize::PerIteration,
+                )
+            });
+            g.bench_function("seedbed_borrowed", |b| {
+                b.iter_batched(
+                    || wire.to_vec(),
+                    |input| (seedbed_decode_borrowed(&input), input),
                     BatchSize::PerIteration,
                 )
             });

@@ -1,10 +1,21 @@
 //! The sans-IO streaming message decoder: bytes in, [`Message`]s out.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::error::Error;
 use crate::limits::Limits;
-use crate::message::{check_header, Message};
+use crate::message::{check_header, id, Block, Hashes, Message};
+use crate::message_ref::{block_request, check_piece, MessageRef};
+
+/// What [`MessageDecoder::parse`] found at the front of a buffer.
+#[derive(Debug)]
+enum Parsed<'a> {
+    /// A whole frame of this many bytes, length prefix included.
+    Frame(MessageRef<'a>, usize),
+    /// An incomplete frame: its whole length once the header passed the
+    /// checks, else 0.
+    Need(usize),
+}
 
 /// Decodes a stream of peer wire messages from a growing [`BytesMut`].
 ///
@@ -68,15 +79,182 @@ impl MessageDecoder {
     /// [`Error::BitfieldSpareBits`], [`Error::PieceOutOfRange`],
     /// [`Error::ExtendedTooLong`], [`Error::HashesLength`]. After an error
     /// the stream is out of sync: close the connection.
+    #[inline(always)]
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Message>, Error> {
-        if buf.len() < 4 {
-            return Ok(None);
+        let (msg, n) = match self.parse(buf)? {
+            Parsed::Frame(msg, n) => (msg, n),
+            Parsed::Need(frame_len) => {
+                if frame_len > buf.len() {
+                    buf.reserve(frame_len - buf.len());
+                }
+                return Ok(None);
+            }
+        };
+        self.offset += n as u64;
+        // Only the variable-length payloads are split off (one reference
+        // count each); fixed-size messages were read in place.
+        Ok(Some(match msg {
+            MessageRef::Piece { piece, begin, .. } => Message::Piece(Block {
+                piece,
+                begin,
+                data: split_payload(buf, 13, n),
+            }),
+            MessageRef::Bitfield(_) => Message::Bitfield(split_payload(buf, 5, n)),
+            MessageRef::Extended { id, .. } => Message::Extended {
+                id,
+                payload: split_payload(buf, 6, n),
+            },
+            MessageRef::Hashes { request, .. } => Message::Hashes(Hashes {
+                request,
+                hashes: split_payload(buf, 53, n),
+            }),
+            MessageRef::Unknown { id, .. } => Message::Unknown {
+                id,
+                payload: split_payload(buf, 5, n),
+            },
+            fixed => {
+                let msg = match fixed {
+                    MessageRef::KeepAlive => Message::KeepAlive,
+                    MessageRef::Choke => Message::Choke,
+                    MessageRef::Unchoke => Message::Unchoke,
+                    MessageRef::Interested => Message::Interested,
+                    MessageRef::NotInterested => Message::NotInterested,
+                    MessageRef::Have { piece } => Message::Have { piece },
+                    MessageRef::Request(r) => Message::Request(r),
+                    MessageRef::Cancel(r) => Message::Cancel(r),
+                    MessageRef::Port(p) => Message::Port(p),
+                    MessageRef::SuggestPiece { piece } => Message::SuggestPiece { piece },
+                    MessageRef::HaveAll => Message::HaveAll,
+                    MessageRef::HaveNone => Message::HaveNone,
+                    MessageRef::RejectRequest(r) => Message::RejectRequest(r),
+                    MessageRef::AllowedFast { piece } => Message::AllowedFast { piece },
+                    MessageRef::HashRequest(r) => Message::HashRequest(r),
+                    MessageRef::HashReject(r) => Message::HashReject(r),
+                    // Never taken: matched above. Copying keeps this total
+                    // without a panic.
+                    variable => variable.to_message(),
+                };
+                buf.advance(n);
+                msg
+            }
+        }))
+    }
+
+    /// Decodes one message from the front of `buf` without taking
+    /// ownership of anything: payloads borrow `buf`. Returns the message
+    /// and the length of its frame, which the caller must drop from the
+    /// front of its buffer before the next call; the decoder counts it as
+    /// consumed.
+    ///
+    /// The same checks as [`decode`](Self::decode), in the same order,
+    /// with the same errors; `Ok(None)` when `buf` holds no complete frame
+    /// yet (nothing is reserved: the buffer is the caller's).
+    ///
+    /// ```
+    /// use seedbed_peer_wire::{Limits, MessageDecoder, MessageRef};
+    ///
+    /// let wire = [0, 0, 0, 5, 4, 0, 0, 0, 7, 0, 0, 0, 11, 7, 0, 0, 0, 1, 0, 0, 0, 0, 0xab, 0xcd];
+    /// let mut dec = MessageDecoder::new(Limits::new());
+    /// let (msg, n) = dec.decode_borrowed(&wire)?.expect("a whole frame");
+    /// assert_eq!((msg, n), (MessageRef::Have { piece: 7 }, 9));
+    /// let (msg, n) = dec.decode_borrowed(&wire[9..])?.expect("a whole frame");
+    /// assert_eq!(msg, MessageRef::Piece { piece: 1, begin: 0, data: &[0xab, 0xcd] });
+    /// assert_eq!(dec.decode_borrowed(&wire[9 + n..])?, None);
+    /// assert_eq!(dec.offset(), wire.len() as u64);
+    /// # Ok::<(), seedbed_peer_wire::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`decode`](Self::decode).
+    #[inline(always)]
+    pub fn decode_borrowed<'a>(
+        &mut self,
+        buf: &'a [u8],
+    ) -> Result<Option<(MessageRef<'a>, usize)>, Error> {
+        match self.parse(buf)? {
+            Parsed::Frame(msg, n) => {
+                self.offset += n as u64;
+                Ok(Some((msg, n)))
+            }
+            Parsed::Need(_) => Ok(None),
         }
-        let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    }
+
+    /// Parses the frame at the front of `buf`, consuming nothing.
+    ///
+    /// The common messages (`have`, `request`, `cancel`, `piece`) take a
+    /// fast path that checks their header in one go; anything else, and
+    /// any frame that fails a check or is incomplete, goes through
+    /// [`parse_checked`](Self::parse_checked), which reports the first
+    /// failed check in stream order.
+    #[inline(always)]
+    fn parse<'a>(&self, buf: &'a [u8]) -> Result<Parsed<'a>, Error> {
+        if let Some(&[a, b, c, d, msg_id]) = buf.first_chunk::<5>() {
+            let len = u32::from_be_bytes([a, b, c, d]);
+            let limits = &self.limits;
+            if len <= limits.get_max_message_len() {
+                // Each arm holds when `parse_checked` would pass every
+                // header check; only payload checks can fail.
+                match (msg_id, len) {
+                    (id::HAVE, 5) => {
+                        if let Some(f) = buf.first_chunk::<9>() {
+                            let piece = u32::from_be_bytes([f[5], f[6], f[7], f[8]]);
+                            check_piece(limits, self.offset, "have", piece)?;
+                            return Ok(Parsed::Frame(MessageRef::Have { piece }, 9));
+                        }
+                    }
+                    (id::REQUEST | id::CANCEL, 13) => {
+                        if let Some(f) = buf.first_chunk::<17>() {
+                            return Ok(Parsed::Frame(
+                                if msg_id == id::REQUEST {
+                                    MessageRef::Request(block_request(
+                                        &f[5..],
+                                        limits,
+                                        self.offset,
+                                        "request",
+                                    )?)
+                                } else {
+                                    MessageRef::Cancel(block_request(
+                                        &f[5..],
+                                        limits,
+                                        self.offset,
+                                        "cancel",
+                                    )?)
+                                },
+                                17,
+                            ));
+                        }
+                    }
+                    (id::PIECE, 9..) if len - 9 <= limits.get_max_block_len() => {
+                        let frame_len = 4 + len as usize;
+                        if let Some(f) = buf.get(..frame_len) {
+                            let piece = u32::from_be_bytes([f[5], f[6], f[7], f[8]]);
+                            check_piece(limits, self.offset, "piece", piece)?;
+                            let begin = u32::from_be_bytes([f[9], f[10], f[11], f[12]]);
+                            let data = &f[13..];
+                            return Ok(Parsed::Frame(
+                                MessageRef::Piece { piece, begin, data },
+                                frame_len,
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.parse_checked(buf)
+    }
+
+    /// The general path of [`parse`](Self::parse): every check, in stream
+    /// order, each as soon as the bytes it needs have arrived.
+    #[inline(never)]
+    fn parse_checked<'a>(&self, buf: &'a [u8]) -> Result<Parsed<'a>, Error> {
+        let Some(&head) = buf.first_chunk::<4>() else {
+            return Ok(Parsed::Need(0));
+        };
+        let len = u32::from_be_bytes(head);
         if len == 0 {
-            buf.advance(4);
-            self.offset += 4;
-            return Ok(Some(Message::KeepAlive));
+            return Ok(Parsed::Frame(MessageRef::KeepAlive, 4));
         }
         let max = self.limits.get_max_message_len();
         if len > max {
@@ -86,19 +264,16 @@ impl MessageDecoder {
                 max,
             });
         }
-        if buf.len() < 5 {
-            return Ok(None);
-        }
-        let msg_id = buf[4];
+        let Some(&msg_id) = buf.get(4) else {
+            return Ok(Parsed::Need(0));
+        };
         check_header(len, msg_id, &self.limits, self.offset)?;
         let frame_len = 4 + len as usize;
-        if buf.len() < frame_len {
-            buf.reserve(frame_len - buf.len());
-            return Ok(None);
-        }
-        let msg = Message::from_frame(msg_id, buf, frame_len, &self.limits, self.offset);
-        self.offset += frame_len as u64;
-        msg.map(Some)
+        let Some(frame) = buf.get(..frame_len) else {
+            return Ok(Parsed::Need(frame_len));
+        };
+        let msg = MessageRef::from_payload(msg_id, &frame[5..], &self.limits, self.offset)?;
+        Ok(Parsed::Frame(msg, frame_len))
     }
 
     /// As [`decode`](Self::decode), at the end of the stream: bytes left
@@ -127,6 +302,14 @@ impl MessageDecoder {
     }
 }
 
+/// Drops the `header` bytes of a frame of `n` bytes from the front of
+/// `buf` and splits off the rest: the payload, zero-copy.
+#[inline(always)]
+fn split_payload(buf: &mut BytesMut, header: usize, n: usize) -> Bytes {
+    buf.advance(header);
+    buf.split_to(n - header).freeze()
+}
+
 impl Default for MessageDecoder {
     fn default() -> Self {
         MessageDecoder::new(Limits::new())
@@ -137,7 +320,6 @@ impl Default for MessageDecoder {
 mod tests {
     use super::*;
     use crate::message::Block;
-    use bytes::Bytes;
 
     #[test]
     fn piece_payload_points_into_the_read_buffer() {
@@ -164,6 +346,70 @@ mod tests {
 
         fn block_data() -> Bytes {
             Bytes::from(vec![0xab; 16384])
+        }
+    }
+
+    /// The fast path of `parse` for common messages must agree with the
+    /// general path on everything: messages, frame lengths, errors.
+    fn same_as_general_path(dec: &MessageDecoder, input: &[u8]) {
+        let fast = format!("{:?}", dec.parse(input));
+        let general = format!("{:?}", dec.parse_checked(input));
+        assert_eq!(fast, general, "input {input:?}");
+    }
+
+    fn frame(len: u32, msg_id: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = len.to_be_bytes().to_vec();
+        v.push(msg_id);
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn fast_path_agrees_at_the_limits() {
+        let payload: Vec<u8> = (0..40u8).collect();
+        let limit_sets = [
+            Limits::new(),
+            Limits::new().num_pieces(3).max_block_len(0x0405),
+            Limits::new().max_message_len(12),
+            Limits::new().max_message_len(13).max_block_len(3),
+            Limits::new().num_pieces(0),
+        ];
+        for limits in limit_sets {
+            let dec = MessageDecoder { limits, offset: 77 };
+            for msg_id in [id::HAVE, id::REQUEST, id::CANCEL, id::PIECE, id::PORT, 200] {
+                for len in [0, 1, 4, 5, 6, 8, 9, 10, 12, 13, 14, 17, 20, u32::MAX] {
+                    let f = frame(len, msg_id, &payload);
+                    for end in 0..f.len() {
+                        same_as_general_path(&dec, &f[..end]);
+                    }
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_path_agrees_on_any_input(
+            input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            header in (0u32..24, proptest::prelude::any::<u8>()),
+            num_pieces in proptest::option::of(0u32..0x0300_0000),
+            max_block in proptest::prelude::any::<u32>(),
+            max_message in 0u32..30,
+        ) {
+            let mut limits = Limits::new().max_block_len(max_block >> 8);
+            if let Some(n) = num_pieces {
+                limits = limits.num_pieces(n);
+            }
+            if max_message < 25 {
+                limits = limits.max_message_len(max_message);
+            }
+            let dec = MessageDecoder { limits, offset: 5 };
+            same_as_general_path(&dec, &input);
+            // Mostly plausible headers, to reach the arms.
+            let (len, msg_id) = header;
+            let msg_id = [id::HAVE, id::REQUEST, id::CANCEL, id::PIECE][msg_id as usize % 4];
+            let f = frame(len, msg_id, &input);
+            same_as_general_path(&dec, &f);
         }
     }
 }

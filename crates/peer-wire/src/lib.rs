@@ -73,6 +73,7 @@ mod fast;
 mod handshake;
 mod limits;
 mod message;
+mod message_ref;
 mod metadata;
 mod pex;
 
@@ -88,6 +89,7 @@ pub use fast::allowed_fast_set;
 pub use handshake::{Handshake, HandshakePrefix, Reserved, ReservedBit, PROTOCOL};
 pub use limits::{Limits, BLOCK_LEN};
 pub use message::{id, Block, BlockRequest, HashRequest, Hashes, Message};
+pub use message_ref::MessageRef;
 pub use metadata::{metadata_piece_count, MetadataMessage, METADATA_PIECE_LEN};
 pub use pex::{PexFlags, PexMessage};
 pub use seedbed_metainfo::{InfoHash, PeerId};

@@ -15,9 +15,17 @@ fn frame(len: u32, msg_id: u8, payload: &[u8]) -> BytesMut {
     b
 }
 
+/// Decodes one message, owned and borrowed, and checks both agree.
 fn decode_one(limits: Limits, wire: &[u8]) -> Result<Option<Message>, Error> {
     let mut buf = BytesMut::from(wire);
-    MessageDecoder::new(limits).decode(&mut buf)
+    let owned = MessageDecoder::new(limits).decode(&mut buf);
+    let borrowed = MessageDecoder::new(limits).decode_borrowed(wire);
+    match (&owned, borrowed) {
+        (Ok(m), Ok(r)) => assert_eq!(m.as_ref(), r.map(|(r, _)| r.to_message()).as_ref()),
+        (Err(e), Err(f)) => assert_eq!(format!("{e:?}"), format!("{f:?}")),
+        (o, b) => panic!("owned {o:?}, borrowed {b:?}"),
+    }
+    owned
 }
 
 #[test]

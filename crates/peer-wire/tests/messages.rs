@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use seedbed_peer_wire::{
-    id, Block, BlockRequest, HashRequest, Hashes, Limits, Message, MessageDecoder,
+    id, Block, BlockRequest, HashRequest, Hashes, Limits, Message, MessageDecoder, MessageRef,
 };
 
 fn bytes(max: usize) -> impl Strategy<Value = Bytes> {
@@ -89,6 +89,18 @@ fn decode_all(dec: &mut MessageDecoder, buf: &mut BytesMut) -> Vec<Message> {
     let mut out = Vec::new();
     while let Some(m) = dec.decode(buf).expect("valid stream") {
         out.push(m);
+    }
+    out
+}
+
+/// Decodes with `decode_borrowed` from `wire[*pos..]` until it needs more,
+/// advancing `pos` past each frame; copies the messages out.
+fn decode_borrowed_all(dec: &mut MessageDecoder, wire: &[u8], pos: &mut usize) -> Vec<Message> {
+    let mut out = Vec::new();
+    while let Some((m, n)) = dec.decode_borrowed(&wire[*pos..]).expect("valid stream") {
+        assert_eq!(m.to_message().encoded_len(), n);
+        out.push(m.to_message());
+        *pos += n;
     }
     out
 }
@@ -207,6 +219,42 @@ fn stream_of_every_kind_split_at_every_point() {
 }
 
 #[test]
+fn borrowed_stream_of_every_kind_split_at_every_point() {
+    let msgs = every_kind();
+    let wire = encode_all(&msgs);
+    for split in 0..=wire.len() {
+        let mut dec = MessageDecoder::new(Limits::new());
+        let mut pos = 0;
+        let mut out = decode_borrowed_all(&mut dec, &wire[..split], &mut pos);
+        assert!(pos <= split);
+        out.extend(decode_borrowed_all(&mut dec, &wire, &mut pos));
+        assert_eq!(out, msgs, "split at {split}");
+        assert_eq!(pos, wire.len());
+        assert_eq!(dec.offset(), wire.len() as u64);
+    }
+}
+
+#[test]
+fn borrowed_piece_data_is_a_slice_of_the_input() {
+    let msg = Message::Piece(Block {
+        piece: 3,
+        begin: 16384,
+        data: Bytes::from(vec![7u8; 16384]),
+    });
+    let wire = msg.to_bytes();
+    let (m, n) = MessageDecoder::default()
+        .decode_borrowed(&wire)
+        .unwrap()
+        .expect("a whole frame");
+    assert_eq!(n, wire.len());
+    let MessageRef::Piece { piece, begin, data } = m else {
+        panic!("expected a piece")
+    };
+    assert_eq!((piece, begin), (3, 16384));
+    assert_eq!(data.as_ptr_range(), wire[13..].as_ptr_range());
+}
+
+#[test]
 fn many_messages_in_one_buffer() {
     let mut msgs = Vec::new();
     for i in 0..2000u32 {
@@ -262,8 +310,11 @@ proptest! {
         prop_assert_eq!(wire.len(), m.encoded_len());
         let mut buf = BytesMut::from(&wire[..]);
         let mut dec = MessageDecoder::default();
-        prop_assert_eq!(dec.decode(&mut buf).unwrap(), Some(m));
+        prop_assert_eq!(dec.decode(&mut buf).unwrap(), Some(m.clone()));
         prop_assert!(buf.is_empty());
+        let (r, n) = MessageDecoder::default().decode_borrowed(&wire).unwrap().expect("whole");
+        prop_assert_eq!(n, wire.len());
+        prop_assert_eq!(r.to_message(), m);
     }
 
     #[test]
@@ -275,6 +326,13 @@ proptest! {
         for &b in &wire {
             buf.extend_from_slice(&[b]);
             out.extend(decode_all(&mut dec, &mut buf));
+        }
+        prop_assert_eq!(&out, &msgs);
+        let mut dec = MessageDecoder::default();
+        let mut pos = 0;
+        let mut out = Vec::new();
+        for end in 0..=wire.len() {
+            out.extend(decode_borrowed_all(&mut dec, &wire[..end], &mut pos));
         }
         prop_assert_eq!(out, msgs);
     }
