@@ -3,14 +3,24 @@
 //!
 //! Each library parses a torrent and computes its v1 info hash. Inputs:
 //! the `valid` v1 and hybrid .torrent files of `../shared/corpus` (skipped
-//! with a message when the corpus is absent). Two groups:
+//! with a message when the corpus is absent). Groups:
 //!
 //! - `common`: the files every library accepts with the same v1 hash
 //!   (lava_torrent rejects some real-world files and mis-hashes unsorted
-//!   ones); for hybrid torrents seedbed also computes the v2 hash and checks
-//!   the piece layers;
+//!   ones); for hybrid torrents seedbed (default options) also computes the
+//!   v2 hash and checks the piece layers (BEP 52 merkle roots), which the
+//!   others skip. `seedbed-no-layer-check` is seedbed with
+//!   `ParseOptions::verify_piece_layers(false)`: still the v2 hash, no
+//!   merkle check;
 //! - `common_v1`: the same without hybrid torrents, so all three do the
-//!   same work;
+//!   same work: decode, file list, SHA-1 of the exact `info` bytes.
+//!   librqbit-core hashes with OpenSSL (its `sha1-crypto-hash` default),
+//!   seedbed with RustCrypto `sha1` (SHA-NI when the CPU has it);
+//! - `common_v1_split`: where that time goes. `sha1-info-only` is the
+//!   RustCrypto SHA-1 of the `info` bytes alone (the floor for every
+//!   library); `librqbit-core-parse-only` is librqbit-core's serde decode
+//!   without its hash (what `torrent_from_bytes` does before hashing).
+//!   Parse cost = full time − hash time;
 //! - `all_valid`: every valid file, seedbed only.
 //!
 //! Throughput is in input bytes per second.
@@ -25,7 +35,8 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use seedbed_metainfo::Torrent;
+use seedbed_metainfo::{ParseOptions, Torrent};
+use sha1::{Digest, Sha1};
 
 /// Parses one torrent and returns its v1 info hash.
 type ParseFn = fn(&Bytes) -> Option<[u8; 20]>;
@@ -72,6 +83,14 @@ fn seedbed_hash(bytes: &Bytes) -> Option<[u8; 20]> {
     t.info_hash_v1().map(|h| h.0)
 }
 
+/// seedbed without the BEP 52 piece-layer check (a documented option;
+/// [`Torrent::verify_piece_layers`] runs it later).
+fn seedbed_hash_no_layer_check(bytes: &Bytes) -> Option<[u8; 20]> {
+    const OPTS: ParseOptions = ParseOptions::new().verify_piece_layers(false);
+    let t = Torrent::from_bytes_with(bytes.clone(), &OPTS).ok()?;
+    t.info_hash_v1().map(|h| h.0)
+}
+
 fn lava_hash(bytes: &Bytes) -> Option<[u8; 20]> {
     let t = lava_torrent::torrent::v1::Torrent::read_from_bytes(&bytes[..]).ok()?;
     t.info_hash_bytes().try_into().ok()
@@ -80,6 +99,14 @@ fn lava_hash(bytes: &Bytes) -> Option<[u8; 20]> {
 fn rqbit_hash(bytes: &Bytes) -> Option<[u8; 20]> {
     let t = librqbit_core::torrent_metainfo::torrent_from_bytes(bytes).ok()?;
     Some(t.info_hash.0)
+}
+
+/// librqbit-core's `torrent_from_bytes` without the hash: the same serde
+/// decode into borrowed buffers.
+fn rqbit_parse_only(bytes: &Bytes) -> Option<usize> {
+    let t: librqbit_core::torrent_metainfo::TorrentMetaV1Borrowed<'_> =
+        librqbit_bencode::from_bytes(bytes).ok()?;
+    Some(t.info.raw_bytes.as_ref().len())
 }
 
 fn bench(c: &mut Criterion) {
@@ -124,9 +151,11 @@ fn bench(c: &mut Criterion) {
         ("lava_torrent", lava_hash),
         ("librqbit-core", rqbit_hash),
     ];
-    for (group, inputs) in [
-        ("metainfo/common", &common),
-        ("metainfo/common_v1", &v1_only),
+    let mut with_no_check = libs.to_vec();
+    with_no_check.insert(1, ("seedbed-no-layer-check", seedbed_hash_no_layer_check));
+    for (group, inputs, libs) in [
+        ("metainfo/common", &common, with_no_check),
+        ("metainfo/common_v1", &v1_only, libs.to_vec()),
     ] {
         let bytes: u64 = inputs.iter().map(|b| b.len() as u64).sum();
         let mut g = c.benchmark_group(group);
@@ -142,6 +171,53 @@ fn bench(c: &mut Criterion) {
         }
         g.finish();
     }
+
+    // The same v1 inputs, split into hashing and parsing.
+    let infos: Vec<Bytes> = v1_only
+        .iter()
+        .map(|b| {
+            Torrent::from_bytes((*b).clone())
+                .unwrap()
+                .info()
+                .raw()
+                .clone()
+        })
+        .collect();
+    let bytes: u64 = v1_only.iter().map(|b| b.len() as u64).sum();
+    let mut g = c.benchmark_group("metainfo/common_v1_split");
+    g.throughput(Throughput::Bytes(bytes));
+    g.bench_function(BenchmarkId::from_parameter("seedbed"), |b| {
+        b.iter(|| {
+            for input in v1_only.iter() {
+                black_box(seedbed_hash(black_box(input)));
+            }
+        })
+    });
+    g.bench_function(BenchmarkId::from_parameter("sha1-info-only"), |b| {
+        b.iter(|| {
+            for info in &infos {
+                black_box(Sha1::digest(black_box(info)));
+            }
+        })
+    });
+    g.bench_function(BenchmarkId::from_parameter("librqbit-core"), |b| {
+        b.iter(|| {
+            for input in v1_only.iter() {
+                black_box(rqbit_hash(black_box(input)));
+            }
+        })
+    });
+    g.bench_function(
+        BenchmarkId::from_parameter("librqbit-core-parse-only"),
+        |b| {
+            b.iter(|| {
+                for input in v1_only.iter() {
+                    black_box(rqbit_parse_only(black_box(input)));
+                }
+            })
+        },
+    );
+    g.finish();
 
     let all_bytes: u64 = files.iter().map(|(_, b)| b.len() as u64).sum();
     let mut g = c.benchmark_group("metainfo/all_valid");
