@@ -1,7 +1,7 @@
 //! Download a torrent (PyBitTorrent's `Client.py`, as a seedbed program).
 //!
 //! ```text
-//! cargo run --release --example download -- --torrent FILE [--output-directory DIR]
+//! cargo run --release --example download -- (--torrent FILE | --magnet URI) [--output-directory DIR]
 //!     [--peers FILE] [--peer ADDR]... [--max-peers N] [--use-progress-bar]
 //!     [--no-trackers] [--seed] [--listen ADDR] [--peer-timeout SECS]
 //! ```
@@ -19,15 +19,20 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use seedbed::metainfo::Torrent;
+use seedbed::metainfo::{Magnet, Torrent};
 use seedbed::session::{AddTorrentOptions, Session, SessionConfig, Status};
 
 #[derive(Parser, Debug)]
 #[command(about = "Download a torrent with seedbed")]
 struct Args {
     /// The .torrent file.
+    #[arg(long, required_unless_present = "magnet", conflicts_with = "magnet")]
+    torrent: Option<PathBuf>,
+    /// A magnet link (BEP 9) instead of a .torrent file: the info
+    /// dictionary is fetched from the link's `x.pe` peers, its `tr`
+    /// trackers and the `--peer`/`--peers` addresses.
     #[arg(long)]
-    torrent: PathBuf,
+    magnet: Option<String>,
     /// Where files are written (multi-file torrents in a folder named after
     /// the torrent).
     #[arg(long, default_value = ".")]
@@ -95,10 +100,6 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args, progress: bool) -> Result<(), String> {
-    let bytes =
-        std::fs::read(&args.torrent).map_err(|e| format!("{}: {e}", args.torrent.display()))?;
-    let torrent =
-        Torrent::from_bytes(bytes).map_err(|e| format!("{}: {e}", args.torrent.display()))?;
     let mut peers = args.peer.clone();
     if let Some(f) = &args.peers {
         peers.extend(read_peers_file(f)?);
@@ -114,10 +115,20 @@ async fn run(args: Args, progress: bool) -> Result<(), String> {
         .trackers(!args.no_trackers)
         .max_peers(args.max_peers)
         .seed(args.seed);
-    let handle = session
-        .add_torrent(&torrent, opts)
-        .await
-        .map_err(|e| e.to_string())?;
+    let handle = match (&args.torrent, &args.magnet) {
+        (Some(path), _) => {
+            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let torrent =
+                Torrent::from_bytes(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+            session.add_torrent(&torrent, opts).await
+        }
+        (None, Some(uri)) => {
+            let magnet: Magnet = uri.parse().map_err(|e| format!("magnet link: {e}"))?;
+            session.add_magnet(&magnet, opts).await
+        }
+        (None, None) => return Err("give --torrent FILE or --magnet URI".into()),
+    }
+    .map_err(|e| e.to_string())?;
     tracing::info!(name = handle.name(), info_hash = %handle.info_hash(), "added");
 
     let total = handle.stats().total_bytes;
@@ -144,6 +155,7 @@ async fn run(args: Args, progress: bool) -> Result<(), String> {
             _ = tick.tick() => {
                 let s = handle.stats();
                 if let Some(bar) = &bar {
+                    bar.set_length(s.total_bytes);
                     bar.set_position(s.bytes_have);
                     bar.set_message(format!("{} peers", s.peers));
                 } else if last_log.elapsed() >= Duration::from_secs(2) {
@@ -157,6 +169,9 @@ async fn run(args: Args, progress: bool) -> Result<(), String> {
                     && started.elapsed() > deadline
                 {
                     break Err(format!("no peer reachable within {} s", args.peer_timeout));
+                }
+                if s.status == Status::FetchingMetadata && started.elapsed() > deadline {
+                    break Err(format!("no peer sent the metadata within {} s", args.peer_timeout));
                 }
                 if let Status::Failed(msg) = s.status {
                     break Err(msg);

@@ -35,6 +35,10 @@ pub struct SessionConfig {
     pub user_agent: String,
     /// Time limit of one tracker request. Default 15 s.
     pub tracker_timeout: Duration,
+    /// Largest info dictionary accepted from peers for a magnet link
+    /// (BEP 9 `metadata_size`), checked before anything is allocated.
+    /// Default 30 MiB, as libtorrent.
+    pub max_metadata_size: u32,
 }
 
 impl Default for SessionConfig {
@@ -51,6 +55,7 @@ impl Default for SessionConfig {
             hashing_threads: 0,
             user_agent: concat!("seedbed/", env!("CARGO_PKG_VERSION")).to_string(),
             tracker_timeout: Duration::from_secs(15),
+            max_metadata_size: 30 * 1024 * 1024,
         }
     }
 }

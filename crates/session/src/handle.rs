@@ -3,18 +3,65 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use seedbed_metainfo::InfoHash;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::error::Error;
 use crate::torrent::{DriverCmd, TorrentShared};
+
+/// What a handle points at: the channels that exist from the start, and
+/// the torrent once its info dictionary is known (at once for a .torrent,
+/// after the metadata exchange for a magnet link).
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) info_hash: InfoHash,
+    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) status: Arc<watch::Sender<Status>>,
+    pub(crate) shared: OnceLock<Arc<TorrentShared>>,
+    /// The name from the magnet link until the info dictionary arrives.
+    pub(crate) name: Mutex<String>,
+    /// Stops the metadata exchange of a magnet link.
+    pub(crate) stop_fetch: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl Slot {
+    pub(crate) fn new(info_hash: InfoHash, status: Status, name: String) -> Slot {
+        let (events, _) = broadcast::channel(1024);
+        let (status, _) = watch::channel(status);
+        Slot {
+            info_hash,
+            events,
+            status: Arc::new(status),
+            shared: OnceLock::new(),
+            name: Mutex::new(name),
+            stop_fetch: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn set_status(&self, status: Status) {
+        let changed = self.status.send_if_modified(|s| {
+            if *s == status {
+                false
+            } else {
+                *s = status.clone();
+                true
+            }
+        });
+        if changed {
+            let _ = self.events.send(Event::StatusChanged(status));
+        }
+    }
+}
 
 /// Where a torrent is in its life.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Status {
+    /// Started from a magnet link: fetching the info dictionary from peers
+    /// (BEP 9).
+    FetchingMetadata,
     /// Hashing the data already on disk (resume).
     Checking,
     /// Downloading missing pieces.
@@ -36,6 +83,18 @@ pub enum Status {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
+    /// The info dictionary of a magnet link arrived and matched its info
+    /// hash (BEP 9).
+    MetadataReceived {
+        /// Its size in bytes.
+        size: usize,
+    },
+    /// A peer sent metadata that did not match the info hash; it was
+    /// discarded and the peer dropped.
+    MetadataRejected {
+        /// The peer's address.
+        addr: SocketAddr,
+    },
     /// Checking the existing data finished with this many pieces valid.
     Checked {
         /// Pieces found valid on disk.
@@ -117,39 +176,67 @@ pub struct Stats {
 }
 
 /// A handle to one torrent in a [`Session`](crate::Session). Cheap to
-/// clone.
+/// clone. It exists from the moment the torrent is added, also while a
+/// magnet link's metadata is being fetched.
 #[derive(Clone, Debug)]
 pub struct TorrentHandle {
-    pub(crate) shared: Arc<TorrentShared>,
+    pub(crate) slot: Arc<Slot>,
 }
 
 impl TorrentHandle {
-    /// The torrent's 20-byte info hash (v1, or truncated v2).
-    pub fn info_hash(&self) -> InfoHash {
-        self.shared.info_hash
+    fn shared(&self) -> Option<&Arc<TorrentShared>> {
+        self.slot.shared.get()
     }
 
-    /// The torrent's name.
-    pub fn name(&self) -> &str {
-        self.shared.info.name()
+    /// The torrent's 20-byte info hash (v1, or truncated v2).
+    pub fn info_hash(&self) -> InfoHash {
+        self.slot.info_hash
+    }
+
+    /// The torrent's name (from the magnet link's `dn` until the info
+    /// dictionary is known).
+    pub fn name(&self) -> String {
+        match self.shared() {
+            Some(s) => s.info.name().to_string(),
+            None => self
+                .slot
+                .name
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        }
     }
 
     /// The current status.
     pub fn status(&self) -> Status {
-        self.shared.status.borrow().clone()
+        self.slot.status.borrow().clone()
     }
 
     /// A stream of events from now on. A slow receiver loses the oldest
     /// (see `tokio::sync::broadcast`).
     pub fn events(&self) -> broadcast::Receiver<Event> {
-        self.shared.events.subscribe()
+        self.slot.events.subscribe()
     }
 
-    /// A snapshot of the numbers.
+    /// A snapshot of the numbers (zeros while metadata is being fetched).
     pub fn stats(&self) -> Stats {
-        let s = &self.shared;
+        let Some(s) = self.shared() else {
+            return Stats {
+                status: self.status(),
+                pieces_have: 0,
+                num_pieces: 0,
+                bytes_have: 0,
+                total_bytes: 0,
+                downloaded: 0,
+                uploaded: 0,
+                wasted: 0,
+                download_rate: 0.0,
+                upload_rate: 0.0,
+                peers: 0,
+            };
+        };
         let (pieces_have, bytes_have, peers) = {
-            let st = s.state.lock().unwrap_or_else(|e| e.into_inner());
+            let st = s.lock();
             let have = st.picker.have();
             let g = s.info.geometry();
             let bytes: u64 = have
@@ -178,10 +265,10 @@ impl TorrentHandle {
     /// Waits until every piece is verified on disk.
     ///
     /// # Errors
-    /// [`Error::Removed`] or [`Error::Shutdown`] if the torrent stops first;
-    /// [`Error::Io`] (as a message) if it failed.
+    /// [`Error::Removed`] if the torrent stops first; [`Error::Io`] (as a
+    /// message) if it failed.
     pub async fn wait_for_completion(&self) -> Result<(), Error> {
-        let mut rx = self.shared.status.subscribe();
+        let mut rx = self.slot.status.subscribe();
         loop {
             {
                 let status = rx.borrow_and_update();
@@ -201,31 +288,51 @@ impl TorrentHandle {
         }
     }
 
-    /// Adds peers to connect to.
+    /// Adds peers to connect to (ignored while metadata is being fetched;
+    /// give those peers in the magnet link or the options).
     pub fn add_peers(&self, peers: impl IntoIterator<Item = SocketAddr>) {
-        let _ = self
-            .shared
-            .cmd_tx
-            .send(DriverCmd::AddPeers(peers.into_iter().collect()));
+        if let Some(s) = self.shared() {
+            let _ = s
+                .cmd_tx
+                .send(DriverCmd::AddPeers(peers.into_iter().collect()));
+        }
     }
 
     /// Pauses: disconnects every peer and stops announcing. Data and
     /// progress are kept.
     pub fn pause(&self) {
-        let _ = self.shared.cmd_tx.send(DriverCmd::Pause);
+        if let Some(s) = self.shared() {
+            let _ = s.cmd_tx.send(DriverCmd::Pause);
+        }
     }
 
     /// Resumes after [`pause`](Self::pause).
     pub fn resume(&self) {
-        let _ = self.shared.cmd_tx.send(DriverCmd::Resume);
+        if let Some(s) = self.shared() {
+            let _ = s.cmd_tx.send(DriverCmd::Resume);
+        }
     }
 
     /// Stops the torrent gracefully (sends `stopped` to its trackers) and
     /// removes it from the session. Files on disk are kept.
     pub async fn remove(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.shared.cmd_tx.send(DriverCmd::Stop(tx)).is_ok() {
-            let _ = rx.await;
+        if let Some(stop) = self
+            .slot
+            .stop_fetch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            let _ = stop.send(());
+        }
+        match self.shared() {
+            Some(s) => {
+                let (tx, rx) = oneshot::channel();
+                if s.cmd_tx.send(DriverCmd::Stop(tx)).is_ok() {
+                    let _ = rx.await;
+                }
+            }
+            None => self.slot.set_status(Status::Stopped),
         }
     }
 }

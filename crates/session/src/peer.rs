@@ -12,8 +12,9 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use seedbed_metainfo::BLOCK_SIZE;
 use seedbed_peer_wire::{
-    allowed_fast_set, Bitfield, Block, BlockRequest, ExtendedHandshake, Handshake, HandshakeCodec,
-    HandshakeEvent, Message, MessageCodec, Reserved,
+    allowed_fast_set, metadata_piece_count, Bitfield, Block, BlockRequest, ExtendedHandshake,
+    ExtensionIds, Handshake, HandshakeCodec, HandshakeEvent, Message, MessageCodec,
+    MetadataMessage, PexFlags, PexMessage, Reserved, METADATA_PIECE_LEN, UT_METADATA, UT_PEX,
 };
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -23,7 +24,7 @@ use tokio_util::codec::Framed;
 
 use crate::error::Error;
 use crate::picker::Received;
-use crate::torrent::{PeerCmd, PeerKey, PieceBuffer, State, TorrentShared};
+use crate::torrent::{DriverCmd, PeerCmd, PeerKey, PieceBuffer, State, TorrentShared};
 
 /// Our reserved bits: fast extension (BEP 6) and extension protocol
 /// (BEP 10).
@@ -38,6 +39,8 @@ const INITIAL_DEPTH: usize = 64;
 const QUEUE_SECONDS: u64 = 3;
 /// Their `reqq` when they do not say (libtorrent's default).
 const DEFAULT_REQQ: usize = 250;
+/// Our extended message id for `ut_pex` (BEP 10 `m`).
+const OUR_UT_PEX: u8 = 2;
 /// Pieces we let a choked peer request (BEP 6 allowed fast set).
 const ALLOWED_FAST: u32 = 4;
 /// In endgame a peer asks for blocks others are fetching only while it has
@@ -49,6 +52,12 @@ const READ_BATCH: usize = 32;
 const IDLE_LIMIT: Duration = Duration::from_secs(180);
 /// Keep-alive after this long without sending.
 const KEEPALIVE: Duration = Duration::from_secs(90);
+/// PeX (BEP 11): the first message this long after connecting, then at
+/// most one a minute.
+const PEX_FIRST: Duration = Duration::from_secs(2);
+const PEX_INTERVAL: Duration = Duration::from_secs(60);
+/// Most peers in one PeX message (BEP 11 suggests at most 50 added).
+const PEX_MAX: usize = 50;
 
 type PeerFramed = Framed<TcpStream, MessageCodec>;
 
@@ -189,6 +198,13 @@ struct Conn {
     allowed_theirs: HashSet<u32>,
     dirty: bool,
     scratch: Vec<BlockRequest>,
+    /// Extension ids, ours and the peer's (BEP 10).
+    ids: ExtensionIds,
+    /// The torrent is private (BEP 27): no PeX.
+    private: bool,
+    pex_next: Instant,
+    /// Peers named in our PeX messages so far.
+    pex_sent: HashSet<SocketAddr>,
 }
 
 impl Conn {
@@ -204,6 +220,12 @@ impl Conn {
         let fast = theirs.reserved.fast();
         let extended = theirs.reserved.extension_protocol();
         let num_pieces = shared.info.geometry().num_pieces();
+        let private = shared.info.is_private();
+        let mut ids = ExtensionIds::new();
+        ids.register(UT_METADATA, crate::metadata::OUR_UT_METADATA);
+        if !private {
+            ids.register(UT_PEX, OUR_UT_PEX);
+        }
         Conn {
             shared,
             key,
@@ -230,6 +252,10 @@ impl Conn {
             allowed_theirs: HashSet::new(),
             dirty: false,
             scratch: Vec::new(),
+            ids,
+            private,
+            pex_next: now + PEX_FIRST,
+            pex_sent: HashSet::new(),
         }
     }
 
@@ -288,7 +314,8 @@ impl Conn {
                 p: self.shared.listen_port,
                 reqq: Some(self.shared.config.max_queued_uploads as u32),
                 yourip: Some(self.addr.ip()),
-                ..ExtendedHandshake::default()
+                metadata_size: u32::try_from(self.shared.info.raw().len()).ok(),
+                ..self.ids.our_handshake()
             };
             self.send(hs.to_message()).await?;
         }
@@ -403,8 +430,16 @@ impl Conn {
                     if let Some(q) = hs.reqq {
                         self.reqq = (q as usize).max(1);
                     }
+                    self.ids.apply_handshake(&hs);
+                    if let Some(port) = hs.p.filter(|p| *p != 0) {
+                        let mut st = self.shared.lock();
+                        if let Some(p) = st.peers.get_mut(&self.key) {
+                            p.listen_addr = Some(SocketAddr::new(self.addr.ip(), port));
+                        }
+                    }
                 }
             }
+            Message::Extended { id, payload } => self.on_extension(id, &payload).await?,
             // Other extensions (BEP 9, 11), DHT port, suggestions and v2
             // hash messages are not used by this engine yet.
             _ => {}
@@ -520,6 +555,117 @@ impl Conn {
         }
     }
 
+    /// `ut_metadata` requests are served from the info dictionary's exact
+    /// bytes (BEP 9); `ut_pex` peers are handed to the driver (BEP 11).
+    async fn on_extension(&mut self, id: u8, payload: &Bytes) -> Result<(), Error> {
+        match self.ids.incoming(id) {
+            Some(UT_METADATA) => {
+                let Ok(MetadataMessage::Request { piece }) =
+                    MetadataMessage::decode(payload, &self.shared.limits)
+                else {
+                    return Ok(());
+                };
+                let Some(their_id) = self.ids.outgoing(UT_METADATA) else {
+                    return Ok(());
+                };
+                let raw = self.shared.info.raw().clone();
+                let total = raw.len() as u32;
+                let reply = if piece < metadata_piece_count(total) {
+                    let start = piece as usize * METADATA_PIECE_LEN as usize;
+                    let end = (start + METADATA_PIECE_LEN as usize).min(raw.len());
+                    MetadataMessage::Data {
+                        piece,
+                        total_size: total,
+                        data: raw.slice(start..end),
+                    }
+                } else {
+                    MetadataMessage::Reject { piece }
+                };
+                self.send(Message::Extended {
+                    id: their_id,
+                    payload: reply.to_bytes(),
+                })
+                .await?;
+            }
+            Some(UT_PEX) if !self.private => {
+                if let Ok(pex) = PexMessage::decode(payload) {
+                    let addrs: Vec<SocketAddr> = pex
+                        .added
+                        .iter()
+                        .map(|a| SocketAddr::V4(*a))
+                        .chain(pex.added6.iter().map(|a| SocketAddr::V6(*a)))
+                        .filter(|a| a.port() != 0)
+                        .take(PEX_MAX)
+                        .collect();
+                    if !addrs.is_empty() {
+                        let _ = self.shared.cmd_tx.send(DriverCmd::AddPeers(addrs));
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Sends the peers connected and dropped since our last PeX message.
+    async fn send_pex(&mut self) -> Result<(), Error> {
+        let Some(their_id) = self.ids.outgoing(UT_PEX) else {
+            return Ok(());
+        };
+        let current: HashSet<SocketAddr> = {
+            let st = self.shared.lock();
+            st.peers
+                .iter()
+                .filter(|(k, _)| **k != self.key)
+                .filter_map(|(_, p)| p.listen_addr)
+                .filter(|a| *a != self.addr)
+                .collect()
+        };
+        let mut msg = PexMessage::default();
+        for a in current.difference(&self.pex_sent).take(PEX_MAX) {
+            match a {
+                SocketAddr::V4(v4) => {
+                    msg.added.push(*v4);
+                    msg.added_flags.push(PexFlags(0));
+                }
+                SocketAddr::V6(v6) => {
+                    msg.added6.push(*v6);
+                    msg.added6_flags.push(PexFlags(0));
+                }
+            }
+        }
+        for a in self.pex_sent.difference(&current).take(PEX_MAX) {
+            match a {
+                SocketAddr::V4(v4) => msg.dropped.push(*v4),
+                SocketAddr::V6(v6) => msg.dropped6.push(*v6),
+            }
+        }
+        if msg == PexMessage::default() {
+            return Ok(());
+        }
+        for a in msg
+            .added
+            .iter()
+            .map(|a| SocketAddr::V4(*a))
+            .chain(msg.added6.iter().map(|a| SocketAddr::V6(*a)))
+        {
+            self.pex_sent.insert(a);
+        }
+        for a in msg
+            .dropped
+            .iter()
+            .map(|a| SocketAddr::V4(*a))
+            .chain(msg.dropped6.iter().map(|a| SocketAddr::V6(*a)))
+        {
+            self.pex_sent.remove(&a);
+        }
+        self.send(Message::Extended {
+            id: their_id,
+            payload: msg.to_bytes(),
+        })
+        .await
+    }
+
     fn drop_outstanding(&mut self) {
         if self.outstanding.is_empty() {
             return;
@@ -598,6 +744,10 @@ impl Conn {
         }
         if now.duration_since(self.last_recv) > IDLE_LIMIT {
             return Ok(false);
+        }
+        if !self.private && now >= self.pex_next {
+            self.pex_next = now + PEX_INTERVAL;
+            self.send_pex().await?;
         }
         if now.duration_since(self.last_sent) > KEEPALIVE {
             self.send(Message::KeepAlive).await?;

@@ -2,19 +2,21 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_util::StreamExt;
 use rand::Rng;
-use seedbed_metainfo::{InfoHash, PeerId, Torrent, Version};
+use seedbed_metainfo::{Info, InfoHash, Magnet, PeerId, Torrent, Version};
 use seedbed_peer_wire::{HandshakeCodec, HandshakeEvent};
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::codec::Framed;
 
 use crate::config::{AddTorrentOptions, SessionConfig};
 use crate::error::Error;
-use crate::handle::TorrentHandle;
+use crate::handle::{Event, Slot, Status, TorrentHandle};
+use crate::metadata;
 use crate::peer;
 use crate::storage::Storage;
 use crate::torrent::{new_shared, run_driver, Registry};
@@ -122,57 +124,107 @@ impl Session {
         opts: AddTorrentOptions,
     ) -> Result<TorrentHandle, Error> {
         let info = Arc::new(torrent.info().clone());
-        if info.version() == Version::V2 {
-            return Err(Error::Unsupported(
-                "v2-only torrents (piece verification uses v1 SHA-1 hashes)",
-            ));
-        }
+        check_supported(&info)?;
         let info_hash = info.info_hash();
-        if self.lock_registry().contains_key(&info_hash) {
-            return Err(Error::DuplicateTorrent(info_hash));
+        let slot = Arc::new(Slot::new(
+            info_hash,
+            Status::Checking,
+            info.name().to_string(),
+        ));
+        self.inner.reserve(&slot)?;
+        let trackers = torrent.trackers().to_vec();
+        if let Err(e) = start_torrent(&self.inner, &slot, info, trackers, opts).await {
+            self.inner.lock_registry().remove(&info_hash);
+            return Err(e);
         }
-        let dir = opts.output_dir.clone();
-        let for_storage = Arc::clone(&info);
-        let storage = tokio::task::spawn_blocking(move || Storage::open(for_storage, &dir))
-            .await
-            .map_err(|e| Error::io("open files", std::io::Error::other(e)))??;
-        let (shared, cmd_rx) = new_shared(
-            info,
-            torrent.trackers().to_vec(),
-            Arc::new(storage),
-            Arc::clone(&self.inner.config),
-            opts,
-            self.inner.peer_id,
-            self.inner.listen_addr.map(|a| a.port()),
-            self.inner.hasher.clone(),
-            Arc::downgrade(&self.inner.registry),
-        );
-        {
-            let mut reg = self.lock_registry();
-            if reg.contains_key(&info_hash) {
-                return Err(Error::DuplicateTorrent(info_hash));
+        Ok(TorrentHandle { slot })
+    }
+
+    /// Adds a torrent from a magnet link (BEP 9). The handle exists at once
+    /// with status [`Status::FetchingMetadata`]; the info dictionary is
+    /// fetched with `ut_metadata` from the link's `x.pe` peers, the peers
+    /// its `tr` trackers return, and `opts.peers` (several at once, at most
+    /// [`SessionConfig::max_metadata_size`] bytes), checked against the
+    /// link's info hash, and then the download proceeds as for a .torrent.
+    ///
+    /// # Errors
+    /// [`Error::DuplicateTorrent`]; [`Error::Unsupported`] for a v2-only
+    /// link (`btmh` without `btih`).
+    pub async fn add_magnet(
+        &self,
+        magnet: &Magnet,
+        opts: AddTorrentOptions,
+    ) -> Result<TorrentHandle, Error> {
+        let Some(info_hash) = magnet.info_hash_v1() else {
+            return Err(Error::Unsupported(
+                "v2-only magnet links (btmh without btih)",
+            ));
+        };
+        let name = magnet
+            .name()
+            .map_or_else(|| info_hash.to_string(), str::to_string);
+        let slot = Arc::new(Slot::new(info_hash, Status::FetchingMetadata, name));
+        self.inner.reserve(&slot)?;
+        let (stop_tx, stop_rx) = oneshot::channel();
+        *slot.stop_fetch.lock().unwrap_or_else(|e| e.into_inner()) = Some(stop_tx);
+        let inner = Arc::clone(&self.inner);
+        let magnet = magnet.clone();
+        let task_slot = Arc::clone(&slot);
+        tokio::spawn(async move {
+            let ctx = metadata::FetchContext {
+                config: Arc::clone(&inner.config),
+                peer_id: inner.peer_id,
+                listen_port: inner.listen_addr.map(|a| a.port()),
+                slot: Arc::clone(&task_slot),
+            };
+            let fetched = tokio::select! {
+                r = metadata::fetch(&ctx, &magnet, &opts) => r,
+                _ = stop_rx => None,
+            };
+            let Some((info, peers)) = fetched else {
+                inner.lock_registry().remove(&task_slot.info_hash);
+                task_slot.set_status(Status::Stopped);
+                return;
+            };
+            let _ = task_slot.events.send(Event::MetadataReceived {
+                size: info.raw().len(),
+            });
+            let trackers = if magnet.trackers().is_empty() {
+                Vec::new()
+            } else {
+                vec![magnet.trackers().to_vec()]
+            };
+            let mut opts = opts;
+            for p in peers {
+                if !opts.peers.contains(&p) {
+                    opts.peers.push(p);
+                }
             }
-            reg.insert(info_hash, Arc::clone(&shared));
-        }
-        tokio::spawn(run_driver(Arc::clone(&shared), cmd_rx));
-        Ok(TorrentHandle { shared })
+            if let Err(e) = start_torrent(&inner, &task_slot, Arc::new(info), trackers, opts).await
+            {
+                task_slot.set_status(Status::Failed(e.to_string()));
+            }
+        });
+        Ok(TorrentHandle { slot })
     }
 
     /// The torrent with this info hash, if it is in the session.
     pub fn torrent(&self, info_hash: &InfoHash) -> Option<TorrentHandle> {
-        self.lock_registry()
+        self.inner
+            .lock_registry()
             .get(info_hash)
-            .map(|shared| TorrentHandle {
-                shared: Arc::clone(shared),
+            .map(|slot| TorrentHandle {
+                slot: Arc::clone(slot),
             })
     }
 
     /// Every torrent in the session.
     pub fn torrents(&self) -> Vec<TorrentHandle> {
-        self.lock_registry()
+        self.inner
+            .lock_registry()
             .values()
-            .map(|shared| TorrentHandle {
-                shared: Arc::clone(shared),
+            .map(|slot| TorrentHandle {
+                slot: Arc::clone(slot),
             })
             .collect()
     }
@@ -193,15 +245,63 @@ impl Session {
             task.abort();
         }
     }
+}
 
-    fn lock_registry(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<InfoHash, Arc<crate::torrent::TorrentShared>>> {
-        self.inner
-            .registry
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+impl Inner {
+    fn lock_registry(&self) -> MutexGuard<'_, HashMap<InfoHash, Arc<Slot>>> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Claims the slot's info hash in the registry.
+    fn reserve(&self, slot: &Arc<Slot>) -> Result<(), Error> {
+        let mut reg = self.lock_registry();
+        if reg.contains_key(&slot.info_hash) {
+            return Err(Error::DuplicateTorrent(slot.info_hash));
+        }
+        reg.insert(slot.info_hash, Arc::clone(slot));
+        Ok(())
+    }
+}
+
+fn check_supported(info: &Info) -> Result<(), Error> {
+    if info.version() == Version::V2 {
+        return Err(Error::Unsupported(
+            "v2-only torrents (piece verification uses v1 SHA-1 hashes)",
+        ));
+    }
+    Ok(())
+}
+
+/// Opens the files, builds the torrent's shared state into `slot` and
+/// starts its driver.
+async fn start_torrent(
+    inner: &Arc<Inner>,
+    slot: &Arc<Slot>,
+    info: Arc<Info>,
+    trackers: Vec<Vec<String>>,
+    opts: AddTorrentOptions,
+) -> Result<(), Error> {
+    check_supported(&info)?;
+    let dir = opts.output_dir.clone();
+    let for_storage = Arc::clone(&info);
+    let storage = tokio::task::spawn_blocking(move || Storage::open(for_storage, &dir))
+        .await
+        .map_err(|e| Error::io("open files", std::io::Error::other(e)))??;
+    let (shared, cmd_rx) = new_shared(
+        info,
+        trackers,
+        Arc::new(storage),
+        Arc::clone(&inner.config),
+        opts,
+        inner.peer_id,
+        inner.listen_addr.map(|a| a.port()),
+        inner.hasher.clone(),
+        Arc::downgrade(&inner.registry),
+        slot,
+    );
+    let _ = slot.shared.set(Arc::clone(&shared));
+    tokio::spawn(run_driver(shared, cmd_rx));
+    Ok(())
 }
 
 async fn accept_loop(listener: TcpListener, registry: Arc<Registry>) {
@@ -227,7 +327,7 @@ async fn accept_loop(listener: TcpListener, registry: Arc<Registry>) {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .get(&prefix.info_hash)
-                .cloned();
+                .and_then(|slot| slot.shared.get().cloned());
             if let Some(shared) = shared {
                 peer::accept(shared, framed, addr).await;
             }

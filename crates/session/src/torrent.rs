@@ -18,7 +18,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use crate::announce::{self, AnnounceCmd};
 use crate::choker::{self, Candidate};
 use crate::config::{AddTorrentOptions, SessionConfig};
-use crate::handle::{Event, Status};
+use crate::handle::{Event, Slot, Status};
 use crate::peer;
 use crate::picker::PiecePicker;
 use crate::storage::Storage;
@@ -74,6 +74,9 @@ pub(crate) struct PeerEntry {
     pub(crate) up: u64,
     /// Hash-check trust: up for good pieces, down for bad ones.
     pub(crate) trust: i32,
+    /// Where the peer accepts connections: the dialled address, or its IP
+    /// with the port from its extension handshake (`p`). Shared by PeX.
+    pub(crate) listen_addr: Option<SocketAddr>,
 }
 
 /// Blocks of a piece being downloaded, kept in memory until the piece is
@@ -117,7 +120,7 @@ pub(crate) struct State {
 }
 
 /// The torrents of a session, by info hash.
-pub(crate) type Registry = Mutex<HashMap<InfoHash, Arc<TorrentShared>>>;
+pub(crate) type Registry = Mutex<HashMap<InfoHash, Arc<Slot>>>;
 
 /// One torrent, shared by its driver, its peer tasks and the hashing
 /// threads.
@@ -136,7 +139,7 @@ pub(crate) struct TorrentShared {
     pub(crate) counters: Counters,
     /// Download and upload rates in bytes per second.
     pub(crate) rates: Mutex<(f64, f64)>,
-    pub(crate) status: watch::Sender<Status>,
+    pub(crate) status: Arc<watch::Sender<Status>>,
     pub(crate) cmd_tx: mpsc::UnboundedSender<DriverCmd>,
     pub(crate) hasher: HashPool,
     pub(crate) registry: Weak<Registry>,
@@ -164,7 +167,7 @@ impl TorrentShared {
         let _ = self.events.send(event);
     }
 
-    fn set_status(&self, status: Status) {
+    pub(crate) fn set_status(&self, status: Status) {
         let changed = self.status.send_if_modified(|s| {
             if *s == status {
                 false
@@ -284,6 +287,7 @@ impl TorrentShared {
                 down: 0,
                 up: 0,
                 trust: 0,
+                listen_addr: outgoing.then_some(addr),
             },
         );
         if let Some(k) = st.known.get_mut(&addr) {
@@ -359,10 +363,11 @@ pub(crate) fn new_shared(
     listen_port: Option<u16>,
     hasher: HashPool,
     registry: Weak<Registry>,
+    slot: &Slot,
 ) -> (Arc<TorrentShared>, mpsc::UnboundedReceiver<DriverCmd>) {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let (events, _) = broadcast::channel(1024);
-    let (status, _) = watch::channel(Status::Checking);
+    let events = slot.events.clone();
+    let status = Arc::clone(&slot.status);
     let geometry = *info.geometry();
     let limits = Limits::new().num_pieces(geometry.num_pieces());
     let mut known = HashMap::new();
@@ -551,14 +556,9 @@ pub(crate) async fn run_driver(
                         shared.emit(Event::Completed);
                         tell(AnnounceCmd::Completed);
                         if shared.opts.seed {
+                            // Connections to other seeds are kept (new ones
+                            // are refused): they carry PeX.
                             shared.set_status(Status::Seeding);
-                            // Seeds have nothing to trade with seeds.
-                            let st = shared.lock();
-                            for p in st.peers.values() {
-                                if p.has.is_full() {
-                                    let _ = p.tx.send(PeerCmd::Disconnect);
-                                }
-                            }
                         } else {
                             shared.lock().closed = true;
                             shared.disconnect_all();

@@ -213,3 +213,132 @@ async fn pause_resume_remove() {
     leecher.shutdown().await;
     seeder.shutdown().await;
 }
+
+/// A magnet link with our seed's address: the metadata comes over
+/// ut_metadata from our own session, then the data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magnet_from_our_seed() {
+    let seed_dir = tempfile::tempdir().unwrap();
+    let leech_dir = tempfile::tempdir().unwrap();
+    make_content(seed_dir.path());
+    let created = TorrentBuilder::new(TorrentVersion::Hybrid)
+        .piece_length(64 * 1024)
+        .build_from_path(seed_dir.path().join("content"), |_, _| {})
+        .unwrap();
+    let torrent = Torrent::from_bytes(created.into_bytes()).unwrap();
+    let seeder = Session::new(config()).await.unwrap();
+    let seed = seeder
+        .add_torrent(
+            &torrent,
+            AddTorrentOptions::new(seed_dir.path()).trackers(false),
+        )
+        .await
+        .unwrap();
+    seed.wait_for_completion().await.unwrap();
+
+    let magnet = seedbed_metainfo::Magnet::from(&torrent).with_peer(seeder.listen_addr().unwrap());
+    let leecher = Session::new(config()).await.unwrap();
+    let handle = leecher
+        .add_magnet(
+            &magnet,
+            AddTorrentOptions::new(leech_dir.path()).trackers(false),
+        )
+        .await
+        .unwrap();
+    assert_eq!(handle.status(), Status::FetchingMetadata);
+    let mut events = handle.events();
+    tokio::time::timeout(Duration::from_secs(60), handle.wait_for_completion())
+        .await
+        .expect("magnet download finishes in time")
+        .unwrap();
+    let mut got_metadata = false;
+    while let Ok(e) = events.try_recv() {
+        if let Event::MetadataReceived { size } = e {
+            assert_eq!(size, torrent.info().raw().len());
+            got_metadata = true;
+        }
+    }
+    assert!(got_metadata);
+    assert_eq!(handle.name(), "content");
+    same_tree(
+        &seed_dir.path().join("content"),
+        &leech_dir.path().join("content"),
+    );
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+}
+
+/// PeX (BEP 11): C knows only B; B knows the seed A; C learns A from B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pex_introduces_the_seed() {
+    let seed_dir = tempfile::tempdir().unwrap();
+    make_content(seed_dir.path());
+    let created = TorrentBuilder::new(TorrentVersion::V1)
+        .piece_length(64 * 1024)
+        .build_from_path(seed_dir.path().join("content"), |_, _| {})
+        .unwrap();
+    let torrent = Torrent::from_bytes(created.into_bytes()).unwrap();
+    let a = Session::new(config()).await.unwrap();
+    a.add_torrent(
+        &torrent,
+        AddTorrentOptions::new(seed_dir.path()).trackers(false),
+    )
+    .await
+    .unwrap()
+    .wait_for_completion()
+    .await
+    .unwrap();
+    let a_addr = a.listen_addr().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let b = Session::new(config()).await.unwrap();
+    let hb = b
+        .add_torrent(
+            &torrent,
+            AddTorrentOptions::new(b_dir.path())
+                .trackers(false)
+                .peers([a_addr]),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), hb.wait_for_completion())
+        .await
+        .unwrap()
+        .unwrap();
+    let c_dir = tempfile::tempdir().unwrap();
+    let c = Session::new(config()).await.unwrap();
+    let hc = c
+        .add_torrent(
+            &torrent,
+            AddTorrentOptions::new(c_dir.path())
+                .trackers(false)
+                .peers([b.listen_addr().unwrap()]),
+        )
+        .await
+        .unwrap();
+    let mut events = hc.events();
+    let learned = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Ok(Event::PeerConnected { addr }) = events.recv().await {
+                if addr == a_addr {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(
+        learned.is_ok(),
+        "C never connected to A (learned through PeX)"
+    );
+    tokio::time::timeout(Duration::from_secs(60), hc.wait_for_completion())
+        .await
+        .unwrap()
+        .unwrap();
+    same_tree(
+        &seed_dir.path().join("content"),
+        &c_dir.path().join("content"),
+    );
+    for s in [c, b, a] {
+        s.shutdown().await;
+    }
+}
