@@ -62,6 +62,7 @@
 //! | [`PexMessage`] | 11 |
 //! | [`client_name`] | 20 |
 
+mod assembler;
 mod bitfield;
 mod client;
 #[cfg(feature = "codec")]
@@ -77,6 +78,7 @@ mod message_ref;
 mod metadata;
 mod pex;
 
+pub use assembler::MetadataAssembler;
 pub use bitfield::Bitfield;
 pub use bytes::{Bytes, BytesMut};
 pub use client::client_name;

@@ -34,7 +34,7 @@ pub mod choker;
 mod config;
 mod error;
 mod handle;
-pub mod metadata;
+mod metadata;
 mod peer;
 pub mod picker;
 mod session;

@@ -1,20 +1,20 @@
 //! Magnet links: fetching the info dictionary from peers with `ut_metadata`
 //! (BEP 9), several peers at once, and checking it against the info hash.
 //!
-//! [`MetadataAssembler`] is the sans-IO part (which piece to ask whom, what
-//! to accept); `fetch` drives it over TCP connections.
+//! `seedbed_peer_wire::MetadataAssembler` is the sans-IO part (which piece
+//! to ask whom, what to accept); `fetch` drives it over TCP connections.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use seedbed_metainfo::{Info, InfoHash, Magnet, PeerId};
 use seedbed_peer_wire::{
-    metadata_piece_count, ExtendedHandshake, Handshake, HandshakeCodec, HandshakeEvent, Limits,
-    Message, MessageCodec, MetadataMessage, Reserved, METADATA_PIECE_LEN, UT_METADATA,
+    ExtendedHandshake, Handshake, HandshakeCodec, HandshakeEvent, Limits, Message, MessageCodec,
+    MetadataAssembler, MetadataMessage, Reserved, UT_METADATA,
 };
 use sha1::{Digest, Sha1};
 use tokio::net::TcpStream;
@@ -24,160 +24,6 @@ use tokio_util::codec::Framed;
 
 use crate::config::{AddTorrentOptions, SessionConfig};
 use crate::handle::{Event, Slot};
-
-/// Why a metadata message was refused.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum MetadataError {
-    /// `metadata_size` is 0 or above the configured ceiling.
-    #[error("metadata size {size} outside 1..={max} bytes")]
-    BadSize {
-        /// The advertised size in bytes.
-        size: u64,
-        /// The ceiling in bytes.
-        max: u32,
-    },
-    /// A data message whose `total_size` differs from the advertised size.
-    #[error("total_size {found} differs from metadata_size {expected}")]
-    SizeMismatch {
-        /// The size being assembled.
-        expected: u32,
-        /// The size in the message.
-        found: u64,
-    },
-    /// A piece index past the last piece, or piece data of the wrong length.
-    #[error("bad metadata piece {piece} ({len} bytes)")]
-    BadPiece {
-        /// The piece index.
-        piece: u32,
-        /// The data length in bytes.
-        len: usize,
-    },
-}
-
-/// Assembles an info dictionary from 16 KiB `ut_metadata` pieces (BEP 9)
-/// received from several peers, identified by `K`.
-///
-/// Invariants: `pieces.len() == requested.len() == ceil(size / 16 KiB)`;
-/// a piece is requested from at most one peer at a time; received pieces
-/// have exactly their expected length.
-#[derive(Debug)]
-pub struct MetadataAssembler<K> {
-    size: u32,
-    pieces: Vec<Option<(Bytes, K)>>,
-    requested: Vec<Option<K>>,
-}
-
-impl<K: Copy + Eq> MetadataAssembler<K> {
-    /// Starts assembling `size` bytes. Nothing of that size is allocated
-    /// before the data arrives.
-    ///
-    /// # Errors
-    /// [`MetadataError::BadSize`] when `size` is 0 or above `max`.
-    pub fn new(size: u64, max: u32) -> Result<Self, MetadataError> {
-        if size == 0 || size > u64::from(max) {
-            return Err(MetadataError::BadSize { size, max });
-        }
-        let size = size as u32;
-        let n = metadata_piece_count(size) as usize;
-        Ok(MetadataAssembler {
-            size,
-            pieces: vec![None; n],
-            requested: vec![None; n],
-        })
-    }
-
-    /// The size being assembled, in bytes.
-    pub fn size(&self) -> u32 {
-        self.size
-    }
-
-    /// The next piece to ask `peer` for: the first one neither received
-    /// nor requested from anyone.
-    pub fn next_request(&mut self, peer: K) -> Option<u32> {
-        let i = (0..self.pieces.len())
-            .find(|&i| self.pieces[i].is_none() && self.requested[i].is_none())?;
-        self.requested[i] = Some(peer);
-        Some(i as u32)
-    }
-
-    fn piece_len(&self, piece: u32) -> usize {
-        let start = piece as usize * METADATA_PIECE_LEN as usize;
-        (self.size as usize - start).min(METADATA_PIECE_LEN as usize)
-    }
-
-    /// Records a data message from `peer`; returns whether every piece is
-    /// now there.
-    ///
-    /// # Errors
-    /// [`MetadataError::SizeMismatch`] or [`MetadataError::BadPiece`]; the
-    /// data is not kept.
-    pub fn on_data(
-        &mut self,
-        peer: K,
-        piece: u32,
-        total_size: u64,
-        data: Bytes,
-    ) -> Result<bool, MetadataError> {
-        if total_size != u64::from(self.size) {
-            return Err(MetadataError::SizeMismatch {
-                expected: self.size,
-                found: total_size,
-            });
-        }
-        if piece as usize >= self.pieces.len() || data.len() != self.piece_len(piece) {
-            return Err(MetadataError::BadPiece {
-                piece,
-                len: data.len(),
-            });
-        }
-        let i = piece as usize;
-        self.requested[i] = None;
-        if self.pieces[i].is_none() {
-            self.pieces[i] = Some((data, peer));
-        }
-        Ok(self.is_complete())
-    }
-
-    /// Every request made of `peer` becomes free (it rejected, timed out or
-    /// left).
-    pub fn release(&mut self, peer: K) {
-        for r in &mut self.requested {
-            if *r == Some(peer) {
-                *r = None;
-            }
-        }
-    }
-
-    /// Whether every piece is there.
-    pub fn is_complete(&self) -> bool {
-        self.pieces.iter().all(Option::is_some)
-    }
-
-    /// The assembled bytes and the peers that sent them, once complete;
-    /// the assembler starts over either way.
-    pub fn take(&mut self) -> Option<(Bytes, Vec<K>)> {
-        if !self.is_complete() {
-            return None;
-        }
-        let mut out = BytesMut::with_capacity(self.size as usize);
-        let mut peers: Vec<K> = Vec::new();
-        for (data, peer) in self.pieces.iter().flatten() {
-            out.extend_from_slice(data);
-            if !peers.contains(peer) {
-                peers.push(*peer);
-            }
-        }
-        self.reset();
-        Some((out.freeze(), peers))
-    }
-
-    /// Forgets every piece.
-    pub fn reset(&mut self) {
-        self.pieces.iter_mut().for_each(|p| *p = None);
-        self.requested.iter_mut().for_each(|r| *r = None);
-    }
-}
 
 /// What `fetch` needs from the session.
 pub(crate) struct FetchContext {
@@ -471,51 +317,3 @@ async fn ask_peer(
 
 /// Our extended message id for `ut_metadata` (BEP 10 `m`).
 pub(crate) const OUR_UT_METADATA: u8 = 1;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn assembles_from_several_peers() {
-        let size = 40_000u64;
-        let data: Vec<u8> = (0..size).map(|i| i as u8).collect();
-        let mut a = MetadataAssembler::new(size, 1 << 20).unwrap();
-        assert_eq!(a.next_request(1u8), Some(0));
-        assert_eq!(a.next_request(2u8), Some(1));
-        assert_eq!(a.next_request(1u8), Some(2));
-        assert_eq!(a.next_request(2u8), None);
-        // Peer 2 rejects: its piece is free again.
-        a.release(2);
-        assert_eq!(a.next_request(3u8), Some(1));
-        let piece =
-            |i: usize| Bytes::copy_from_slice(&data[i * 16384..((i + 1) * 16384).min(data.len())]);
-        assert_eq!(a.on_data(1, 0, size, piece(0)), Ok(false));
-        assert!(a.on_data(1, 2, size + 1, piece(2)).is_err());
-        assert!(
-            a.on_data(1, 2, size, piece(1)).is_err(),
-            "wrong length for the last piece"
-        );
-        assert_eq!(a.on_data(1, 2, size, piece(2)), Ok(false));
-        assert_eq!(a.on_data(3, 1, size, piece(1)), Ok(true));
-        let (bytes, peers) = a.take().unwrap();
-        assert_eq!(&bytes[..], &data[..]);
-        assert_eq!(peers, [1, 3]);
-        assert!(!a.is_complete());
-    }
-
-    #[test]
-    fn size_ceiling_at_and_past() {
-        assert!(MetadataAssembler::<u8>::new(1000, 1000).is_ok());
-        assert_eq!(
-            MetadataAssembler::<u8>::new(1001, 1000).unwrap_err(),
-            MetadataError::BadSize {
-                size: 1001,
-                max: 1000
-            }
-        );
-        assert!(MetadataAssembler::<u8>::new(0, 1000).is_err());
-        // A huge advertised size allocates nothing but the piece table.
-        assert!(MetadataAssembler::<u8>::new(u64::MAX, 30 << 20).is_err());
-    }
-}
