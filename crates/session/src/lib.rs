@@ -5,7 +5,8 @@
 //! (handshake, messages, codecs) and `seedbed-tracker-proto` (HTTP and UDP
 //! announces) and adds only engine logic: piece picking (rarest first,
 //! endgame), request pipelining, verification on hashing threads, storage
-//! with positioned IO, choking, and resume. `DESIGN.md` in this crate
+//! with positioned IO, choking, resume, magnet links (metadata exchange,
+//! BEP 9) and peer exchange (BEP 11). `DESIGN.md` in this crate
 //! describes the tasks, channels and piece states.
 //!
 //! ```no_run
