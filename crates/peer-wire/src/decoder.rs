@@ -66,6 +66,10 @@ enum Parsed<'a> {
 /// the [`Limits`] and only then is space reserved for the rest of it.
 /// Variable-length payloads are split off the buffer without copying.
 ///
+/// [`decode_borrowed`](Self::decode_borrowed) does the same on a `&[u8]`
+/// the caller owns, returning a [`MessageRef`] whose payloads borrow it:
+/// the same checks and errors, no reference count per payload.
+///
 /// ```
 /// use bytes::BytesMut;
 /// use seedbed_peer_wire::{Limits, Message, MessageDecoder};
