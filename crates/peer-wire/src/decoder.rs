@@ -373,8 +373,11 @@ impl MessageDecoder {
 /// `buf` and splits off the rest: the payload, zero-copy.
 #[inline(always)]
 fn split_payload(buf: &mut BytesMut, header: usize, n: usize) -> Bytes {
-    buf.advance(header);
-    buf.split_to(n - header).freeze()
+    // `Bytes::advance` is inline pointer arithmetic; `BytesMut::advance`
+    // is a call.
+    let mut payload = buf.split_to(n).freeze();
+    payload.advance(header);
+    payload
 }
 
 impl Default for MessageDecoder {
