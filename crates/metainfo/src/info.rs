@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use seedbed_bencode::{decode_with, DecodeOptions, Dict, Document, Entry, Kind, Value};
@@ -97,7 +98,9 @@ pub struct Info {
     total_size: u64,
     num_real_files: usize,
     hash_v1: Option<InfoHash>,
-    hash_v2: Option<InfoHashV2>,
+    /// SHA-256 of `raw` for v2 and hybrid torrents: computed while parsing
+    /// a v2-only torrent (it is the wire hash), on first use for a hybrid.
+    pub(crate) hash_v2: OnceLock<InfoHashV2>,
     wire_hash: InfoHash,
     warnings: Vec<Warning>,
 }
@@ -176,8 +179,19 @@ impl Info {
     }
 
     /// SHA-256 of [`raw`](Self::raw) (BEP 52), for v2 and hybrid torrents.
-    pub const fn info_hash_v2(&self) -> Option<InfoHashV2> {
-        self.hash_v2
+    ///
+    /// For a hybrid torrent it is computed on the first call (the wire
+    /// hash is the v1 hash), so readers that only need the v1 hash do not
+    /// pay for a second pass over the `info` bytes.
+    pub fn info_hash_v2(&self) -> Option<InfoHashV2> {
+        if !self.has_v2() {
+            return None;
+        }
+        Some(
+            *self
+                .hash_v2
+                .get_or_init(|| InfoHashV2(Sha256::digest(&self.raw).into())),
+        )
     }
 
     /// The 20-byte hash used in handshakes, at trackers and in the DHT: the
@@ -298,7 +312,7 @@ impl fmt::Debug for Info {
             .field("name", &self.name)
             .field("version", &self.version)
             .field("info_hash_v1", &self.hash_v1)
-            .field("info_hash_v2", &self.hash_v2)
+            .field("info_hash_v2", &self.info_hash_v2())
             .field("geometry", &self.geometry)
             .field("files", &self.files.len())
             .field("private", &self.private)
@@ -418,11 +432,17 @@ pub(crate) fn parse_info(
         (false, false) => return Err(invalid(info, "neither 'length' nor 'files'")),
     };
     let hash_v1 = has_v1.then(|| InfoHash(Sha1::digest(&raw).into()));
-    let hash_v2 = v2.then(|| InfoHashV2(Sha256::digest(&raw).into()));
-    let wire_hash = match (hash_v1, hash_v2) {
-        (Some(h), _) => h,
-        (None, Some(h2)) => h2.truncated(),
-        (None, None) => return Err(invalid(info, "neither 'length' nor 'files'")),
+    // A hybrid's v2 hash waits for `info_hash_v2`; a v2-only torrent needs
+    // it now, for the wire hash.
+    let hash_v2 = OnceLock::new();
+    let wire_hash = match hash_v1 {
+        Some(h) => h,
+        None => {
+            let h2 = InfoHashV2(Sha256::digest(&raw).into());
+            // `set` cannot fail: the cell is new.
+            let _ = hash_v2.set(h2);
+            h2.truncated()
+        }
     };
     let multi_file_hint = match dict.get("files") {
         Some(_) => true,

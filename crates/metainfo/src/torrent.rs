@@ -123,7 +123,7 @@ impl Torrent {
         let info = parse_info(&raw, &root.key("info")?, opts)?;
 
         let announce = root.opt_key("announce")?.and_then(|a| clean_url(a.value()));
-        let mut seen = HashSet::new();
+        let mut seen = Seen::default();
         let mut trackers = Vec::new();
         if let Some(list) = root.opt_key("announce-list")? {
             if let Some(tiers) = list.value().as_list() {
@@ -133,10 +133,8 @@ impl Torrent {
                         Kind::Bytes(_) => clean_url(tier).into_iter().collect(),
                         _ => Vec::new(),
                     };
-                    let urls: Vec<String> = urls
-                        .into_iter()
-                        .filter(|u| seen.insert(u.clone()))
-                        .collect();
+                    let urls: Vec<String> =
+                        urls.into_iter().filter(|u| seen.first_time(u)).collect();
                     if !urls.is_empty() {
                         trackers.push(urls);
                     }
@@ -155,15 +153,15 @@ impl Torrent {
             None => Vec::new(),
             Some(l) => l.iter().filter_map(dht_node).collect(),
         };
-        let text = |key: &str| -> Option<String> {
+        let text = |key: &str, utf8_key: &str| -> Option<String> {
             let d = root_value.as_dict()?;
-            let b = d.get(format!("{key}.utf-8")).and_then(|v| v.as_bytes());
+            let b = d.get(utf8_key).and_then(|v| v.as_bytes());
             let b = b.or_else(|| d.get(key).and_then(|v| v.as_bytes()))?;
             Some(String::from_utf8_lossy(b).into_owned())
         };
-        let comment = text("comment");
-        let created_by = text("created by");
-        let encoding = text("encoding");
+        let comment = text("comment", "comment.utf-8");
+        let created_by = text("created by", "created by.utf-8");
+        let encoding = text("encoding", "encoding.utf-8");
         let creation_date = root
             .opt_key("creation date")?
             .and_then(|d| d.value().as_int());
@@ -411,10 +409,36 @@ fn url_list(e: Option<Entry<'_, '_, '_>>) -> Vec<String> {
         Kind::List(l) => l.iter().filter_map(clean_url).collect(),
         _ => Vec::new(),
     };
-    let mut seen = HashSet::new();
-    urls.into_iter()
-        .filter(|u| seen.insert(u.clone()))
-        .collect()
+    let mut seen = Seen::default();
+    urls.into_iter().filter(|u| seen.first_time(u)).collect()
+}
+
+/// Which URLs were seen already: a short list scanned in place (the usual
+/// handful of trackers), a hash set past [`Seen::SCAN_UP_TO`] entries so
+/// that a hostile list stays linear.
+#[derive(Default)]
+struct Seen {
+    list: Vec<String>,
+    set: HashSet<String>,
+}
+
+impl Seen {
+    const SCAN_UP_TO: usize = 16;
+
+    /// Records `url`; whether it is new.
+    fn first_time(&mut self, url: &str) -> bool {
+        if self.set.is_empty() {
+            if self.list.iter().any(|u| u == url) {
+                return false;
+            }
+            if self.list.len() < Self::SCAN_UP_TO {
+                self.list.push(url.to_owned());
+                return true;
+            }
+            self.set.extend(self.list.drain(..));
+        }
+        self.set.insert(url.to_owned())
+    }
 }
 
 fn dht_node(v: Value<'_, '_>) -> Option<DhtNode> {
@@ -426,4 +450,40 @@ fn dht_node(v: Value<'_, '_>) -> Option<DhtNode> {
         host: host.to_owned(),
         port,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seen_switches_to_a_set_and_keeps_answers() {
+        let mut seen = Seen::default();
+        let urls: Vec<String> = (0..40)
+            .map(|i| format!("http://t{}.example", i % 25))
+            .collect();
+        let kept: Vec<&String> = urls.iter().filter(|u| seen.first_time(u)).collect();
+        assert_eq!(kept.len(), 25);
+        assert!(!seen.set.is_empty());
+        assert!(!seen.first_time("http://t3.example"));
+        assert!(seen.first_time("http://new.example"));
+    }
+
+    #[test]
+    fn hybrid_v2_hash_on_first_use() {
+        let created = crate::TorrentBuilder::new(crate::TorrentVersion::Hybrid)
+            .build(
+                &crate::Content::single_file("a.bin", 40_000).unwrap(),
+                |_| Ok(&[7u8; 40_000][..]),
+                |_, _| {},
+            )
+            .unwrap();
+        let t = created.to_torrent().unwrap();
+        assert!(t.info().hash_v2.get().is_none());
+        use sha2::Digest;
+        let want = InfoHashV2(sha2::Sha256::digest(t.info().raw()).into());
+        assert_eq!(t.info_hash_v2(), Some(want));
+        assert_eq!(t.info().hash_v2.get(), Some(&want));
+        assert_eq!(created.info_hash_v2(), Some(want));
+    }
 }
