@@ -12,7 +12,8 @@
 //! * `seedbed` (`MessageDecoder::decode`) consumes a `BytesMut` and returns
 //!   owned messages: piece data is split off zero-copy as `Bytes`, which
 //!   costs an atomic reference count increment per payload, and its drop a
-//!   decrement. It is the API of the tokio codec.
+//!   decrement, and the caller moves an 88-byte `Message` (the BEP 52
+//!   `Hashes` variant sets its size). It is the API of the tokio codec.
 //! * `seedbed_borrowed` (`MessageDecoder::decode_borrowed`) borrows `&[u8]`
 //!   and returns `MessageRef`s with `&[u8]` payloads: the like-for-like
 //!   comparison with librqbit, which also borrows.
