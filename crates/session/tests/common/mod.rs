@@ -19,7 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use seedbed_metainfo::{InfoHash, Torrent, TorrentBuilder, TorrentVersion};
-use seedbed_session::{AddTorrentOptions, Session, SessionConfig, Stats, Status, TorrentHandle};
+use seedbed_session::{
+    AddTorrentOptions, Event, Session, SessionConfig, Stats, Status, TorrentHandle,
+};
 use seedbed_tracker_proto::client::{ClientOptions, TrackerClient};
 use sha1::{Digest, Sha1};
 
@@ -106,6 +108,30 @@ pub fn make_content(root: &Path) -> PathBuf {
     std::fs::write(base.join("a/small.txt"), data(2, 1000)).unwrap();
     std::fs::write(base.join("c/empty"), b"").unwrap();
     std::fs::write(base.join("top.bin"), data(3, 777_777)).unwrap();
+    base
+}
+
+/// As [`make_content`], plus a folder of 400 small files of uneven sizes,
+/// so that the info dict is larger than one 16 KiB `ut_metadata` piece
+/// (BEP 9) and files cross piece boundaries. The same `seed` gives the
+/// same bytes; another `seed` gives the same names and lengths (so an
+/// info dict of the same size) with other bytes.
+pub fn make_magnet_content(root: &Path, seed: u64) -> PathBuf {
+    let base = root.join("content");
+    std::fs::create_dir_all(base.join("a/b")).unwrap();
+    std::fs::create_dir_all(base.join("c")).unwrap();
+    std::fs::create_dir_all(base.join("many")).unwrap();
+    std::fs::write(base.join("a/b/big.bin"), data(seed * 1000 + 1, 2_500_000)).unwrap();
+    std::fs::write(base.join("a/small.txt"), data(seed * 1000 + 2, 1000)).unwrap();
+    std::fs::write(base.join("c/empty"), b"").unwrap();
+    for i in 0..400u64 {
+        let len = 1 + (i * 7919) % 5000;
+        std::fs::write(
+            base.join(format!("many/file-{i:04}.bin")),
+            data(seed * 1000 + 10 + i, len as usize),
+        )
+        .unwrap();
+    }
     base
 }
 
@@ -465,6 +491,27 @@ pub async fn lt_leech(
     (g, SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
+/// Starts a python3-libtorrent leecher from the magnet link `uri` alone
+/// (its `x.pe` peers and `tr` trackers, plus `connect`), saving into `dir`.
+/// It prints `METADATA <v1 hash> <name>` once it has the info dict and
+/// `COMPLETE` once it has the data and rechecked it from disk. Returns the
+/// guard and its listening address.
+pub async fn lt_leech_magnet(
+    uri: &str,
+    dir: &Path,
+    connect: &[SocketAddr],
+    limit: Duration,
+) -> (ChildGuard, SocketAddr) {
+    let peers: Vec<String> = connect.iter().map(|a| a.to_string()).collect();
+    let mut args = vec!["leech-magnet", uri, dir.to_str().unwrap()];
+    for p in &peers {
+        args.extend(["--connect", p.as_str()]);
+    }
+    let mut g = ChildGuard::spawn("libtorrent magnet leecher", lt_command(&args));
+    let port = g.wait_line(limit, ready_port).await;
+    (g, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
 fn ready_port(line: &str) -> Option<u16> {
     line.strip_prefix("READY ")?.trim().parse().ok()
 }
@@ -586,6 +633,21 @@ pub async fn wait_tracker_peer(url: &str, hash: InfoHash, seeder: bool, limit: D
     }
 }
 
+/// The peak virtual memory size of this process (`VmPeak` in
+/// `/proc/self/status`), in bytes; 0 where there is no such file. A
+/// buffer allocated for a peer's claimed size shows here even before it is
+/// touched.
+pub fn vm_peak() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmPeak:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
 /// A short line about a finished transfer, for the test log.
 pub fn describe(what: &str, started: Instant, stats: &Stats) -> String {
     format!(
@@ -648,4 +710,64 @@ pub async fn our_seeder(torrent: &Torrent, dir: &Path) -> (Session, TorrentHandl
     wait_complete(&handle, Duration::from_secs(60)).await;
     assert_eq!(handle.status(), Status::Seeding);
     (session, handle)
+}
+
+/// Every event of one torrent from the moment it is made on, kept in
+/// memory for assertions; the recording task stops when this is dropped.
+#[derive(Debug)]
+pub struct Recorder {
+    events: Arc<Mutex<Vec<Event>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Recorder {
+    /// Subscribes to `handle`'s events (from now on).
+    pub fn new(handle: &TorrentHandle) -> Recorder {
+        let mut rx = handle.events();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let into = Arc::clone(&events);
+        let task = tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(e) => into.lock().unwrap().push(e),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        panic!("the event recorder lost {n} events")
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        Recorder { events, task }
+    }
+
+    /// The events so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.events.lock().unwrap().clone()
+    }
+
+    /// Whether an event for which `f` holds has come.
+    pub fn any(&self, f: impl Fn(&Event) -> bool) -> bool {
+        self.events.lock().unwrap().iter().any(f)
+    }
+
+    /// Waits (polling) up to `limit` for an event for which `f` holds;
+    /// returns whether it came.
+    pub async fn wait_for(&self, limit: Duration, f: impl Fn(&Event) -> bool) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.any(&f) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

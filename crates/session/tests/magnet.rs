@@ -1,0 +1,720 @@
+//! Magnet links end to end (issue #7): our session starts from a magnet
+//! link, fetches the info dict with `ut_metadata` (BEP 9) and downloads
+//! from python3-libtorrent and transmission seeders (peers from `x.pe`, or
+//! from opentracker through `tr`); a libtorrent leecher starts from our
+//! magnet link and gets the info dict and the data from our seed; a peer
+//! that serves another info dict does not poison the torrent; a peer that
+//! claims a metadata size above `SessionConfig::max_metadata_size` is
+//! never asked for it. Data is compared byte for byte.
+//!
+//! The content has 400 small files besides the usual ones, so its info
+//! dict spans two 16 KiB metadata pieces.
+//!
+//! Without python3-libtorrent, transmission-cli or opentracker the tests
+//! that need them print `SKIPPED: <tool> not installed` and return, unless
+//! `CI=true`, when they fail. The fake peers are written here with the
+//! peer-wire codecs and need no tool.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use seedbed_metainfo::{InfoHash, Magnet, PeerId, Torrent, TorrentVersion};
+use seedbed_peer_wire::{
+    Bytes, ExtendedHandshake, Handshake, HandshakeCodec, HandshakeEvent, Limits, Message,
+    MessageCodec, MetadataMessage, Reserved, METADATA_PIECE_LEN, UT_METADATA,
+};
+use seedbed_session::{
+    AddTorrentOptions, Event, Session, SessionConfig, Stats, Status, TorrentHandle,
+};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::timeout;
+use tokio_util::codec::Framed;
+
+const TEST_TIME: Duration = Duration::from_secs(180);
+const START_TIME: Duration = Duration::from_secs(60);
+
+/// Our `ut_metadata` id in the fake peers' extension handshakes.
+const FAKE_UT_METADATA: u8 = 3;
+
+/// Builds the test content in `dir` and a v1 torrent of it (with
+/// `tracker` as announce URL if given), written to `dir/t.torrent`.
+fn content_and_torrent(dir: &Path, tracker: Option<&str>) -> (std::path::PathBuf, Torrent) {
+    let content = common::make_magnet_content(dir, 1);
+    let file = dir.join("t.torrent");
+    let torrent = common::build_torrent(&content, TorrentVersion::V1, tracker, &file);
+    assert!(
+        torrent.info().raw().len() > METADATA_PIECE_LEN as usize,
+        "the info dict spans several metadata pieces: {} bytes",
+        torrent.info().raw().len()
+    );
+    (content, torrent)
+}
+
+/// Adds `magnet` to `session` and checks that the handle exists at once,
+/// fetching metadata. Returns the handle and a recorder of its events.
+async fn add_magnet(
+    session: &Session,
+    magnet: &Magnet,
+    opts: AddTorrentOptions,
+) -> (TorrentHandle, common::Recorder) {
+    let handle = session.add_magnet(magnet, opts).await.unwrap();
+    let events = common::Recorder::new(&handle);
+    assert_eq!(
+        handle.status(),
+        Status::FetchingMetadata,
+        "a magnet torrent starts by fetching its info dict"
+    );
+    assert_eq!(handle.info_hash(), magnet.info_hash());
+    (handle, events)
+}
+
+/// What every magnet download must show: one `MetadataReceived`, before
+/// any piece was verified and before the status left `FetchingMetadata`.
+fn assert_metadata_first(events: &[Event]) {
+    let received: Vec<usize> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, Event::MetadataReceived { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        received.len(),
+        1,
+        "the info dict is accepted once: {events:?}"
+    );
+    let first_piece = events
+        .iter()
+        .position(|e| matches!(e, Event::PieceVerified { .. }));
+    assert!(
+        first_piece.is_some_and(|p| p > received[0]),
+        "pieces come after the metadata: {events:?}"
+    );
+    let first_download = events
+        .iter()
+        .position(|e| *e == Event::StatusChanged(Status::Downloading));
+    assert!(
+        first_download.is_some_and(|p| p > received[0]),
+        "the status goes from FetchingMetadata to Downloading after the metadata: {events:?}"
+    );
+}
+
+/// Downloads `magnet` into `out` with a fresh session of ours (peers from
+/// the link's `x.pe` and `peers`, trackers from its `tr` if `trackers`),
+/// without seeding afterwards. Returns the stats and the events.
+async fn download_magnet(
+    magnet: &Magnet,
+    out: &Path,
+    peers: &[SocketAddr],
+    trackers: bool,
+    limit: Duration,
+) -> (Stats, Vec<Event>) {
+    let session = Session::new(common::config()).await.unwrap();
+    let (handle, events) = add_magnet(
+        &session,
+        magnet,
+        AddTorrentOptions::new(out)
+            .trackers(trackers)
+            .seed(false)
+            .peers(peers.iter().copied()),
+    )
+    .await;
+    common::wait_complete(&handle, limit).await;
+    assert_eq!(handle.status(), Status::Finished);
+    let stats = handle.stats();
+    assert_eq!(stats.pieces_have, stats.num_pieces);
+    assert!(stats.num_pieces > 0, "{stats:?}");
+    assert!(stats.downloaded >= stats.total_bytes / 2, "{stats:?}");
+    // The Finished status event follows the watch value closely.
+    events
+        .wait_for(Duration::from_secs(5), |e| {
+            *e == Event::StatusChanged(Status::Finished)
+        })
+        .await;
+    let events = events.events();
+    assert_metadata_first(&events);
+    session.shutdown().await;
+    (stats, events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magnet_download_from_libtorrent_by_x_pe() {
+    if !common::have_libtorrent() {
+        return;
+    }
+    let _serial = common::serial().await;
+    timeout(TEST_TIME, async {
+        let src = tempfile::tempdir().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        let (content, torrent) = content_and_torrent(src.path(), None);
+        let file = src.path().join("t.torrent");
+        let (_lt, addr) = common::lt_seed(&file, src.path(), 0, START_TIME).await;
+
+        // The link alone: info hash, name, and the seeder as x.pe.
+        let magnet = Magnet::from(&torrent).with_peer(addr);
+        let started = Instant::now();
+        let (stats, _) = download_magnet(&magnet, dst.path(), &[], false, TEST_TIME).await;
+        println!(
+            "{}",
+            common::describe("magnet from libtorrent (x.pe)", started, &stats)
+        );
+        common::assert_same_tree(&content, &dst.path().join("content"));
+    })
+    .await
+    .expect("test took too long");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magnet_download_from_libtorrent_through_opentracker() {
+    if !common::have_libtorrent() || !common::have_opentracker() {
+        return;
+    }
+    let _serial = common::serial().await;
+    timeout(TEST_TIME, async {
+        let src = tempfile::tempdir().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        let content = common::make_magnet_content(src.path(), 1);
+        // The info hash does not depend on the announce URL: whitelist it
+        // first, then make the torrent with the tracker's URL.
+        let probe = common::build_torrent(
+            &content,
+            TorrentVersion::V1,
+            None,
+            &src.path().join("probe.torrent"),
+        );
+        let hash = probe.info_hash();
+        let (_tracker, url) = common::opentracker(&[hash]).await;
+        let file = src.path().join("t.torrent");
+        let torrent = common::build_torrent(&content, TorrentVersion::V1, Some(&url), &file);
+        assert_eq!(torrent.info_hash(), hash);
+
+        let (_lt, _) = common::lt_seed(&file, src.path(), 0, START_TIME).await;
+        common::wait_tracker_peer(&url, hash, true, START_TIME).await;
+
+        // No x.pe: the only way to the seeder is the link's `tr`.
+        let magnet = Magnet::from(&torrent);
+        assert_eq!(magnet.trackers(), [url.as_str()]);
+        assert!(magnet.peers().is_empty());
+        let started = Instant::now();
+        let (stats, events) = download_magnet(&magnet, dst.path(), &[], true, TEST_TIME).await;
+        println!(
+            "{}",
+            common::describe("magnet from libtorrent via opentracker", started, &stats)
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::TrackerAnswered { url: u, .. } if *u == url)),
+            "the tracker from the link was asked: {events:?}"
+        );
+        common::assert_same_tree(&content, &dst.path().join("content"));
+    })
+    .await
+    .expect("test took too long");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magnet_download_from_transmission_by_x_pe() {
+    if !common::have_transmission() {
+        return;
+    }
+    let _serial = common::serial().await;
+    timeout(TEST_TIME, async {
+        let src = tempfile::tempdir().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        let (content, torrent) = content_and_torrent(src.path(), None);
+        let file = src.path().join("t.torrent");
+        let port = common::free_port();
+        let mut tr = common::transmission(&file, src.path(), port, true);
+        tr.wait_line(START_TIME, |l| l.starts_with("Seeding").then_some(()))
+            .await;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        common::wait_listening(addr, START_TIME).await;
+
+        // Transmission never dials loopback peers: we dial it, from x.pe.
+        let magnet = Magnet::from(&torrent).with_peer(addr);
+        let started = Instant::now();
+        let (stats, _) = download_magnet(&magnet, dst.path(), &[], false, TEST_TIME).await;
+        println!(
+            "{}",
+            common::describe("magnet from transmission (x.pe)", started, &stats)
+        );
+        common::assert_same_tree(&content, &dst.path().join("content"));
+    })
+    .await
+    .expect("test took too long");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libtorrent_starts_from_our_magnet_link() {
+    if !common::have_libtorrent() {
+        return;
+    }
+    let _serial = common::serial().await;
+    timeout(TEST_TIME, async {
+        let src = tempfile::tempdir().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        let (content, torrent) = content_and_torrent(src.path(), None);
+        let (session, handle) = common::our_seeder(&torrent, src.path()).await;
+        let ours = session.listen_addr().unwrap();
+
+        // libtorrent gets nothing but the link: the info dict can only
+        // come from our seed's ut_metadata.
+        let magnet = Magnet::from(&torrent).with_peer(ours);
+        let uri = magnet.to_string();
+        assert!(uri.contains("x.pe="), "{uri}");
+        let started = Instant::now();
+        let (mut lt, _) = common::lt_leech_magnet(&uri, dst.path(), &[], START_TIME).await;
+        let (hash, name) = lt
+            .wait_line(TEST_TIME, |l| {
+                let rest = l.strip_prefix("METADATA ")?;
+                let (hash, name) = rest.split_once(' ')?;
+                Some((hash.to_string(), name.to_string()))
+            })
+            .await;
+        assert_eq!(hash, torrent.info_hash().to_string());
+        assert_eq!(name, torrent.name());
+        lt.wait_line(TEST_TIME, |l| (l == "COMPLETE").then_some(()))
+            .await;
+        let status = lt.wait_exit(Duration::from_secs(30)).await;
+        assert!(status.success(), "libtorrent magnet leecher: {status}");
+        let stats = handle.stats();
+        println!(
+            "{}",
+            common::describe("to libtorrent from our magnet", started, &stats)
+        );
+        assert!(stats.uploaded >= stats.total_bytes, "{stats:?}");
+        common::assert_same_tree(&content, &dst.path().join("content"));
+        session.shutdown().await;
+    })
+    .await
+    .expect("test took too long");
+}
+
+/// What one fake metadata peer saw and did.
+#[derive(Debug, Default)]
+struct FakeCounts {
+    /// Connections whose BitTorrent handshake completed.
+    connections: AtomicU64,
+    /// `ut_metadata` requests received.
+    requests: AtomicU64,
+    /// `ut_metadata` data messages sent.
+    served: AtomicU64,
+}
+
+/// A fake peer on 127.0.0.1 that speaks just enough: handshake (fast and
+/// extension protocol bits), an extension handshake `handshake` (raw
+/// bencode, so that it can claim any size), then answers each
+/// `ut_metadata` request with the piece of `serve` (as `total_size`
+/// `serve.len()`) or a reject past its end. It never has any piece of the
+/// torrent.
+async fn metadata_fake(
+    info_hash: InfoHash,
+    handshake: Bytes,
+    serve: Bytes,
+) -> (SocketAddr, Arc<FakeCounts>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let counts = Arc::new(FakeCounts::default());
+    let c = Arc::clone(&counts);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (c, hs, serve) = (Arc::clone(&c), handshake.clone(), serve.clone());
+            tokio::spawn(async move {
+                let _ = serve_metadata(stream, info_hash, hs, serve, &c).await;
+            });
+        }
+    });
+    (addr, counts)
+}
+
+async fn serve_metadata(
+    stream: TcpStream,
+    info_hash: InfoHash,
+    handshake: Bytes,
+    serve: Bytes,
+    counts: &FakeCounts,
+) -> Result<(), seedbed_peer_wire::Error> {
+    let mut framed = Framed::new(stream, HandshakeCodec::new());
+    let Some(Ok(HandshakeEvent::Complete(theirs))) = framed.next().await else {
+        return Ok(());
+    };
+    assert_eq!(
+        theirs.info_hash, info_hash,
+        "asked for the magnet's torrent"
+    );
+    assert!(
+        theirs.reserved.extension_protocol(),
+        "a magnet download needs the extension protocol"
+    );
+    let ours = Handshake::new(info_hash, PeerId(*b"-XX0001-metametameta")).with_reserved(
+        Reserved::ZERO
+            .with(Reserved::FAST)
+            .with(Reserved::EXTENSION_PROTOCOL),
+    );
+    framed.send(ours).await?;
+    counts.connections.fetch_add(1, Ordering::Relaxed);
+    let mut framed = framed.map_codec(|_| MessageCodec::new(Limits::new()));
+    framed
+        .send(Message::Extended {
+            id: 0,
+            payload: handshake,
+        })
+        .await?;
+    let mut their_id = None;
+    while let Some(msg) = framed.next().await {
+        let Message::Extended { id, payload } = msg? else {
+            continue;
+        };
+        if id == 0 {
+            let hs = ExtendedHandshake::decode(&payload, &Limits::new())?;
+            their_id = hs.m.get(UT_METADATA).copied();
+            continue;
+        }
+        if id != FAKE_UT_METADATA {
+            continue;
+        }
+        let MetadataMessage::Request { piece } = MetadataMessage::decode(&payload, &Limits::new())?
+        else {
+            continue;
+        };
+        counts.requests.fetch_add(1, Ordering::Relaxed);
+        let their_id = their_id.expect("a ut_metadata request comes after the ut_metadata id");
+        let start = piece as usize * METADATA_PIECE_LEN as usize;
+        let reply = if start < serve.len() {
+            let end = (start + METADATA_PIECE_LEN as usize).min(serve.len());
+            counts.served.fetch_add(1, Ordering::Relaxed);
+            MetadataMessage::Data {
+                piece,
+                total_size: serve.len() as u32,
+                data: serve.slice(start..end),
+            }
+        } else {
+            MetadataMessage::Reject { piece }
+        };
+        framed
+            .send(Message::Extended {
+                id: their_id,
+                payload: reply.to_bytes(),
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// An extension handshake offering `ut_metadata` with `metadata_size`
+/// (any integer: past `u32` too), as raw bencode.
+fn metadata_handshake(metadata_size: i64) -> Bytes {
+    Bytes::from(format!(
+        "d1:md11:ut_metadatai{FAKE_UT_METADATA}ee13:metadata_sizei{metadata_size}e4:reqqi250ee"
+    ))
+}
+
+/// A seed of ours of `torrent` from `dir`, listening on 127.0.0.1:`port`
+/// (an address handed out before anything listens there).
+async fn our_seeder_at(torrent: &Torrent, dir: &Path, port: u16) -> (Session, TorrentHandle) {
+    let session = Session::new(SessionConfig {
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], port))),
+        ..common::config()
+    })
+    .await
+    .unwrap();
+    let handle = session
+        .add_torrent(torrent, AddTorrentOptions::new(dir).trackers(false))
+        .await
+        .unwrap();
+    common::wait_complete(&handle, START_TIME).await;
+    (session, handle)
+}
+
+/// Waits until `counts.served` reaches `n`.
+async fn wait_served(counts: &FakeCounts, n: u64, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while counts.served.load(Ordering::Relaxed) < n {
+        assert!(
+            Instant::now() < deadline,
+            "the fake was not asked for {n} metadata pieces: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A liar serves another info dict of the same size; the honest seeder
+/// (in the link's x.pe too, but listening only once the liar has served a
+/// whole dict) then serves the real one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_metadata_does_not_poison_the_torrent() {
+    let _serial = common::serial().await;
+    timeout(TEST_TIME, async {
+        let src = tempfile::tempdir().unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        let (content, torrent) = content_and_torrent(src.path(), None);
+        // Another torrent with the same names and lengths but other bytes:
+        // an info dict of exactly the same size, with another hash.
+        let decoy = common::build_torrent(
+            &common::make_magnet_content(other.path(), 2),
+            TorrentVersion::V1,
+            None,
+            &other.path().join("decoy.torrent"),
+        );
+        let real = torrent.info().raw().clone();
+        let wrong = decoy.info().raw().clone();
+        assert_eq!(real.len(), wrong.len());
+        assert_ne!(decoy.info_hash(), torrent.info_hash());
+        let pieces = real.len().div_ceil(METADATA_PIECE_LEN as usize) as u64;
+
+        let (liar, lies) = metadata_fake(
+            torrent.info_hash(),
+            metadata_handshake(real.len() as i64),
+            wrong,
+        )
+        .await;
+        let honest_port = common::free_port();
+        let honest = SocketAddr::from(([127, 0, 0, 1], honest_port));
+
+        let leecher = Session::new(common::config()).await.unwrap();
+        let magnet = Magnet::from(&torrent).with_peer(liar).with_peer(honest);
+        let (handle, events) = add_magnet(
+            &leecher,
+            &magnet,
+            AddTorrentOptions::new(dst.path())
+                .trackers(false)
+                .seed(false),
+        )
+        .await;
+        wait_served(&lies, pieces, Duration::from_secs(30)).await;
+        assert!(
+            events
+                .wait_for(Duration::from_secs(10), |e| *e
+                    == Event::MetadataRejected { addr: liar })
+                .await,
+            "the wrong dict is rejected and its sender named: {:?}",
+            events.events()
+        );
+        assert_eq!(
+            handle.status(),
+            Status::FetchingMetadata,
+            "a dict with the wrong hash is not accepted"
+        );
+        assert!(
+            !events.any(|e| matches!(e, Event::MetadataReceived { .. })),
+            "{:?}",
+            events.events()
+        );
+        let asked = lies.requests.load(Ordering::Relaxed);
+
+        let (seeder, _seed) = our_seeder_at(&torrent, src.path(), honest_port).await;
+        let started = Instant::now();
+        common::wait_complete(&handle, TEST_TIME).await;
+        let stats = handle.stats();
+        println!(
+            "{}",
+            common::describe("magnet beside a liar", started, &stats)
+        );
+        events
+            .wait_for(Duration::from_secs(5), |e| {
+                *e == Event::StatusChanged(Status::Finished)
+            })
+            .await;
+        let events = events.events();
+        assert_metadata_first(&events);
+        assert!(events.contains(&Event::MetadataReceived { size: real.len() }));
+        assert_eq!(handle.name(), torrent.name());
+        assert_eq!(stats.num_pieces, torrent.info().geometry().num_pieces());
+        assert_eq!(stats.total_bytes, torrent.info().geometry().total_length());
+        assert!(
+            !events.contains(&Event::MetadataRejected { addr: honest }),
+            "the honest seeder is not blamed: {events:?}"
+        );
+        assert_eq!(
+            lies.requests.load(Ordering::Relaxed),
+            asked,
+            "the liar is not asked for metadata again: {lies:?}"
+        );
+        println!("liar: {lies:?}");
+        common::assert_same_tree(&content, &dst.path().join("content"));
+        leecher.shutdown().await;
+        seeder.shutdown().await;
+    })
+    .await
+    .expect("test took too long");
+}
+
+/// As above, but the liar claims the size of its own (other) dict, which
+/// differs from the real one, and speaks first.
+///
+/// Ignored: fails with the engine as of issue #7. `metadata::fetch` builds
+/// one `MetadataAssembler` with the size of the first peer's
+/// `metadata_size` and keeps that size for good (`take` and `reset` keep
+/// it), and `ask_peer` drops every later peer whose size differs (`Some(a)
+/// if a.size() != size => return None`). After the liar's dict fails the
+/// hash check, every honest peer is still refused: the magnet never
+/// completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "engine bug: the first peer's metadata_size sticks (see the doc comment)"]
+async fn wrong_metadata_size_does_not_poison_the_torrent() {
+    let _serial = common::serial().await;
+    timeout(Duration::from_secs(60), async {
+        let src = tempfile::tempdir().unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        let (content, torrent) = content_and_torrent(src.path(), None);
+        let decoy = common::build_torrent(
+            &common::make_content(other.path()),
+            TorrentVersion::V1,
+            None,
+            &other.path().join("decoy.torrent"),
+        );
+        let wrong = decoy.info().raw().clone();
+        assert_ne!(wrong.len(), torrent.info().raw().len());
+        let (liar, lies) = metadata_fake(
+            torrent.info_hash(),
+            metadata_handshake(wrong.len() as i64),
+            wrong,
+        )
+        .await;
+        let honest_port = common::free_port();
+        let honest = SocketAddr::from(([127, 0, 0, 1], honest_port));
+        let leecher = Session::new(common::config()).await.unwrap();
+        let magnet = Magnet::from(&torrent).with_peer(liar).with_peer(honest);
+        let (handle, _events) = add_magnet(
+            &leecher,
+            &magnet,
+            AddTorrentOptions::new(dst.path())
+                .trackers(false)
+                .seed(false),
+        )
+        .await;
+        wait_served(&lies, 1, Duration::from_secs(30)).await;
+        let (seeder, _seed) = our_seeder_at(&torrent, src.path(), honest_port).await;
+        common::wait_complete(&handle, Duration::from_secs(40)).await;
+        common::assert_same_tree(&content, &dst.path().join("content"));
+        leecher.shutdown().await;
+        seeder.shutdown().await;
+    })
+    .await
+    .expect("test took too long");
+}
+
+/// Ignored: fails with the engine as of issue #7. `TorrentHandle::add_peers`
+/// does nothing while a magnet link's metadata is being fetched (the
+/// handle has no `TorrentShared` yet, and `add_peers` only sends
+/// `DriverCmd::AddPeers` to it), so peers found after `add_magnet` (by the
+/// user, the DHT of a future issue) are lost; `pause` and `resume` too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "engine bug: add_peers is dropped while fetching metadata"]
+async fn add_peers_while_fetching_metadata() {
+    let _serial = common::serial().await;
+    timeout(Duration::from_secs(60), async {
+        let src = tempfile::tempdir().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        let (content, torrent) = content_and_torrent(src.path(), None);
+        let (seeder, _seed) = common::our_seeder(&torrent, src.path()).await;
+        let leecher = Session::new(common::config()).await.unwrap();
+        let (handle, _events) = add_magnet(
+            &leecher,
+            &Magnet::from(&torrent),
+            AddTorrentOptions::new(dst.path())
+                .trackers(false)
+                .seed(false),
+        )
+        .await;
+        handle.add_peers([seeder.listen_addr().unwrap()]);
+        common::wait_complete(&handle, Duration::from_secs(40)).await;
+        common::assert_same_tree(&content, &dst.path().join("content"));
+        leecher.shutdown().await;
+        seeder.shutdown().await;
+    })
+    .await
+    .expect("test took too long");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_size_ceiling_is_enforced() {
+    let _serial = common::serial().await;
+    timeout(TEST_TIME, async {
+        let dir = tempfile::tempdir().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        let (_, torrent) = content_and_torrent(dir.path(), None);
+        let hash = torrent.info_hash();
+        let real = torrent.info().raw().clone();
+        let size = real.len() as i64;
+
+        // Ceiling: exactly this torrent's info dict.
+        let config = SessionConfig {
+            max_metadata_size: real.len().try_into().unwrap(),
+            ..common::config()
+        };
+        // One byte past it; far past it (4 GB: a buffer of that size
+        // would show in VmPeak); past u32, and equal to the real size
+        // modulo 2^32 (a truncating cast would take it for the real one).
+        let (over, over_n) = metadata_fake(hash, metadata_handshake(size + 1), real.clone()).await;
+        let (huge, huge_n) =
+            metadata_fake(hash, metadata_handshake(4_000_000_000), real.clone()).await;
+        let (wrap, wrap_n) =
+            metadata_fake(hash, metadata_handshake((1i64 << 32) + size), real.clone()).await;
+        // At the ceiling, with the real dict: it must be the one used.
+        let (at, at_n) = metadata_fake(hash, metadata_handshake(size), real.clone()).await;
+        let liars = [("over", &over_n), ("huge", &huge_n), ("wrap", &wrap_n)];
+
+        let peak_before = common::vm_peak();
+        let leecher = Session::new(config).await.unwrap();
+        let magnet = Magnet::from(&torrent)
+            .with_peer(over)
+            .with_peer(huge)
+            .with_peer(wrap)
+            .with_peer(at);
+        let (handle, events) = add_magnet(
+            &leecher,
+            &magnet,
+            AddTorrentOptions::new(dst.path())
+                .trackers(false)
+                .seed(false),
+        )
+        .await;
+        assert!(
+            events
+                .wait_for(Duration::from_secs(30), |e| matches!(
+                    e,
+                    Event::MetadataReceived { .. }
+                ))
+                .await,
+            "metadata of exactly max_metadata_size is fetched: {at_n:?} {:?}",
+            events.events()
+        );
+        assert!(events.any(|e| *e == Event::MetadataReceived { size: real.len() }));
+        assert_eq!(handle.name(), torrent.name());
+        assert!(at_n.requests.load(Ordering::Relaxed) > 0, "{at_n:?}");
+        // Give the liars time to be asked, had they been believed.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        for (name, n) in liars {
+            assert!(
+                n.connections.load(Ordering::Relaxed) > 0,
+                "{name}: it was dialled: {n:?}"
+            );
+            assert_eq!(
+                n.requests.load(Ordering::Relaxed),
+                0,
+                "{name}: a peer claiming more than max_metadata_size was asked: {n:?}"
+            );
+        }
+        let grown = common::vm_peak().saturating_sub(peak_before);
+        println!(
+            "VmPeak grew by {} MiB; fakes: over {over_n:?} huge {huge_n:?} wrap {wrap_n:?} at {at_n:?}",
+            grown >> 20
+        );
+        assert!(
+            grown < 2 << 30,
+            "nothing of the claimed 4 GB was allocated: VmPeak grew by {grown} bytes"
+        );
+        leecher.shutdown().await;
+    })
+    .await
+    .expect("test took too long");
+}
