@@ -7,6 +7,7 @@
 //! [`ScrapeRequest::from_query`], [`AnnounceResponse::encode_http`],
 //! [`ScrapeResponse::encode_http`], [`encode_failure`].
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
@@ -17,6 +18,7 @@ use crate::common::{
     AnnounceRequest, AnnounceResponse, Event, InfoHash, Peer, PeerId, PeerKey, ScrapeRequest,
     ScrapeResponse, ScrapeStats,
 };
+use crate::compact;
 use crate::error::Error;
 
 /// The longest query string [`AnnounceRequest::from_query`] and
@@ -59,45 +61,59 @@ pub fn percent_encode(bytes: &[u8], out: &mut String) {
 pub fn percent_decode(s: &[u8], base: usize) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'%' {
-            let hi = s.get(i + 1).and_then(|&c| hex_val(c));
-            let lo = s.get(i + 2).and_then(|&c| hex_val(c));
-            match (hi, lo) {
-                (Some(h), Some(l)) => out.push(h << 4 | l),
-                _ => {
-                    return Err(Error::Query {
-                        offset: base + i,
-                        reason: "`%` not followed by two hex digits".into(),
-                    })
-                }
-            }
+    while let Some(&c) = s.get(i) {
+        if c == b'%' {
+            out.push(escape(s, i, base)?);
             i += 3;
         } else {
-            out.push(s[i]);
+            out.push(c);
             i += 1;
         }
     }
     Ok(out)
 }
 
-/// [`percent_decode`] that borrows when there is nothing to decode.
-fn decode_cow(s: &[u8], base: usize) -> Result<std::borrow::Cow<'_, [u8]>, Error> {
-    if s.contains(&b'%') {
-        percent_decode(s, base).map(std::borrow::Cow::Owned)
+/// The byte of the `%XX` escape at `s[i]`; `base` is the offset of `s` in
+/// the query.
+#[inline]
+fn escape(s: &[u8], i: usize, base: usize) -> Result<u8, Error> {
+    let hex = |at: usize| s.get(at).map_or(0xff, |&c| HEX_VAL[usize::from(c)]);
+    let (hi, lo) = (hex(i + 1), hex(i + 2));
+    if hi | lo > 15 {
+        return Err(Error::Query {
+            offset: base + i,
+            reason: "`%` not followed by two hex digits".into(),
+        });
+    }
+    Ok(hi << 4 | lo)
+}
+
+/// [`percent_decode`] when `escaped`, else the bytes as they are.
+#[inline]
+fn decode_if(s: &[u8], escaped: bool, base: usize) -> Result<Cow<'_, [u8]>, Error> {
+    if escaped {
+        percent_decode(s, base).map(Cow::Owned)
     } else {
-        Ok(std::borrow::Cow::Borrowed(s))
+        Ok(Cow::Borrowed(s))
     }
 }
 
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+/// The value of each hex digit, 0xff for other bytes.
+const HEX_VAL: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut c = 0;
+    while c < 10 {
+        t[b'0' as usize + c] = c as u8;
+        c += 1;
     }
-}
+    let mut c = 0;
+    while c < 6 {
+        t[b'a' as usize + c] = 10 + c as u8;
+        t[b'A' as usize + c] = 10 + c as u8;
+        c += 1;
+    }
+    t
+};
 
 // ---------------------------------------------------------------------------
 // URLs
@@ -203,20 +219,136 @@ pub fn scrape_url(tracker: &str, info_hashes: &[InfoHash]) -> Result<String, Err
 // Query strings
 // ---------------------------------------------------------------------------
 
-/// Iterates the `key=value` pairs of a query with the offset of each key.
-fn pairs(query: &[u8]) -> impl Iterator<Item = (usize, &[u8], usize, &[u8])> {
-    let mut offset = 0;
-    query.split(|&b| b == b'&').filter_map(move |pair| {
-        let start = offset;
-        offset += pair.len() + 1;
-        if pair.is_empty() {
-            return None;
+/// One `key=value` parameter of a query: the offsets of key and value in
+/// the query, and whether each holds a `%` escape to decode.
+struct Pair<'q> {
+    ko: usize,
+    k: &'q [u8],
+    vo: usize,
+    v: &'q [u8],
+    k_escaped: bool,
+    v_escaped: bool,
+}
+
+impl<'q> Pair<'q> {
+    /// The key, percent-decoded when it has escapes.
+    #[inline]
+    fn key(&self) -> Result<Cow<'q, [u8]>, Error> {
+        decode_if(self.k, self.k_escaped, self.ko)
+    }
+
+    /// The value, percent-decoded when it has escapes.
+    #[inline]
+    fn value(&self) -> Result<Cow<'q, [u8]>, Error> {
+        decode_if(self.v, self.v_escaped, self.vo)
+    }
+
+    /// The value as a 20-byte id (info hash, peer id), decoded straight
+    /// into the array.
+    #[inline]
+    fn id20(&self, what: &str) -> Result<[u8; 20], Error> {
+        if !self.v_escaped {
+            return id20(self.v, self.vo, what);
         }
-        Some(match pair.iter().position(|&b| b == b'=') {
-            Some(eq) => (start, &pair[..eq], start + eq + 1, &pair[eq + 1..]),
-            None => (start, pair, start + pair.len(), &pair[pair.len()..]),
-        })
-    })
+        let (v, base) = (self.v, self.vo);
+        let mut out = [0u8; 20];
+        let (mut i, mut n) = (0, 0);
+        while let Some(&c) = v.get(i) {
+            let b = if c == b'%' {
+                i += 3;
+                escape(v, i - 3, base)?
+            } else {
+                i += 1;
+                c
+            };
+            if let Some(o) = out.get_mut(n) {
+                *o = b;
+            }
+            n += 1;
+        }
+        if n != 20 {
+            return Err(Error::Query {
+                offset: base,
+                reason: format!("{what} is {n} bytes, expected 20"),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Bytes that end a run of plain bytes in a query: `&`, `=`, `%`.
+const SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'&' as usize] = true;
+    t[b'=' as usize] = true;
+    t[b'%' as usize] = true;
+    t
+};
+
+/// The `key=value` parameters of a query, in one pass over its bytes.
+/// Empty parameters (`&&`) are skipped; a parameter without `=` has an
+/// empty value.
+struct Pairs<'q> {
+    q: &'q [u8],
+    at: usize,
+}
+
+impl<'q> Iterator for Pairs<'q> {
+    type Item = Pair<'q>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Pair<'q>> {
+        loop {
+            let start = self.at;
+            let rest = self.q.get(start..)?;
+            let (mut eq, mut k_escaped, mut v_escaped) = (None, false, false);
+            let mut i = 0;
+            let end = loop {
+                match rest[i..].iter().position(|&c| SPECIAL[usize::from(c)]) {
+                    None => break rest.len(),
+                    Some(j) => {
+                        i += j;
+                        match rest[i] {
+                            b'&' => break i,
+                            b'=' if eq.is_none() => eq = Some(i),
+                            b'%' if eq.is_none() => k_escaped = true,
+                            b'%' => v_escaped = true,
+                            _ => {}
+                        }
+                        i += 1;
+                    }
+                }
+            };
+            self.at = start + end + 1;
+            if end == 0 {
+                continue;
+            }
+            let pair = &rest[..end];
+            return Some(match eq {
+                Some(eq) => Pair {
+                    ko: start,
+                    k: &pair[..eq],
+                    vo: start + eq + 1,
+                    v: &pair[eq + 1..],
+                    k_escaped,
+                    v_escaped,
+                },
+                None => Pair {
+                    ko: start,
+                    k: pair,
+                    vo: start + end,
+                    v: &[],
+                    k_escaped,
+                    v_escaped,
+                },
+            });
+        }
+    }
+}
+
+/// Iterates the `key=value` pairs of a query.
+fn pairs(query: &[u8]) -> Pairs<'_> {
+    Pairs { q: query, at: 0 }
 }
 
 fn check_len(query: &[u8]) -> Result<(), Error> {
@@ -236,14 +368,35 @@ fn id20(value: &[u8], offset: usize, what: &str) -> Result<[u8; 20], Error> {
     })
 }
 
-fn number<T: std::str::FromStr>(value: &[u8], offset: usize, what: &str) -> Result<T, Error> {
-    std::str::from_utf8(value)
-        .ok()
-        .and_then(|s| s.parse().ok())
+fn number<T: TryFrom<u64>>(value: &[u8], offset: usize, what: &str) -> Result<T, Error> {
+    parse_u64(value)
+        .and_then(|n| T::try_from(n).ok())
         .ok_or_else(|| Error::Query {
             offset,
             reason: format!("{what} is not a number in range"),
         })
+}
+
+/// Decimal digits with an optional leading `+`, as `u64::from_str` reads
+/// them; `None` when empty, not digits, or over `u64::MAX`.
+#[inline]
+fn parse_u64(v: &[u8]) -> Option<u64> {
+    let digits = match v {
+        [b'+', rest @ ..] => rest,
+        _ => v,
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    Some(n)
 }
 
 impl AnnounceRequest {
@@ -318,14 +471,23 @@ impl AnnounceRequest {
         let (mut up, mut down, mut left, mut event, mut compact, mut numwant) =
             (false, false, false, false, false, false);
         let (mut key, mut ip, mut tid) = (false, false, false);
-        for (ko, k, vo, v) in pairs(query) {
-            let k = decode_cow(k, ko)?;
-            let v = decode_cow(v, vo)?;
+        for p in pairs(query) {
+            let k = p.key()?;
+            // The ids decode straight into their arrays; every other value
+            // is decoded (and so checked) whether it is used or not.
             match &*k {
                 b"info_hash" if info_hash.is_none() => {
-                    info_hash = Some(InfoHash(id20(&v, vo, "info_hash")?))
+                    info_hash = Some(InfoHash(p.id20("info_hash")?));
+                    continue;
                 }
-                b"peer_id" if peer_id.is_none() => peer_id = Some(PeerId(id20(&v, vo, "peer_id")?)),
+                b"peer_id" if peer_id.is_none() => {
+                    peer_id = Some(PeerId(p.id20("peer_id")?));
+                    continue;
+                }
+                _ => {}
+            }
+            let (vo, v) = (p.vo, p.value()?);
+            match &*k {
                 b"port" if port.is_none() => port = Some(number(&v, vo, "port")?),
                 b"uploaded" if !up => (req.uploaded, up) = (number(&v, vo, "uploaded")?, true),
                 b"downloaded" if !down => {
@@ -333,10 +495,12 @@ impl AnnounceRequest {
                 }
                 b"left" if !left => (req.left, left) = (number(&v, vo, "left")?, true),
                 b"event" if !event => {
-                    let s = std::str::from_utf8(&v).unwrap_or("\u{fffd}");
-                    req.event = s.parse::<Event>().map_err(|_| Error::Query {
-                        offset: vo,
-                        reason: format!("unknown event {s:?}"),
+                    req.event = parse_event(&v).ok_or_else(|| {
+                        let s = std::str::from_utf8(&v).unwrap_or("\u{fffd}");
+                        Error::Query {
+                            offset: vo,
+                            reason: format!("unknown event {s:?}"),
+                        }
                     })?;
                     event = true;
                 }
@@ -365,6 +529,17 @@ impl AnnounceRequest {
         req.port = port.ok_or_else(|| missing("port"))?;
         Ok(req)
     }
+}
+
+/// The event words [`Event`]'s `FromStr` accepts, read from bytes.
+fn parse_event(v: &[u8]) -> Option<Event> {
+    Some(match v {
+        b"" | b"none" | b"empty" => Event::None,
+        b"started" => Event::Started,
+        b"completed" => Event::Completed,
+        b"stopped" => Event::Stopped,
+        _ => return None,
+    })
 }
 
 fn parse_key(v: &[u8]) -> Option<PeerKey> {
@@ -407,18 +582,17 @@ impl ScrapeRequest {
     pub fn from_query(query: &[u8]) -> Result<Self, Error> {
         check_len(query)?;
         let mut info_hashes = Vec::new();
-        for (ko, k, vo, v) in pairs(query) {
-            if *decode_cow(k, ko)? != *b"info_hash" {
+        for p in pairs(query) {
+            if *p.key()? != *b"info_hash" {
                 continue;
             }
             if info_hashes.len() == MAX_SCRAPE_HASHES {
                 return Err(Error::Query {
-                    offset: ko,
+                    offset: p.ko,
                     reason: format!("more than {MAX_SCRAPE_HASHES} info hashes"),
                 });
             }
-            let v = decode_cow(v, vo)?;
-            info_hashes.push(InfoHash(id20(&v, vo, "info_hash")?));
+            info_hashes.push(InfoHash(p.id20("info_hash")?));
         }
         Ok(ScrapeRequest { info_hashes })
     }
@@ -458,33 +632,10 @@ fn compact_peers(bytes: &[u8], stride: usize, path: &str) -> Result<Vec<Peer>, E
             ),
         });
     }
-    Ok(if stride == 6 {
-        bytes
-            .chunks_exact(6)
-            .map(|c| Peer::from(read_v4(c)))
-            .collect()
-    } else {
-        bytes
-            .chunks_exact(18)
-            .map(|c| Peer::from(read_v6(c)))
-            .collect()
-    })
-}
-
-/// One IPv4 peer from exactly 6 bytes (address, port; big-endian).
-#[inline(always)]
-pub(crate) fn read_v4(c: &[u8]) -> SocketAddr {
-    let c: &[u8; 6] = c.try_into().unwrap_or(&[0; 6]);
-    SocketAddr::from(([c[0], c[1], c[2], c[3]], u16::from_be_bytes([c[4], c[5]])))
-}
-
-/// One IPv6 peer from exactly 18 bytes (address, port; big-endian).
-#[inline(always)]
-pub(crate) fn read_v6(c: &[u8]) -> SocketAddr {
-    let c: &[u8; 18] = c.try_into().unwrap_or(&[0; 18]);
-    let mut a = [0u8; 16];
-    a.copy_from_slice(&c[..16]);
-    SocketAddr::from((a, u16::from_be_bytes([c[16], c[17]])))
+    Ok(compact::read_all(bytes, stride == compact::V6_LEN)
+        .into_iter()
+        .map(Peer::from)
+        .collect())
 }
 
 /// Parses an HTTP announce response body (BEP 3, 23, 7). Lenient: keys in
@@ -607,31 +758,46 @@ impl AnnounceResponse {
     /// written even when empty for `peers`; otherwise `peers` is a list of
     /// `{ip, peer id, port}` dictionaries holding every peer.
     pub fn encode_http<B: BufMut + ?Sized>(&self, compact: bool, buf: &mut B) {
-        buf.put_u8(b'd');
+        // The keys up to the `peers` length prefix are gathered on the stack
+        // and written with one call: at most 125 bytes.
+        let mut head = StackBuf::<128>::new();
+        head.put(b"d");
         if let Some(c) = self.complete {
-            write_bytes(buf, b"complete");
-            write_int(buf, i64::from(c));
+            head.put(b"8:completei");
+            head.put_u64(c.into());
+            head.put(b"e");
         }
         if let Some(c) = self.incomplete {
-            write_bytes(buf, b"incomplete");
-            write_int(buf, i64::from(c));
+            head.put(b"10:incompletei");
+            head.put_u64(c.into());
+            head.put(b"e");
         }
-        write_bytes(buf, b"interval");
-        write_int(buf, i64::from(self.interval));
+        head.put(b"8:intervali");
+        head.put_u64(self.interval.into());
+        head.put(b"e");
         if let Some(m) = self.min_interval {
-            write_bytes(buf, b"min interval");
-            write_int(buf, i64::from(m));
+            head.put(b"12:min intervali");
+            head.put_u64(m.into());
+            head.put(b"e");
         }
-        write_bytes(buf, b"peers");
+        head.put(b"5:peers");
         if compact {
             let v4 = self.peers.iter().filter(|p| p.addr.is_ipv4()).count();
-            write_compact(buf, v4 * 6, self.peers.iter().filter(|p| p.addr.is_ipv4()));
+            head.put_u64((v4 * compact::V4_LEN) as u64);
+            head.put(b":");
+            buf.put_slice(head.as_bytes());
+            compact::write_family(buf, &self.peers, |p| &p.addr, false);
             let v6 = self.peers.len() - v4;
             if v6 > 0 {
-                write_bytes(buf, b"peers6");
-                write_compact(buf, v6 * 18, self.peers.iter().filter(|p| p.addr.is_ipv6()));
+                let mut h6 = StackBuf::<32>::new();
+                h6.put(b"6:peers6");
+                h6.put_u64((v6 * compact::V6_LEN) as u64);
+                h6.put(b":");
+                buf.put_slice(h6.as_bytes());
+                compact::write_family(buf, &self.peers, |p| &p.addr, true);
             }
         } else {
+            buf.put_slice(head.as_bytes());
             buf.put_u8(b'l');
             for p in &self.peers {
                 buf.put_u8(b'd');
@@ -659,46 +825,42 @@ impl AnnounceResponse {
     }
 }
 
-fn write_compact<'p, B: BufMut + ?Sized>(
-    buf: &mut B,
-    len: usize,
-    peers: impl Iterator<Item = &'p Peer>,
-) {
-    // The `<len>:` prefix, then the peers straight into `buf`.
-    let mut digits = [0u8; 21];
-    let mut i = digits.len() - 1;
-    digits[i] = b':';
-    let mut n = len;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    buf.put_slice(&digits[i..]);
-    for p in peers {
-        write_compact_addr(buf, p.addr);
-    }
+/// A small stack buffer for the fixed-size parts of a bencoded response,
+/// so they reach the caller's buffer in one `put_slice`. Callers size it
+/// for the most they write; anything past its capacity would be dropped.
+struct StackBuf<const N: usize> {
+    b: [u8; N],
+    n: usize,
 }
 
-/// Writes one compact peer: 4-byte IPv4 or 16-byte IPv6 address, then the
-/// 2-byte port, network byte order.
-#[inline]
-pub(crate) fn write_compact_addr<B: BufMut + ?Sized>(buf: &mut B, addr: SocketAddr) {
-    let port = addr.port().to_be_bytes();
-    match addr.ip() {
-        IpAddr::V4(ip) => {
-            let o = ip.octets();
-            buf.put_slice(&[o[0], o[1], o[2], o[3], port[0], port[1]]);
+impl<const N: usize> StackBuf<N> {
+    fn new() -> Self {
+        StackBuf { b: [0; N], n: 0 }
+    }
+
+    #[inline]
+    fn put(&mut self, s: &[u8]) {
+        if let Some(d) = self.b.get_mut(self.n..self.n + s.len()) {
+            d.copy_from_slice(s);
+            self.n += s.len();
         }
-        IpAddr::V6(ip) => {
-            let mut a = [0u8; 18];
-            a[..16].copy_from_slice(&ip.octets());
-            a[16..].copy_from_slice(&port);
-            buf.put_slice(&a);
+    }
+
+    /// The decimal digits of `v`.
+    #[inline]
+    fn put_u64(&mut self, mut v: u64) {
+        let len = v.checked_ilog10().map_or(1, |l| l as usize + 1);
+        if let Some(out) = self.b.get_mut(self.n..self.n + len) {
+            for d in out.iter_mut().rev() {
+                *d = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+            self.n += len;
         }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.b[..self.n]
     }
 }
 

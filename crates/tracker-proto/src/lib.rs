@@ -43,6 +43,7 @@
 #[cfg(feature = "client")]
 pub mod client;
 mod common;
+mod compact;
 mod error;
 pub mod http;
 pub mod memory;
@@ -56,4 +57,5 @@ pub use common::{
     AnnounceRequest, AnnounceResponse, Event, InfoHash, Peer, PeerId, PeerKey, ScrapeRequest,
     ScrapeResponse, ScrapeStats,
 };
+pub use compact::CompactPeers;
 pub use error::Error;

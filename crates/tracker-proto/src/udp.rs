@@ -16,8 +16,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use bytes::{BufMut, Bytes};
 
 use crate::common::{self, Event, InfoHash, PeerId, PeerKey, ScrapeStats};
+use crate::compact::{self, CompactPeers};
 use crate::error::Error;
-use crate::http::{read_v4, read_v6, write_compact_addr};
 
 /// The magic `protocol_id` of a connect request: `0x41727101980`.
 pub const PROTOCOL_ID: u64 = 0x0417_2710_1980;
@@ -185,37 +185,22 @@ pub enum Response {
 // Reading helpers
 // ---------------------------------------------------------------------------
 
-struct Reader<'a> {
-    b: &'a [u8],
-    tid: Option<TransactionId>,
+/// A big-endian integer at a constant offset of a fixed-size array: after
+/// inlining, one load and a byte swap, no bounds check and no panic path.
+macro_rules! be {
+    ($t:ty, $b:expr, $at:expr) => {{
+        const N: usize = std::mem::size_of::<$t>();
+        let mut a = [0u8; N];
+        a.copy_from_slice(&$b[$at..$at + N]);
+        <$t>::from_be_bytes(a)
+    }};
 }
 
-impl Reader<'_> {
-    fn err(&self, offset: usize, reason: &'static str) -> Error {
-        Error::UdpPacket {
-            offset,
-            reason,
-            transaction_id: self.tid,
-        }
-    }
-    fn need(&self, len: usize, reason: &'static str) -> Result<(), Error> {
-        if self.b.len() < len {
-            Err(self.err(self.b.len(), reason))
-        } else {
-            Ok(())
-        }
-    }
-    fn u16(&self, at: usize) -> u16 {
-        u16::from_be_bytes([self.b[at], self.b[at + 1]])
-    }
-    fn u32(&self, at: usize) -> u32 {
-        u32::from_be_bytes(self.b[at..at + 4].try_into().unwrap_or_default())
-    }
-    fn u64(&self, at: usize) -> u64 {
-        u64::from_be_bytes(self.b[at..at + 8].try_into().unwrap_or_default())
-    }
-    fn id20(&self, at: usize) -> [u8; 20] {
-        self.b[at..at + 20].try_into().unwrap_or_default()
+fn packet_err(offset: usize, reason: &'static str, tid: Option<TransactionId>) -> Error {
+    Error::UdpPacket {
+        offset,
+        reason,
+        transaction_id: tid,
     }
 }
 
@@ -242,48 +227,35 @@ impl Request {
     /// shorter than 98 bytes, an unknown event code, a truncated option,
     /// an unknown action. All but the first keep the transaction id.
     pub fn parse(packet: &[u8]) -> Result<Request, Error> {
-        let mut r = Reader {
-            b: packet,
-            tid: None,
+        let Some(head) = packet.first_chunk::<16>() else {
+            return Err(packet_err(
+                packet.len(),
+                "request shorter than 16 bytes",
+                None,
+            ));
         };
-        r.need(16, "request shorter than 16 bytes")?;
-        r.tid = Some(TransactionId(r.u32(12)));
-        let transaction_id = TransactionId(r.u32(12));
-        let connection_id = ConnectionId(r.u64(0));
-        match r.u32(8) {
+        let transaction_id = TransactionId(be!(u32, head, 12));
+        let connection_id = ConnectionId(be!(u64, head, 0));
+        match be!(u32, head, 8) {
+            1 => {
+                let Some(p) = packet.first_chunk::<ANNOUNCE_REQUEST_LEN>() else {
+                    return Err(packet_err(
+                        packet.len(),
+                        "announce request shorter than 98 bytes",
+                        Some(transaction_id),
+                    ));
+                };
+                parse_announce(p, &packet[ANNOUNCE_REQUEST_LEN..]).map(Request::Announce)
+            }
             0 => {
                 if connection_id.0 != PROTOCOL_ID {
-                    return Err(r.err(0, "connect request without the protocol id"));
+                    return Err(packet_err(
+                        0,
+                        "connect request without the protocol id",
+                        Some(transaction_id),
+                    ));
                 }
                 Ok(Request::Connect(ConnectRequest { transaction_id }))
-            }
-            1 => {
-                r.need(
-                    ANNOUNCE_REQUEST_LEN,
-                    "announce request shorter than 98 bytes",
-                )?;
-                let event = Event::from_udp(r.u32(80))
-                    .ok_or_else(|| r.err(80, "event code not in 0..=3"))?;
-                let ip = match r.u32(84) {
-                    0 => None,
-                    a => Some(Ipv4Addr::from(a)),
-                };
-                let num_want = u32::try_from(r.u32(92) as i32).ok();
-                Ok(Request::Announce(AnnounceRequest {
-                    connection_id,
-                    transaction_id,
-                    info_hash: InfoHash(r.id20(16)),
-                    peer_id: PeerId(r.id20(36)),
-                    downloaded: r.u64(56),
-                    left: r.u64(64),
-                    uploaded: r.u64(72),
-                    event,
-                    ip,
-                    key: PeerKey(r.u32(88)),
-                    num_want,
-                    port: r.u16(96),
-                    url_data: parse_options(&r, ANNOUNCE_REQUEST_LEN)?,
-                }))
             }
             2 => Ok(Request::Scrape(ScrapeRequest {
                 connection_id,
@@ -293,7 +265,7 @@ impl Request {
                     .map(|c| InfoHash(c.try_into().unwrap_or_default()))
                     .collect(),
             })),
-            _ => Err(r.err(8, "unknown action")),
+            _ => Err(packet_err(8, "unknown action", Some(transaction_id))),
         }
     }
 
@@ -350,12 +322,56 @@ impl Request {
     }
 }
 
-/// Reads BEP 41 options from `at` to the end: `EndOfOptions` (0) stops,
-/// `NOP` (1) is skipped, `URLData` (2) is appended, others are skipped by
-/// their length byte.
-fn parse_options(r: &Reader<'_>, mut at: usize) -> Result<Bytes, Error> {
-    let b = r.b;
+/// The fixed 98 bytes of an announce request, then its BEP 41 options.
+#[inline]
+fn parse_announce(
+    p: &[u8; ANNOUNCE_REQUEST_LEN],
+    options: &[u8],
+) -> Result<AnnounceRequest, Error> {
+    let transaction_id = TransactionId(be!(u32, p, 12));
+    let Some(event) = Event::from_udp(be!(u32, p, 80)) else {
+        return Err(packet_err(
+            80,
+            "event code not in 0..=3",
+            Some(transaction_id),
+        ));
+    };
+    let url_data = if options.is_empty() {
+        Bytes::new()
+    } else {
+        parse_options(options, transaction_id)?
+    };
+    let mut info_hash = [0u8; 20];
+    info_hash.copy_from_slice(&p[16..36]);
+    let mut peer_id = [0u8; 20];
+    peer_id.copy_from_slice(&p[36..56]);
+    Ok(AnnounceRequest {
+        connection_id: ConnectionId(be!(u64, p, 0)),
+        transaction_id,
+        info_hash: InfoHash(info_hash),
+        peer_id: PeerId(peer_id),
+        downloaded: be!(u64, p, 56),
+        left: be!(u64, p, 64),
+        uploaded: be!(u64, p, 72),
+        event,
+        ip: match be!(u32, p, 84) {
+            0 => None,
+            a => Some(Ipv4Addr::from(a)),
+        },
+        key: PeerKey(be!(u32, p, 88)),
+        num_want: u32::try_from(be!(i32, p, 92)).ok(),
+        port: be!(u16, p, 96),
+        url_data,
+    })
+}
+
+/// Reads BEP 41 options (`b` starts at byte 98 of the packet):
+/// `EndOfOptions` (0) stops, `NOP` (1) is skipped, `URLData` (2) is
+/// appended, others are skipped by their length byte.
+fn parse_options(b: &[u8], tid: TransactionId) -> Result<Bytes, Error> {
+    let err = |at: usize, reason| packet_err(ANNOUNCE_REQUEST_LEN + at, reason, Some(tid));
     let mut url = Vec::new();
+    let mut at = 0;
     while at < b.len() {
         match b[at] {
             0 => break,
@@ -363,11 +379,11 @@ fn parse_options(r: &Reader<'_>, mut at: usize) -> Result<Bytes, Error> {
             kind => {
                 let len = *b
                     .get(at + 1)
-                    .ok_or_else(|| r.err(at + 1, "option without its length byte"))?
+                    .ok_or_else(|| err(at + 1, "option without its length byte"))?
                     as usize;
                 let data = b
                     .get(at + 2..at + 2 + len)
-                    .ok_or_else(|| r.err(b.len(), "option data past the end of the packet"))?;
+                    .ok_or_else(|| err(b.len(), "option data past the end of the packet"))?;
                 if kind == 2 {
                     url.extend_from_slice(data);
                 }
@@ -447,49 +463,37 @@ impl Response {
     /// response shorter than 20 bytes, a peer list or scrape list whose
     /// length is not a multiple of the entry size, an unknown action.
     pub fn parse(packet: &[u8], ipv6: bool) -> Result<Response, Error> {
-        let mut r = Reader {
-            b: packet,
-            tid: None,
+        let Some(head) = packet.first_chunk::<8>() else {
+            return Err(packet_err(
+                packet.len(),
+                "response shorter than 8 bytes",
+                None,
+            ));
         };
-        r.need(8, "response shorter than 8 bytes")?;
-        r.tid = Some(TransactionId(r.u32(4)));
-        let transaction_id = TransactionId(r.u32(4));
-        match r.u32(0) {
+        let transaction_id = TransactionId(be!(u32, head, 4));
+        match be!(u32, head, 0) {
+            1 => AnnounceResponseView::parse_announce(packet, ipv6, transaction_id)
+                .map(|v| Response::Announce(v.to_response())),
             0 => {
-                r.need(16, "connect response shorter than 16 bytes")?;
+                let Some(p) = packet.first_chunk::<16>() else {
+                    return Err(packet_err(
+                        packet.len(),
+                        "connect response shorter than 16 bytes",
+                        Some(transaction_id),
+                    ));
+                };
                 Ok(Response::Connect(ConnectResponse {
                     transaction_id,
-                    connection_id: ConnectionId(r.u64(8)),
-                }))
-            }
-            1 => {
-                r.need(20, "announce response shorter than 20 bytes")?;
-                let stride = if ipv6 { 18 } else { 6 };
-                let rest = &packet[20..];
-                if rest.len() % stride != 0 {
-                    return Err(r.err(
-                        20 + rest.len() / stride * stride,
-                        "peer list is not a whole number of peers",
-                    ));
-                }
-                Ok(Response::Announce(AnnounceResponse {
-                    transaction_id,
-                    interval: r.u32(8),
-                    leechers: r.u32(12),
-                    seeders: r.u32(16),
-                    peers: if ipv6 {
-                        rest.chunks_exact(18).map(read_v6).collect()
-                    } else {
-                        rest.chunks_exact(6).map(read_v4).collect()
-                    },
+                    connection_id: ConnectionId(be!(u64, p, 8)),
                 }))
             }
             2 => {
                 let rest = &packet[8..];
                 if rest.len() % 12 != 0 {
-                    return Err(r.err(
+                    return Err(packet_err(
                         8 + rest.len() / 12 * 12,
                         "scrape list is not a whole number of entries",
+                        Some(transaction_id),
                     ));
                 }
                 Ok(Response::Scrape(ScrapeResponse {
@@ -497,12 +501,11 @@ impl Response {
                     stats: rest
                         .chunks_exact(12)
                         .map(|c| {
-                            let n =
-                                |i: usize| u32::from_be_bytes([c[i], c[i + 1], c[i + 2], c[i + 3]]);
+                            let c: &[u8; 12] = c.try_into().unwrap_or(&[0; 12]);
                             ScrapeStats {
-                                complete: n(0),
-                                downloaded: n(4),
-                                incomplete: n(8),
+                                complete: be!(u32, c, 0),
+                                downloaded: be!(u32, c, 4),
+                                incomplete: be!(u32, c, 8),
                             }
                         })
                         .collect(),
@@ -512,7 +515,7 @@ impl Response {
                 transaction_id,
                 message: String::from_utf8_lossy(&packet[8..]).into_owned(),
             })),
-            _ => Err(r.err(0, "unknown action")),
+            _ => Err(packet_err(0, "unknown action", Some(transaction_id))),
         }
     }
 
@@ -526,14 +529,13 @@ impl Response {
                 buf.put_u64(r.connection_id.0);
             }
             Response::Announce(r) => {
-                buf.put_u32(Action::Announce as u32);
-                buf.put_u32(r.transaction_id.0);
-                buf.put_u32(r.interval);
-                buf.put_u32(r.leechers);
-                buf.put_u32(r.seeders);
-                for p in &r.peers {
-                    write_compact_addr(buf, *p);
-                }
+                buf.put_slice(&announce_header(
+                    r.transaction_id,
+                    r.interval,
+                    r.leechers,
+                    r.seeders,
+                ));
+                compact::write_addr_slice(buf, &r.peers);
             }
             Response::Scrape(r) => {
                 buf.put_u32(Action::Scrape as u32);
@@ -557,6 +559,136 @@ impl Response {
         let mut v = Vec::with_capacity(64);
         self.write(&mut v);
         v
+    }
+}
+
+/// The first 20 bytes of an announce response: action 1, transaction id,
+/// interval, leechers, seeders.
+#[inline]
+fn announce_header(tid: TransactionId, interval: u32, leechers: u32, seeders: u32) -> [u8; 20] {
+    let mut h = [0u8; 20];
+    h[0..4].copy_from_slice(&(Action::Announce as u32).to_be_bytes());
+    h[4..8].copy_from_slice(&tid.0.to_be_bytes());
+    h[8..12].copy_from_slice(&interval.to_be_bytes());
+    h[12..16].copy_from_slice(&leechers.to_be_bytes());
+    h[16..20].copy_from_slice(&seeders.to_be_bytes());
+    h
+}
+
+/// An announce response read without copying its peers: the fixed fields,
+/// and the peers as a [`CompactPeers`] view into the packet. Nothing is
+/// allocated, and [`write`](AnnounceResponseView::write) copies the peer
+/// bytes through as they are. [`to_response`](AnnounceResponseView::to_response)
+/// gives the owned [`AnnounceResponse`].
+///
+/// ```
+/// use seedbed_tracker_proto::udp::{AnnounceResponseView, Response};
+/// let mut packet = vec![0, 0, 0, 1, 0, 0, 0, 7, 0, 0, 7, 8, 0, 0, 0, 2, 0, 0, 0, 5];
+/// packet.extend_from_slice(&[10, 0, 0, 2, 0x1a, 0xe1]);
+/// let view = AnnounceResponseView::parse(&packet, false).unwrap();
+/// assert_eq!((view.interval, view.leechers, view.seeders), (1800, 2, 5));
+/// assert_eq!(view.peers.clone().next().unwrap().to_string(), "10.0.0.2:6881");
+/// let mut out = Vec::new();
+/// view.write(&mut out);
+/// assert_eq!(out, packet);
+/// assert_eq!(Response::Announce(view.to_response()), Response::parse(&packet, false).unwrap());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AnnounceResponseView<'a> {
+    /// From the request.
+    pub transaction_id: TransactionId,
+    /// Seconds until the next regular announce.
+    pub interval: u32,
+    /// Number of leechers.
+    pub leechers: u32,
+    /// Number of seeders.
+    pub seeders: u32,
+    /// The peers, all of one address family (the packet's), still in
+    /// their 6- or 18-byte wire form.
+    pub peers: CompactPeers<'a>,
+}
+
+impl<'a> AnnounceResponseView<'a> {
+    /// Decodes an announce response packet (action 1) without copying its
+    /// peers. `ipv6` selects the peer format as in [`Response::parse`].
+    ///
+    /// # Errors
+    /// [`Error::UdpPacket`] with the byte offset, as [`Response::parse`]:
+    /// shorter than 8 bytes (no transaction id), shorter than 20 bytes,
+    /// a peer list that is not a whole number of peers; and a packet whose
+    /// action is not announce (offset 0), which [`Response::parse`] reads.
+    pub fn parse(packet: &'a [u8], ipv6: bool) -> Result<Self, Error> {
+        let Some(head) = packet.first_chunk::<8>() else {
+            return Err(packet_err(
+                packet.len(),
+                "response shorter than 8 bytes",
+                None,
+            ));
+        };
+        let transaction_id = TransactionId(be!(u32, head, 4));
+        if be!(u32, head, 0) != Action::Announce as u32 {
+            return Err(packet_err(
+                0,
+                "not an announce response",
+                Some(transaction_id),
+            ));
+        }
+        Self::parse_announce(packet, ipv6, transaction_id)
+    }
+
+    /// The rest of [`parse`](Self::parse), once the action is known.
+    #[inline]
+    fn parse_announce(
+        packet: &'a [u8],
+        ipv6: bool,
+        transaction_id: TransactionId,
+    ) -> Result<Self, Error> {
+        let Some((h, rest)) = packet.split_first_chunk::<20>() else {
+            return Err(packet_err(
+                packet.len(),
+                "announce response shorter than 20 bytes",
+                Some(transaction_id),
+            ));
+        };
+        let Some(peers) = CompactPeers::new(rest, ipv6) else {
+            let stride = if ipv6 { 18 } else { 6 };
+            return Err(packet_err(
+                20 + rest.len() / stride * stride,
+                "peer list is not a whole number of peers",
+                Some(transaction_id),
+            ));
+        };
+        Ok(AnnounceResponseView {
+            transaction_id,
+            interval: be!(u32, h, 8),
+            leechers: be!(u32, h, 12),
+            seeders: be!(u32, h, 16),
+            peers,
+        })
+    }
+
+    /// Encodes the response: the 20-byte header, then the peer bytes as
+    /// they are.
+    pub fn write<B: BufMut + ?Sized>(&self, buf: &mut B) {
+        buf.put_slice(&announce_header(
+            self.transaction_id,
+            self.interval,
+            self.leechers,
+            self.seeders,
+        ));
+        buf.put_slice(self.peers.as_bytes());
+    }
+
+    /// The owned form, with every peer decoded into a [`SocketAddr`] (one
+    /// allocation of exactly the peer count).
+    pub fn to_response(&self) -> AnnounceResponse {
+        AnnounceResponse {
+            transaction_id: self.transaction_id,
+            interval: self.interval,
+            leechers: self.leechers,
+            seeders: self.seeders,
+            peers: compact::read_all(self.peers.as_bytes(), self.peers.is_ipv6()),
+        }
     }
 }
 
@@ -793,6 +925,41 @@ mod tests {
         #[test]
         fn response_v6_round_trip(r in arb_response(true)) {
             prop_assert_eq!(Response::parse(&r.to_bytes(), true).unwrap(), r);
+        }
+
+        #[test]
+        fn view_round_trip((v6, r) in any::<bool>().prop_flat_map(|v6| (Just(v6), arb_response(v6)))) {
+            // The view reads what `Response::parse` reads, writes the same
+            // bytes, and fails where it fails for announce packets.
+            let bytes = r.to_bytes();
+            match AnnounceResponseView::parse(&bytes, v6) {
+                Ok(view) => {
+                    let Response::Announce(owned) = &r else { panic!("not an announce") };
+                    prop_assert_eq!(&view.to_response(), owned);
+                    prop_assert_eq!(view.peers.len(), owned.peers.len());
+                    let mut out = Vec::new();
+                    view.write(&mut out);
+                    prop_assert_eq!(out, bytes);
+                }
+                Err(e) => {
+                    prop_assert!(!matches!(r, Response::Announce(_)));
+                    prop_assert_eq!((e.offset(), e.transaction_id()), (Some(0), Some(r.transaction_id())));
+                }
+            }
+        }
+
+        #[test]
+        fn view_parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200), v6 in any::<bool>()) {
+            match (AnnounceResponseView::parse(&bytes, v6), Response::parse(&bytes, v6)) {
+                (Ok(view), Ok(Response::Announce(a))) => prop_assert_eq!(view.to_response(), a),
+                (Ok(_), other) => prop_assert!(false, "view accepted what parse read as {:?}", other),
+                (Err(e), Ok(Response::Announce(_))) => prop_assert!(false, "view refused an announce: {}", e),
+                (Err(e), Err(f)) => prop_assert_eq!(
+                    (e.offset(), e.transaction_id()),
+                    (f.offset(), f.transaction_id())
+                ),
+                (Err(e), Ok(_)) => prop_assert_eq!((e.offset(), e.transaction_id().is_some()), (Some(0), true)),
+            }
         }
 
         #[test]
