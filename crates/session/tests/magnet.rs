@@ -718,3 +718,75 @@ async fn metadata_size_ceiling_is_enforced() {
     .await
     .expect("test took too long");
 }
+
+/// libtorrent's hybrid (v1 + v2) torrent with pad files: its link has both
+/// `btih` and `btmh`; the info dict fetched with `ut_metadata` is the
+/// hybrid one, checked against the v1 hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magnet_download_hybrid_from_libtorrent() {
+    if !common::have_libtorrent() {
+        return;
+    }
+    let _serial = common::serial().await;
+    timeout(TEST_TIME, async {
+        let src = tempfile::tempdir().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        let content = common::make_magnet_content(src.path(), 1);
+        let file = src.path().join("hybrid.torrent");
+        let torrent = common::lt_create(&content, &file, true, None);
+        assert!(torrent.info_hash_v1().is_some() && torrent.info_hash_v2().is_some());
+        let (_lt, addr) = common::lt_seed(&file, src.path(), 0, START_TIME).await;
+
+        let magnet = Magnet::from(&torrent).with_peer(addr);
+        assert!(magnet.info_hash_v1().is_some() && magnet.info_hash_v2().is_some());
+        let started = Instant::now();
+        let (stats, events) = download_magnet(&magnet, dst.path(), &[], false, TEST_TIME).await;
+        println!(
+            "{}",
+            common::describe("hybrid magnet from libtorrent", started, &stats)
+        );
+        assert!(events.contains(&Event::MetadataReceived {
+            size: torrent.info().raw().len()
+        }));
+        // Pad files are never written: the trees hold the same real files.
+        common::assert_same_tree(&content, &dst.path().join("content"));
+    })
+    .await
+    .expect("test took too long");
+}
+
+/// A v2-only link is refused (pieces are checked with v1 hashes), and the
+/// same torrent cannot be added twice, from a link or a .torrent file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magnet_links_refused() {
+    timeout(Duration::from_secs(30), async {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, torrent) = content_and_torrent(dir.path(), None);
+        let session = Session::new(common::config()).await.unwrap();
+        let opts = || AddTorrentOptions::new(dir.path().join("out")).trackers(false);
+
+        let v2 = Magnet::new_v2(seedbed_metainfo::InfoHashV2([7; 32]));
+        assert!(matches!(
+            session.add_magnet(&v2, opts()).await,
+            Err(seedbed_session::Error::Unsupported(_))
+        ));
+
+        let magnet = Magnet::from(&torrent);
+        let (handle, _events) = add_magnet(&session, &magnet, opts()).await;
+        assert_eq!(handle.name(), torrent.name(), "the name comes from dn");
+        assert!(matches!(
+            session.add_magnet(&magnet, opts()).await,
+            Err(seedbed_session::Error::DuplicateTorrent(h)) if h == torrent.info_hash()
+        ));
+        assert!(matches!(
+            session.add_torrent(&torrent, opts()).await,
+            Err(seedbed_session::Error::DuplicateTorrent(_))
+        ));
+        // Removing it while it fetches metadata stops it.
+        handle.remove().await;
+        assert_eq!(handle.status(), Status::Stopped);
+        session.shutdown().await;
+    })
+    .await
+    .expect("test took too long");
+}
