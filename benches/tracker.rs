@@ -3,6 +3,8 @@
 //!
 //! - UDP announce request: decode + encode (98 bytes);
 //! - UDP announce response with 50 IPv4 peers: decode + encode (320 bytes);
+//!   ours into `SocketAddr`s and as a zero-copy view, aquatic's raw and
+//!   with its peers turned into `SocketAddr`s (the same work as ours);
 //! - HTTP announce response with 50 compact IPv4 peers: parse (aquatic via
 //!   serde_bencode);
 //! - HTTP announce query string: parse (tracker side).
@@ -15,8 +17,8 @@ use std::net::SocketAddr;
 use criterion::{criterion_main, Criterion, Throughput};
 use seedbed::tracker::http::parse_announce_response;
 use seedbed::tracker::udp::{
-    AnnounceRequest as UdpAnnounce, AnnounceResponse as UdpAnnounceResponse, ConnectionId, Request,
-    Response, TransactionId,
+    AnnounceRequest as UdpAnnounce, AnnounceResponse as UdpAnnounceResponse, AnnounceResponseView,
+    ConnectionId, Request, Response, TransactionId,
 };
 use seedbed::tracker::{AnnounceRequest, AnnounceResponse, Event, InfoHash, Peer, PeerId, PeerKey};
 
@@ -88,10 +90,39 @@ fn udp(c: &mut Criterion) {
             black_box(&out);
         })
     });
+    g.bench_function("seedbed_view", |b| {
+        b.iter(|| {
+            let r = AnnounceResponseView::parse(black_box(&resp_bytes), false).unwrap();
+            out.clear();
+            r.write(&mut out);
+            black_box(&out);
+        })
+    });
     g.bench_function("aquatic_udp_protocol", |b| {
         b.iter(|| {
             let r =
                 aquatic_udp_protocol::Response::parse_bytes(black_box(&resp_bytes), true).unwrap();
+            out.clear();
+            r.write_bytes(&mut out).unwrap();
+            black_box(&out);
+        })
+    });
+    // Like-for-like with `seedbed`: the peers also become `SocketAddr`s.
+    g.bench_function("aquatic_udp_protocol+socketaddr", |b| {
+        b.iter(|| {
+            let r =
+                aquatic_udp_protocol::Response::parse_bytes(black_box(&resp_bytes), true).unwrap();
+            if let aquatic_udp_protocol::Response::AnnounceIpv4(a) = &r {
+                let peers: Vec<SocketAddr> = a
+                    .peers
+                    .iter()
+                    .map(|p| {
+                        let (ip, port) = (p.ip_address, p.port);
+                        SocketAddr::from((ip.0, port.0.get()))
+                    })
+                    .collect();
+                black_box(&peers);
+            }
             out.clear();
             r.write_bytes(&mut out).unwrap();
             black_box(&out);
