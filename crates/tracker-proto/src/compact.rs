@@ -214,11 +214,20 @@ pub(crate) fn write_family<T, B>(
 /// for IPv4, 18 for IPv6), through a stack buffer as [`write_family`].
 #[inline]
 pub(crate) fn write_addr_slice<B: BufMut + ?Sized>(buf: &mut B, peers: &[SocketAddr]) {
+    write_all(buf, peers, |a| a);
+}
+
+/// Writes the address of every item, as [`write_addr_slice`].
+#[inline]
+pub(crate) fn write_all<T, B>(buf: &mut B, items: &[T], addr: impl Fn(&T) -> &SocketAddr)
+where
+    B: BufMut + ?Sized,
+{
     let mut tmp = [0u8; CHUNK * V6_LEN + 2];
-    for chunk in peers.chunks(CHUNK) {
+    for chunk in items.chunks(CHUNK) {
         let mut n = 0;
-        for a in chunk {
-            n = put_addr(&mut tmp, n, a);
+        for item in chunk {
+            n = put_addr(&mut tmp, n, addr(item));
         }
         buf.put_slice(&tmp[..n]);
     }

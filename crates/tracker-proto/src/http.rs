@@ -786,9 +786,11 @@ impl AnnounceResponse {
             head.put_u64((v4 * compact::V4_LEN) as u64);
             head.put(b":");
             buf.put_slice(head.as_bytes());
-            compact::write_family(buf, &self.peers, |p| &p.addr, false);
             let v6 = self.peers.len() - v4;
-            if v6 > 0 {
+            if v6 == 0 {
+                compact::write_all(buf, &self.peers, |p| &p.addr);
+            } else {
+                compact::write_family(buf, &self.peers, |p| &p.addr, false);
                 let mut h6 = StackBuf::<32>::new();
                 h6.put(b"6:peers6");
                 h6.put_u64((v6 * compact::V6_LEN) as u64);
