@@ -24,6 +24,8 @@ pub(crate) struct Slot {
     pub(crate) name: Mutex<String>,
     /// Stops the metadata exchange of a magnet link.
     pub(crate) stop_fetch: Mutex<Option<oneshot::Sender<()>>>,
+    /// Peers added while the metadata is being fetched.
+    pub(crate) pending_peers: Mutex<Vec<SocketAddr>>,
 }
 
 impl Slot {
@@ -37,7 +39,13 @@ impl Slot {
             shared: OnceLock::new(),
             name: Mutex::new(name),
             stop_fetch: Mutex::new(None),
+            pending_peers: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Takes the peers added while the metadata was being fetched.
+    pub(crate) fn take_pending_peers(&self) -> Vec<SocketAddr> {
+        std::mem::take(&mut *self.pending_peers.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     pub(crate) fn set_status(&self, status: Status) {
@@ -288,13 +296,27 @@ impl TorrentHandle {
         }
     }
 
-    /// Adds peers to connect to (ignored while metadata is being fetched;
-    /// give those peers in the magnet link or the options).
+    /// Adds peers to connect to (while a magnet link's metadata is being
+    /// fetched, they are asked for it too).
     pub fn add_peers(&self, peers: impl IntoIterator<Item = SocketAddr>) {
-        if let Some(s) = self.shared() {
-            let _ = s
-                .cmd_tx
-                .send(DriverCmd::AddPeers(peers.into_iter().collect()));
+        let peers: Vec<SocketAddr> = peers.into_iter().collect();
+        match self.shared() {
+            Some(s) => {
+                let _ = s.cmd_tx.send(DriverCmd::AddPeers(peers));
+            }
+            None => {
+                self.slot
+                    .pending_peers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(peers);
+                // The torrent may have started in between.
+                if let Some(s) = self.shared() {
+                    let _ = s
+                        .cmd_tx
+                        .send(DriverCmd::AddPeers(self.slot.take_pending_peers()));
+                }
+            }
         }
     }
 

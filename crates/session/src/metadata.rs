@@ -4,7 +4,7 @@
 //! `seedbed_peer_wire::MetadataAssembler` is the sans-IO part (which piece
 //! to ask whom, what to accept); `fetch` drives it over TCP connections.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,7 +35,9 @@ pub(crate) struct FetchContext {
 
 #[derive(Default)]
 struct FetchState {
-    asm: Option<MetadataAssembler<SocketAddr>>,
+    /// One assembler per advertised `metadata_size`: a peer lying about
+    /// the size cannot lock out the honest ones.
+    asm: HashMap<u32, MetadataAssembler<SocketAddr>>,
     active: HashSet<SocketAddr>,
     tried: HashSet<SocketAddr>,
     bad: HashSet<SocketAddr>,
@@ -95,6 +97,11 @@ pub(crate) async fn fetch(
             if let Some(b) = st.result.take() {
                 break b;
             }
+            for a in ctx.slot.take_pending_peers() {
+                if !st.known.contains(&a) {
+                    st.known.push(a);
+                }
+            }
             let candidates: Vec<SocketAddr> = st
                 .known
                 .iter()
@@ -117,7 +124,7 @@ pub(crate) async fn fetch(
                     let _ = ask_peer(addr, info_hash, peer_id, &config, &state, &done, &slot).await;
                     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
                     st.active.remove(&addr);
-                    if let Some(asm) = st.asm.as_mut() {
+                    for asm in st.asm.values_mut() {
                         asm.release(addr);
                     }
                 });
@@ -234,6 +241,7 @@ async fn ask_peer(
     hs.m.insert(UT_METADATA.to_string(), OUR_UT_METADATA);
     framed.send(hs.to_message()).await.ok()?;
     let mut their_id = None;
+    let mut their_size: Option<u32> = None;
     let mut outstanding = 0usize;
     loop {
         let msg = timeout(PEER_SILENCE, framed.next()).await.ok()??.ok()?;
@@ -247,17 +255,13 @@ async fn ask_peer(
                 return None;
             };
             let mut st = lock();
-            match &st.asm {
-                None => {
-                    st.asm = Some(
-                        MetadataAssembler::new(u64::from(size), config.max_metadata_size).ok()?,
-                    )
-                }
-                Some(a) if a.size() != size => return None,
-                Some(_) => {}
+            if !st.asm.contains_key(&size) {
+                let asm = MetadataAssembler::new(u64::from(size), config.max_metadata_size).ok()?;
+                st.asm.insert(size, asm);
             }
             drop(st);
             their_id = Some(tid);
+            their_size = Some(size);
         } else if id == OUR_UT_METADATA {
             match MetadataMessage::decode(&payload, &limits).ok()? {
                 MetadataMessage::Data {
@@ -267,7 +271,7 @@ async fn ask_peer(
                 } => {
                     outstanding = outstanding.saturating_sub(1);
                     let mut st = lock();
-                    let asm = st.asm.as_mut()?;
+                    let asm = st.asm.get_mut(&their_size?)?;
                     if asm.on_data(addr, piece, u64::from(total_size), data).ok()? {
                         let (bytes, peers) = asm.take()?;
                         if Sha1::digest(&bytes).as_slice() == info_hash.0 {
@@ -296,7 +300,8 @@ async fn ask_peer(
             return None;
         }
         while outstanding < PER_PEER {
-            let Some(piece) = lock().asm.as_mut().and_then(|a| a.next_request(addr)) else {
+            let size = their_size?;
+            let Some(piece) = lock().asm.get_mut(&size).and_then(|a| a.next_request(addr)) else {
                 break;
             };
             let req = MetadataMessage::Request { piece };

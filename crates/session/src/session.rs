@@ -195,7 +195,7 @@ impl Session {
                 vec![magnet.trackers().to_vec()]
             };
             let mut opts = opts;
-            for p in peers {
+            for p in peers.into_iter().chain(task_slot.take_pending_peers()) {
                 if !opts.peers.contains(&p) {
                     opts.peers.push(p);
                 }
@@ -300,6 +300,13 @@ async fn start_torrent(
         slot,
     );
     let _ = slot.shared.set(Arc::clone(&shared));
+    // Peers added through the handle just before the torrent existed.
+    let late = slot.take_pending_peers();
+    if !late.is_empty() {
+        let _ = shared
+            .cmd_tx
+            .send(crate::torrent::DriverCmd::AddPeers(late));
+    }
     tokio::spawn(run_driver(shared, cmd_rx));
     Ok(())
 }
