@@ -255,9 +255,8 @@ async fn ask_peer(
                 return None;
             };
             let mut st = lock();
-            if !st.asm.contains_key(&size) {
-                let asm = MetadataAssembler::new(u64::from(size), config.max_metadata_size).ok()?;
-                st.asm.insert(size, asm);
+            if let std::collections::hash_map::Entry::Vacant(e) = st.asm.entry(size) {
+                e.insert(MetadataAssembler::new(u64::from(size), config.max_metadata_size).ok()?);
             }
             drop(st);
             their_id = Some(tid);
