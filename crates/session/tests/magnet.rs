@@ -415,21 +415,39 @@ fn metadata_handshake(metadata_size: i64) -> Bytes {
     ))
 }
 
-/// A seed of ours of `torrent` from `dir`, listening on 127.0.0.1:`port`
-/// (an address handed out before anything listens there).
-async fn our_seeder_at(torrent: &Torrent, dir: &Path, port: u16) -> (Session, TorrentHandle) {
-    let session = Session::new(SessionConfig {
-        listen: Some(SocketAddr::from(([127, 0, 0, 1], port))),
-        ..common::config()
-    })
-    .await
-    .unwrap();
-    let handle = session
-        .add_torrent(torrent, AddTorrentOptions::new(dir).trackers(false))
-        .await
-        .unwrap();
-    common::wait_complete(&handle, START_TIME).await;
-    (session, handle)
+/// A TCP gate on 127.0.0.1 for a peer that is not there yet: it closes
+/// every connection at once (as a peer that is down) until
+/// [`Gate::open`], then forwards each new connection to the target. Its
+/// address is taken at once, so it can go into a magnet link without
+/// racing other sockets for the port.
+struct Gate {
+    addr: SocketAddr,
+    target: tokio::sync::watch::Sender<Option<SocketAddr>>,
+}
+
+impl Gate {
+    async fn new() -> Gate {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (target, rx) = tokio::sync::watch::channel(None::<SocketAddr>);
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let Some(to) = *rx.borrow() else {
+                    continue;
+                };
+                tokio::spawn(async move {
+                    if let Ok(mut out) = TcpStream::connect(to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+            }
+        });
+        Gate { addr, target }
+    }
+
+    fn open(&self, to: SocketAddr) {
+        let _ = self.target.send(Some(to));
+    }
 }
 
 /// Waits until `counts.served` reaches `n`.
@@ -445,8 +463,8 @@ async fn wait_served(counts: &FakeCounts, n: u64, limit: Duration) {
 }
 
 /// A liar serves another info dict of the same size; the honest seeder
-/// (in the link's x.pe too, but listening only once the liar has served a
-/// whole dict) then serves the real one.
+/// (in the link's x.pe too, behind a gate that opens only once the liar
+/// has served a whole dict) then serves the real one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_metadata_does_not_poison_the_torrent() {
     let _serial = common::serial().await;
@@ -475,8 +493,8 @@ async fn wrong_metadata_does_not_poison_the_torrent() {
             wrong,
         )
         .await;
-        let honest_port = common::free_port();
-        let honest = SocketAddr::from(([127, 0, 0, 1], honest_port));
+        let gate = Gate::new().await;
+        let honest = gate.addr;
 
         let leecher = Session::new(common::config()).await.unwrap();
         let magnet = Magnet::from(&torrent).with_peer(liar).with_peer(honest);
@@ -494,7 +512,8 @@ async fn wrong_metadata_does_not_poison_the_torrent() {
                 .wait_for(Duration::from_secs(10), |e| *e
                     == Event::MetadataRejected { addr: liar })
                 .await,
-            "the wrong dict is rejected and its sender named: {:?}",
+            "the wrong dict is rejected and its sender named: {lies:?} {:?} {:?}",
+            handle.status(),
             events.events()
         );
         assert_eq!(
@@ -509,7 +528,8 @@ async fn wrong_metadata_does_not_poison_the_torrent() {
         );
         let asked = lies.requests.load(Ordering::Relaxed);
 
-        let (seeder, _seed) = our_seeder_at(&torrent, src.path(), honest_port).await;
+        let (seeder, _seed) = common::our_seeder(&torrent, src.path()).await;
+        gate.open(seeder.listen_addr().unwrap());
         let started = Instant::now();
         common::wait_complete(&handle, TEST_TIME).await;
         let stats = handle.stats();
@@ -547,17 +567,11 @@ async fn wrong_metadata_does_not_poison_the_torrent() {
 }
 
 /// As above, but the liar claims the size of its own (other) dict, which
-/// differs from the real one, and speaks first.
-///
-/// Ignored: fails with the engine as of issue #7. `metadata::fetch` builds
-/// one `MetadataAssembler` with the size of the first peer's
-/// `metadata_size` and keeps that size for good (`take` and `reset` keep
-/// it), and `ask_peer` drops every later peer whose size differs (`Some(a)
-/// if a.size() != size => return None`). After the liar's dict fails the
-/// hash check, every honest peer is still refused: the magnet never
-/// completes.
+/// differs from the real one, and speaks first: the size it claims must
+/// not lock out peers that claim another (the first engine of issue #7
+/// kept the first peer's `metadata_size` for good and refused every
+/// honest peer after it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "engine bug: the first peer's metadata_size sticks (see the doc comment)"]
 async fn wrong_metadata_size_does_not_poison_the_torrent() {
     let _serial = common::serial().await;
     timeout(Duration::from_secs(60), async {
@@ -579,8 +593,8 @@ async fn wrong_metadata_size_does_not_poison_the_torrent() {
             wrong,
         )
         .await;
-        let honest_port = common::free_port();
-        let honest = SocketAddr::from(([127, 0, 0, 1], honest_port));
+        let gate = Gate::new().await;
+        let honest = gate.addr;
         let leecher = Session::new(common::config()).await.unwrap();
         let magnet = Magnet::from(&torrent).with_peer(liar).with_peer(honest);
         let (handle, _events) = add_magnet(
@@ -592,7 +606,8 @@ async fn wrong_metadata_size_does_not_poison_the_torrent() {
         )
         .await;
         wait_served(&lies, 1, Duration::from_secs(30)).await;
-        let (seeder, _seed) = our_seeder_at(&torrent, src.path(), honest_port).await;
+        let (seeder, _seed) = common::our_seeder(&torrent, src.path()).await;
+        gate.open(seeder.listen_addr().unwrap());
         common::wait_complete(&handle, Duration::from_secs(40)).await;
         common::assert_same_tree(&content, &dst.path().join("content"));
         leecher.shutdown().await;
@@ -602,13 +617,10 @@ async fn wrong_metadata_size_does_not_poison_the_torrent() {
     .expect("test took too long");
 }
 
-/// Ignored: fails with the engine as of issue #7. `TorrentHandle::add_peers`
-/// does nothing while a magnet link's metadata is being fetched (the
-/// handle has no `TorrentShared` yet, and `add_peers` only sends
-/// `DriverCmd::AddPeers` to it), so peers found after `add_magnet` (by the
-/// user, the DHT of a future issue) are lost; `pause` and `resume` too.
+/// Peers added to the handle while the metadata is being fetched are used
+/// for it (the first engine of issue #7 dropped them: the handle had no
+/// torrent yet to pass them to).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "engine bug: add_peers is dropped while fetching metadata"]
 async fn add_peers_while_fetching_metadata() {
     let _serial = common::serial().await;
     timeout(Duration::from_secs(60), async {
@@ -786,6 +798,46 @@ async fn magnet_links_refused() {
         handle.remove().await;
         assert_eq!(handle.status(), Status::Stopped);
         session.shutdown().await;
+    })
+    .await
+    .expect("test took too long");
+}
+
+/// A link that names our own session among its peers (as one we made and
+/// got back would): the session must not take itself for a metadata
+/// source, nor blame itself, and completes from the real seeder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magnet_naming_ourselves_in_x_pe() {
+    let _serial = common::serial().await;
+    timeout(Duration::from_secs(60), async {
+        let src = tempfile::tempdir().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        let (content, torrent) = content_and_torrent(src.path(), None);
+        let (seeder, _seed) = common::our_seeder(&torrent, src.path()).await;
+        let leecher = Session::new(common::config()).await.unwrap();
+        let ourselves = leecher.listen_addr().unwrap();
+        let magnet = Magnet::from(&torrent)
+            .with_peer(ourselves)
+            .with_peer(seeder.listen_addr().unwrap());
+        let (handle, events) = add_magnet(
+            &leecher,
+            &magnet,
+            AddTorrentOptions::new(dst.path())
+                .trackers(false)
+                .seed(false),
+        )
+        .await;
+        common::wait_complete(&handle, Duration::from_secs(40)).await;
+        let events = events.events();
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, Event::MetadataRejected { .. })),
+            "{events:?}"
+        );
+        common::assert_same_tree(&content, &dst.path().join("content"));
+        leecher.shutdown().await;
+        seeder.shutdown().await;
     })
     .await
     .expect("test took too long");
