@@ -39,7 +39,8 @@ struct FetchState {
     /// the size cannot lock out the honest ones.
     asm: HashMap<u32, MetadataAssembler<SocketAddr>>,
     active: HashSet<SocketAddr>,
-    tried: HashSet<SocketAddr>,
+    /// When each address may be dialled again, and how often it failed.
+    retry: HashMap<SocketAddr, (std::time::Instant, u32)>,
     bad: HashSet<SocketAddr>,
     known: Vec<SocketAddr>,
     result: Option<Bytes>,
@@ -97,6 +98,7 @@ pub(crate) async fn fetch(
             if let Some(b) = st.result.take() {
                 break b;
             }
+            let now = std::time::Instant::now();
             for a in ctx.slot.take_pending_peers() {
                 if !st.known.contains(&a) {
                     st.known.push(a);
@@ -106,13 +108,16 @@ pub(crate) async fn fetch(
                 .known
                 .iter()
                 .copied()
-                .filter(|a| !st.tried.contains(a) && !st.bad.contains(a))
+                .filter(|a| {
+                    !st.active.contains(a)
+                        && !st.bad.contains(a)
+                        && st.retry.get(a).is_none_or(|(t, _)| *t <= now)
+                })
                 .collect();
             for addr in candidates {
                 if st.active.len() >= FETCH_PEERS {
                     break;
                 }
-                st.tried.insert(addr);
                 st.active.insert(addr);
                 let (state, done, config) = (
                     Arc::clone(&state),
@@ -124,16 +129,15 @@ pub(crate) async fn fetch(
                     let _ = ask_peer(addr, info_hash, peer_id, &config, &state, &done, &slot).await;
                     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
                     st.active.remove(&addr);
+                    // Ask again later, backing off: 2, 4, 8 ... 64 s.
+                    let failures = st.retry.get(&addr).map_or(0, |r| r.1) + 1;
+                    let wait = Duration::from_secs(1 << failures.min(6));
+                    st.retry
+                        .insert(addr, (std::time::Instant::now() + wait, failures));
                     for asm in st.asm.values_mut() {
                         asm.release(addr);
                     }
                 });
-            }
-            // Peers that answered may be asked again later (another may
-            // have been penalized meanwhile).
-            if st.active.is_empty() {
-                let bad = st.bad.clone();
-                st.tried.retain(|a| bad.contains(a));
             }
         }
         tokio::select! {
@@ -152,11 +156,15 @@ pub(crate) async fn fetch(
             return None;
         }
     };
-    let known = state
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .known
-        .clone();
+    // Peers that sent metadata with the wrong hash are not handed on.
+    let known = {
+        let st = state.lock().unwrap_or_else(|e| e.into_inner());
+        st.known
+            .iter()
+            .copied()
+            .filter(|a| !st.bad.contains(a))
+            .collect()
+    };
     Some((info, known))
 }
 
@@ -243,12 +251,31 @@ async fn ask_peer(
     let mut their_id = None;
     let mut their_size: Option<u32> = None;
     let mut outstanding = 0usize;
+    let mut silent = Duration::ZERO;
     loop {
-        let msg = timeout(PEER_SILENCE, framed.next()).await.ok()??.ok()?;
-        let Message::Extended { id, payload } = msg else {
-            continue;
+        // Wake up every second even without a message, to take pieces other
+        // peers gave back.
+        let msg = match timeout(Duration::from_secs(1), framed.next()).await {
+            Ok(m) => {
+                silent = Duration::ZERO;
+                Some(m?.ok()?)
+            }
+            Err(_) => {
+                silent += Duration::from_secs(1);
+                if silent >= PEER_SILENCE {
+                    return None;
+                }
+                None
+            }
         };
-        if id == 0 {
+        let (id, payload) = match msg {
+            Some(Message::Extended { id, payload }) => (id, payload),
+            Some(_) => continue,
+            None => (u8::MAX, Bytes::new()),
+        };
+        if id == u8::MAX {
+            // Timer tick: fall through to the requests below.
+        } else if id == 0 {
             // A size above the ceiling fails here, before any allocation.
             let hs = ExtendedHandshake::decode(&payload, &limits).ok()?;
             let (Some(&tid), Some(size)) = (hs.m.get(UT_METADATA), hs.metadata_size) else {

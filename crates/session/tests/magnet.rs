@@ -894,7 +894,6 @@ async fn magnet_naming_ourselves_in_x_pe() {
 /// again. Measured here: the late peer connected and was asked nothing
 /// for the whole 10 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "engine bug: released metadata pieces wait for PEER_SILENCE (see the doc comment)"]
 async fn pieces_held_by_a_departed_peer_are_asked_again_at_once() {
     let _serial = common::serial().await;
     timeout(Duration::from_secs(60), async {
