@@ -9,13 +9,17 @@ use std::alloc::System;
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-/// The counting allocator sees every thread: measured sections run one at a
-/// time, and every test takes this lock.
+/// The counting allocator sees every thread, so the tests of this file run
+/// one at a time: each holds this lock from start to end.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Bytes allocated in total (reallocations included) while running `f`.
+/// The caller holds [`serial`].
 fn allocated<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let region = Region::new(GLOBAL);
     let out = f();
     (out, region.change().bytes_allocated)
@@ -29,6 +33,7 @@ fn nested_lists(depth: usize) -> Vec<u8> {
 
 #[test]
 fn default_depth_limit_at_and_past() {
+    let _serial = serial();
     let limit = DecodeOptions::DEFAULT_MAX_DEPTH;
     assert!(decode(&nested_lists(limit)).is_ok());
     assert_eq!(
@@ -42,6 +47,7 @@ fn default_depth_limit_at_and_past() {
 
 #[test]
 fn hundred_thousand_nested_lists() {
+    let _serial = serial();
     // 100,000 unclosed `l` with the default limit: stopped at depth 100,
     // having allocated almost nothing.
     let input = vec![b'l'; 100_000];
@@ -70,6 +76,7 @@ fn hundred_thousand_nested_lists() {
 
 #[test]
 fn huge_declared_string_length() {
+    let _serial = serial();
     let (r, bytes) = allocated(|| decode(b"99999999999:x").map(|_| ()));
     assert_eq!(
         r,
@@ -86,6 +93,7 @@ fn huge_declared_string_length() {
 
 #[test]
 fn integer_range_at_and_past() {
+    let _serial = serial();
     assert_eq!(
         decode(b"i9223372036854775807e").unwrap().root().as_int(),
         Some(i64::MAX)
@@ -106,6 +114,7 @@ fn integer_range_at_and_past() {
 
 #[test]
 fn million_byte_string_accepted_without_copy() {
+    let _serial = serial();
     let mut input = b"1000000:".to_vec();
     input.resize(8 + 1_000_000, b'x');
     let (doc, bytes) = allocated(|| decode(&input).unwrap());
@@ -122,6 +131,7 @@ fn million_byte_string_accepted_without_copy() {
 
 #[test]
 fn item_limit_at_and_past() {
+    let _serial = serial();
     // A list of 999 empty strings is 1,000 items with the list itself.
     let mut input = b"l".to_vec();
     for _ in 0..999 {
@@ -142,6 +152,7 @@ fn item_limit_at_and_past() {
 
 #[test]
 fn truncations_of_a_valid_document_never_panic() {
+    let _serial = serial();
     let input = b"d8:announce3:url4:infod6:lengthi12345e4:name4:file12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaaee";
     assert!(decode(input).is_ok());
     for end in 0..input.len() {
