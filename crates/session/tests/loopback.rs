@@ -50,26 +50,25 @@ fn same_tree(a: &Path, b: &Path) {
     }
 }
 
-async fn run(version: TorrentVersion) {
-    run_on(version, config(), config()).await;
+/// A temp folder with the test content, its torrent, and a session that
+/// has checked the data and seeds it.
+struct Seeded {
+    dir: tempfile::TempDir,
+    torrent: Torrent,
+    session: Session,
 }
 
-async fn run_on(version: TorrentVersion, seed_config: SessionConfig, leech_config: SessionConfig) {
-    let seed_dir = tempfile::tempdir().unwrap();
-    let leech_dir = tempfile::tempdir().unwrap();
-    make_content(seed_dir.path());
+async fn seeded(version: TorrentVersion, config: SessionConfig) -> Seeded {
+    let dir = tempfile::tempdir().unwrap();
+    make_content(dir.path());
     let created = TorrentBuilder::new(version)
         .piece_length(64 * 1024)
-        .build_from_path(seed_dir.path().join("content"), |_, _| {})
+        .build_from_path(dir.path().join("content"), |_, _| {})
         .unwrap();
     let torrent = Torrent::from_bytes(created.into_bytes()).unwrap();
-
-    let seeder = Session::new(seed_config).await.unwrap();
-    let seed = seeder
-        .add_torrent(
-            &torrent,
-            AddTorrentOptions::new(seed_dir.path()).trackers(false),
-        )
+    let session = Session::new(config).await.unwrap();
+    let seed = session
+        .add_torrent(&torrent, AddTorrentOptions::new(dir.path()).trackers(false))
         .await
         .unwrap();
     tokio::time::timeout(Duration::from_secs(30), seed.wait_for_completion())
@@ -77,6 +76,24 @@ async fn run_on(version: TorrentVersion, seed_config: SessionConfig, leech_confi
         .expect("seeder checks its data in time")
         .unwrap();
     assert_eq!(seed.status(), Status::Seeding);
+    Seeded {
+        dir,
+        torrent,
+        session,
+    }
+}
+
+async fn run(version: TorrentVersion) {
+    run_on(version, config(), config()).await;
+}
+
+async fn run_on(version: TorrentVersion, seed_config: SessionConfig, leech_config: SessionConfig) {
+    let Seeded {
+        dir: seed_dir,
+        torrent,
+        session: seeder,
+    } = seeded(version, seed_config).await;
+    let leech_dir = tempfile::tempdir().unwrap();
 
     let leecher = Session::new(leech_config).await.unwrap();
     let handle = leecher
@@ -143,23 +160,12 @@ async fn v1_download_over_ipv6_loopback() {
 /// session with status `Stopped`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_resume_remove() {
-    let seed_dir = tempfile::tempdir().unwrap();
+    let Seeded {
+        dir: seed_dir,
+        torrent,
+        session: seeder,
+    } = seeded(TorrentVersion::V1, config()).await;
     let leech_dir = tempfile::tempdir().unwrap();
-    make_content(seed_dir.path());
-    let created = TorrentBuilder::new(TorrentVersion::V1)
-        .piece_length(64 * 1024)
-        .build_from_path(seed_dir.path().join("content"), |_, _| {})
-        .unwrap();
-    let torrent = Torrent::from_bytes(created.into_bytes()).unwrap();
-    let seeder = Session::new(config()).await.unwrap();
-    let seed = seeder
-        .add_torrent(
-            &torrent,
-            AddTorrentOptions::new(seed_dir.path()).trackers(false),
-        )
-        .await
-        .unwrap();
-    seed.wait_for_completion().await.unwrap();
 
     let leecher = Session::new(config()).await.unwrap();
     let handle = leecher
@@ -218,23 +224,12 @@ async fn pause_resume_remove() {
 /// ut_metadata from our own session, then the data.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn magnet_from_our_seed() {
-    let seed_dir = tempfile::tempdir().unwrap();
+    let Seeded {
+        dir: seed_dir,
+        torrent,
+        session: seeder,
+    } = seeded(TorrentVersion::Hybrid, config()).await;
     let leech_dir = tempfile::tempdir().unwrap();
-    make_content(seed_dir.path());
-    let created = TorrentBuilder::new(TorrentVersion::Hybrid)
-        .piece_length(64 * 1024)
-        .build_from_path(seed_dir.path().join("content"), |_, _| {})
-        .unwrap();
-    let torrent = Torrent::from_bytes(created.into_bytes()).unwrap();
-    let seeder = Session::new(config()).await.unwrap();
-    let seed = seeder
-        .add_torrent(
-            &torrent,
-            AddTorrentOptions::new(seed_dir.path()).trackers(false),
-        )
-        .await
-        .unwrap();
-    seed.wait_for_completion().await.unwrap();
 
     let magnet = seedbed_metainfo::Magnet::from(&torrent).with_peer(seeder.listen_addr().unwrap());
     let leecher = Session::new(config()).await.unwrap();
@@ -271,23 +266,11 @@ async fn magnet_from_our_seed() {
 /// PeX (BEP 11): C knows only B; B knows the seed A; C learns A from B.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pex_introduces_the_seed() {
-    let seed_dir = tempfile::tempdir().unwrap();
-    make_content(seed_dir.path());
-    let created = TorrentBuilder::new(TorrentVersion::V1)
-        .piece_length(64 * 1024)
-        .build_from_path(seed_dir.path().join("content"), |_, _| {})
-        .unwrap();
-    let torrent = Torrent::from_bytes(created.into_bytes()).unwrap();
-    let a = Session::new(config()).await.unwrap();
-    a.add_torrent(
-        &torrent,
-        AddTorrentOptions::new(seed_dir.path()).trackers(false),
-    )
-    .await
-    .unwrap()
-    .wait_for_completion()
-    .await
-    .unwrap();
+    let Seeded {
+        dir: seed_dir,
+        torrent,
+        session: a,
+    } = seeded(TorrentVersion::V1, config()).await;
     let a_addr = a.listen_addr().unwrap();
     let b_dir = tempfile::tempdir().unwrap();
     let b = Session::new(config()).await.unwrap();
