@@ -3,13 +3,14 @@
 //! ```text
 //! cargo run --release --example download -- (--torrent FILE | --magnet URI) [--output-directory DIR]
 //!     [--peers FILE] [--peer ADDR]... [--max-peers N] [--use-progress-bar]
-//!     [--no-trackers] [--seed] [--listen ADDR] [--peer-timeout SECS]
+//!     [--no-trackers] [--seed] [--listen ADDR] [--peer-timeout SECS] [--fsync] [--sparse]
 //! ```
 //!
 //! Shows a progress bar when asked or when stdout is a terminal, log lines
 //! otherwise. Exits 0 only when every piece is verified on disk; 1 with a
 //! clear error on bad input or when no peer can be reached within
-//! `--peer-timeout` seconds.
+//! `--peer-timeout` seconds. Files are preallocated unless `--sparse`; with
+//! `--fsync` they are flushed to the disk before completion is reported.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use seedbed::metainfo::{Magnet, Torrent};
-use seedbed::session::{AddTorrentOptions, Session, SessionConfig, Status};
+use seedbed::session::{AddTorrentOptions, Allocation, Session, SessionConfig, Status};
 
 #[derive(Parser, Debug)]
 #[command(about = "Download a torrent with seedbed")]
@@ -63,6 +64,12 @@ struct Args {
     /// seconds.
     #[arg(long, default_value_t = 60)]
     peer_timeout: u64,
+    /// Flush the files to the disk (fsync) before reporting completion.
+    #[arg(long)]
+    fsync: bool,
+    /// Create sparse files instead of reserving their disk space up front.
+    #[arg(long)]
+    sparse: bool,
 }
 
 fn read_peers_file(path: &PathBuf) -> Result<Vec<SocketAddr>, String> {
@@ -114,7 +121,13 @@ async fn run(args: Args, progress: bool) -> Result<(), String> {
         .peers(peers)
         .trackers(!args.no_trackers)
         .max_peers(args.max_peers)
-        .seed(args.seed);
+        .seed(args.seed)
+        .sync_on_completion(args.fsync)
+        .allocation(if args.sparse {
+            Allocation::Sparse
+        } else {
+            Allocation::Preallocate
+        });
     let handle = match (&args.torrent, &args.magnet) {
         (Some(path), _) => {
             let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -8,7 +8,10 @@ python3-libtorrent leecher download it from the seeder. Each leecher is a
 child process; we report its wall seconds, CPU seconds (user + system) and
 peak resident memory, and the seedbed / libtorrent ratios of the medians.
 
-Usage: scripts/bench_download.py [--size MIB] [--runs N] [--keep]
+Before each run, dirty pages are flushed (sync) and page-cache memory is
+recycled (see warm_page_cache); neither is measured.
+
+Usage: scripts/bench_download.py [--size MIB] [--runs N] [--keep] [--no-warm] [--fsync]
 Called by scripts/bench-download.sh, which builds the example first.
 Loopback only; everything it starts is stopped; its temp folder is removed.
 """
@@ -86,9 +89,12 @@ s = lt.session(settings)
 p = lt.add_torrent_params()
 p.ti = lt.torrent_info(torrent)
 p.save_path = data
-p.flags |= lt.torrent_flags.seed_mode
 p.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
 h = s.add_torrent(p)
+# Not seed_mode: the seeder checks its data first, so no leecher's run
+# waits for the seeder hashing pieces on first request.
+while not h.status().is_seeding:
+    time.sleep(0.05)
 print(s.listen_port(), flush=True)
 while True:
     time.sleep(1)
@@ -103,6 +109,26 @@ def file_sha1(path):
             if not b:
                 return h.hexdigest()
             h.update(b)
+
+
+def warm_page_cache(tmp, size_mib):
+    """Writes and deletes a scratch file a little larger than the download.
+
+    This machine is a VM whose balloon device reports freed memory to the
+    host; writing into pages the host has taken back costs up to ten times
+    the CPU of writing into recently used ones, and which kind a run gets
+    varies from run to run. Recycling pages just before each run gives
+    every leecher the same start. Not measured; --no-warm turns it off.
+    """
+    path = os.path.join(tmp, "warm.tmp")
+    zeros = bytes(1 << 20)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC)
+    try:
+        for i in range(size_mib + size_mib // 4):
+            os.pwrite(fd, zeros, i << 20)
+    finally:
+        os.close(fd)
+        os.unlink(path)
 
 
 def peak_rss_wrapper(cmd):
@@ -134,6 +160,8 @@ def main():
     ap.add_argument("--size", type=int, default=1024, help="MiB")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--no-warm", action="store_true", help="do not recycle page-cache memory before each run")
+    ap.add_argument("--fsync", action="store_true", help="seedbed flushes its files before exiting (--fsync)")
     ap.add_argument("--download-bin", default=os.path.join(ROOT, "target/release/examples/download"))
     args = ap.parse_args()
 
@@ -158,8 +186,15 @@ def main():
                     cmd = [args.download_bin, "--torrent", tpath, "--output-directory", out,
                            "--peer", f"127.0.0.1:{port}", "--no-trackers",
                            "--listen", "127.0.0.1:0"]
+                    if args.fsync:
+                        cmd.append("--fsync")
                 else:
                     cmd = ["/usr/bin/python3", "-c", LEECH_LT, tpath, out, str(port)]
+                # Earlier runs' writes are flushed first, so no run pays
+                # for another's writeback.
+                os.sync()
+                if not args.no_warm:
+                    warm_page_cache(tmp, args.size)
                 wall, cpu, peak = measured(cmd, timeout=900)
                 got = file_sha1(os.path.join(out, "bench.bin"))
                 if got != want:

@@ -117,17 +117,38 @@ impl Encoder<Handshake> for HandshakeCodec {
 
 /// Decodes and encodes peer wire [`Message`]s, enforcing [`Limits`]; see
 /// [`MessageDecoder`] for the decoding contract.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MessageCodec {
     decoder: MessageDecoder,
 }
 
+impl Default for MessageCodec {
+    fn default() -> Self {
+        MessageCodec::new(Limits::new())
+    }
+}
+
 impl MessageCodec {
-    /// A codec with these limits.
+    /// A codec with these limits and a read-ahead of
+    /// [`DEFAULT_READ_AHEAD`](Self::DEFAULT_READ_AHEAD) bytes.
     pub fn new(limits: Limits) -> Self {
         MessageCodec {
-            decoder: MessageDecoder::new(limits),
+            decoder: MessageDecoder::new(limits).with_read_ahead(Self::DEFAULT_READ_AHEAD),
         }
+    }
+
+    /// The read-ahead of [`MessageCodec::new`]: 64 KiB, so one read of the
+    /// socket can take four 16 KiB blocks (see
+    /// [`MessageDecoder::with_read_ahead`]).
+    pub const DEFAULT_READ_AHEAD: usize = 64 * 1024;
+
+    /// Sets the read-ahead in bytes (see
+    /// [`MessageDecoder::with_read_ahead`]); 0 reads at most to the end of
+    /// the current frame.
+    #[must_use]
+    pub fn with_read_ahead(mut self, bytes: usize) -> Self {
+        self.decoder = self.decoder.with_read_ahead(bytes);
+        self
     }
 
     /// The sans-IO decoder inside, e.g. to set the piece count once known.

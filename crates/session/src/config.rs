@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::storage::Allocation;
+
 /// Settings of a [`Session`](crate::Session).
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
@@ -31,6 +33,12 @@ pub struct SessionConfig {
     pub connect_timeout: Duration,
     /// Hashing threads used for verification; 0 means one per core.
     pub hashing_threads: usize,
+    /// Bytes of a torrent's complete pieces that may wait for their hash
+    /// check and write; past it, its peers send no new requests until the
+    /// hashing threads catch up (back-pressure: memory stays bounded and
+    /// the data is still in the CPU caches when hashed). Two pieces per
+    /// hashing thread are always allowed. Default 32 MiB.
+    pub max_unverified_bytes: u64,
     /// User agent for HTTP trackers and `v` in the extension handshake.
     pub user_agent: String,
     /// Time limit of one tracker request. Default 15 s.
@@ -53,6 +61,7 @@ impl Default for SessionConfig {
             request_timeout: Duration::from_secs(20),
             connect_timeout: Duration::from_secs(10),
             hashing_threads: 0,
+            max_unverified_bytes: 32 * 1024 * 1024,
             user_agent: concat!("seedbed/", env!("CARGO_PKG_VERSION")).to_string(),
             tracker_timeout: Duration::from_secs(15),
             max_metadata_size: 30 * 1024 * 1024,
@@ -78,6 +87,15 @@ pub struct AddTorrentOptions {
     pub seed: bool,
     /// Start paused. Default `false`.
     pub paused: bool,
+    /// How new files are sized on disk. Default
+    /// [`Allocation::Preallocate`].
+    pub allocation: Allocation,
+    /// Flush the files to the disk (`fsync`) when the last piece is
+    /// verified, before [`Event::Completed`](crate::Event::Completed).
+    /// Default `false`, as libtorrent and Transmission: verified pieces are
+    /// written (in the page cache) before they count as done, which
+    /// survives the process being killed but not a power loss.
+    pub sync_on_completion: bool,
 }
 
 impl AddTorrentOptions {
@@ -90,6 +108,8 @@ impl AddTorrentOptions {
             max_peers: None,
             seed: true,
             paused: false,
+            allocation: Allocation::default(),
+            sync_on_completion: false,
         }
     }
 
@@ -114,6 +134,18 @@ impl AddTorrentOptions {
     /// Seeds after completion or not.
     pub fn seed(mut self, on: bool) -> Self {
         self.seed = on;
+        self
+    }
+
+    /// Sets how new files are sized on disk.
+    pub fn allocation(mut self, allocation: Allocation) -> Self {
+        self.allocation = allocation;
+        self
+    }
+
+    /// Flushes the files to the disk at completion or not.
+    pub fn sync_on_completion(mut self, on: bool) -> Self {
+        self.sync_on_completion = on;
         self
     }
 

@@ -37,6 +37,10 @@ const INITIAL_DEPTH: usize = 64;
 /// Seconds of the peer's rate we keep requested (as libtorrent's
 /// `request_queue_time`).
 const QUEUE_SECONDS: u64 = 3;
+/// Requests are sent once the pipeline lacks a 1/REQUEST_BATCH_DIV of its
+/// depth (at most MAX_REQUEST_BATCH), so several go out per flush.
+const REQUEST_BATCH_DIV: usize = 8;
+const MAX_REQUEST_BATCH: usize = 16;
 /// Their `reqq` when they do not say (libtorrent's default).
 const DEFAULT_REQQ: usize = 250;
 /// Our extended message id for `ut_pex` (BEP 10 `m`).
@@ -766,6 +770,10 @@ impl Conn {
         if self.snubbed_until.is_some_and(|t| t > now) {
             return Ok(());
         }
+        // Back-pressure: complete pieces wait for the hashing threads.
+        if self.shared.verify_backlogged() {
+            return Ok(());
+        }
         let cap = self.shared.config.max_requests_per_peer.min(self.reqq);
         self.depth = self.depth.min(cap);
         let target = self.depth;
@@ -773,6 +781,13 @@ impl Conn {
             return Ok(());
         }
         let want = target - self.outstanding.len();
+        // Requests go out in batches (a few per flush, not one per block
+        // received), unless the pipeline is empty.
+        if want < (target / REQUEST_BATCH_DIV).clamp(1, MAX_REQUEST_BATCH)
+            && !self.outstanding.is_empty()
+        {
+            return Ok(());
+        }
         // Endgame duplicates only for a peer with (almost) nothing queued.
         let dups = ENDGAME_QUEUE.saturating_sub(self.outstanding.len());
         self.scratch.clear();

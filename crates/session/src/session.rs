@@ -284,9 +284,11 @@ async fn start_torrent(
     check_supported(&info)?;
     let dir = opts.output_dir.clone();
     let for_storage = Arc::clone(&info);
-    let storage = tokio::task::spawn_blocking(move || Storage::open(for_storage, &dir))
-        .await
-        .map_err(|e| Error::io("open files", std::io::Error::other(e)))??;
+    let allocation = opts.allocation;
+    let storage =
+        tokio::task::spawn_blocking(move || Storage::open_with(for_storage, &dir, allocation))
+            .await
+            .map_err(|e| Error::io("open files", std::io::Error::other(e)))??;
     let (shared, cmd_rx) = new_shared(
         info,
         trackers,

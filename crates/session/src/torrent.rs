@@ -143,6 +143,10 @@ pub(crate) struct TorrentShared {
     pub(crate) cmd_tx: mpsc::UnboundedSender<DriverCmd>,
     pub(crate) hasher: HashPool,
     pub(crate) registry: Weak<Registry>,
+    /// Bytes of complete pieces queued for hashing and not yet checked.
+    pub(crate) unverified: AtomicU64,
+    /// Past this many unverified bytes, peers request nothing new.
+    pub(crate) max_unverified: u64,
 }
 
 impl fmt::Debug for TorrentShared {
@@ -189,6 +193,8 @@ impl TorrentShared {
         contributors: Vec<PeerKey>,
     ) {
         let shared = Arc::clone(self);
+        let len = u64::from(self.info.geometry().piece_len(piece));
+        self.unverified.fetch_add(len, Ordering::Relaxed);
         self.hasher.submit(move || {
             let expected = shared.info.piece_hash_v1(piece);
             let mut ok = expected.is_some_and(|h| *h == sha1_blocks(&blocks));
@@ -199,8 +205,18 @@ impl TorrentShared {
                     ok = false;
                 }
             }
+            shared.unverified.fetch_sub(len, Ordering::Relaxed);
+            // piece_checked wakes every peer (`have` or `Wake`), so those
+            // held back by `verify_backlogged` request again.
             shared.piece_checked(piece, ok, &contributors);
         });
+    }
+
+    /// Whether so many complete pieces wait for the hashing threads that
+    /// peers should not request more now
+    /// ([`SessionConfig::max_unverified_bytes`]).
+    pub(crate) fn verify_backlogged(&self) -> bool {
+        self.unverified.load(Ordering::Relaxed) > self.max_unverified
     }
 
     /// Applies a hash check's result: `have` to every peer, trust, bans,
@@ -381,6 +397,9 @@ pub(crate) fn new_shared(
             },
         );
     }
+    let max_unverified = config
+        .max_unverified_bytes
+        .max(2 * hasher.threads() as u64 * u64::from(geometry.piece_length()));
     let shared = Arc::new(TorrentShared {
         info_hash: info.info_hash(),
         trackers,
@@ -408,6 +427,8 @@ pub(crate) fn new_shared(
         cmd_tx,
         hasher,
         registry,
+        unverified: AtomicU64::new(0),
+        max_unverified,
         opts,
         info,
     });
@@ -547,10 +568,12 @@ pub(crate) async fn run_driver(
                         }
                     }
                     DriverCmd::Completed => {
-                        let storage = Arc::clone(&shared.storage);
-                        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || storage.sync()).await {
-                            shared.set_status(Status::Failed(e.to_string()));
-                            continue;
+                        if shared.opts.sync_on_completion {
+                            let storage = Arc::clone(&shared.storage);
+                            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || storage.sync()).await {
+                                shared.set_status(Status::Failed(e.to_string()));
+                                continue;
+                            }
                         }
                         tracing::info!(name = shared.info.name(), "download complete");
                         shared.emit(Event::Completed);

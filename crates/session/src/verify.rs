@@ -16,6 +16,7 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 #[derive(Clone, Debug)]
 pub(crate) struct HashPool {
     tx: mpsc::Sender<Job>,
+    threads: usize,
 }
 
 impl HashPool {
@@ -44,7 +45,12 @@ impl HashPool {
                 })
                 .expect("spawn a hashing thread");
         }
-        HashPool { tx }
+        HashPool { tx, threads: n }
+    }
+
+    /// The number of hashing threads.
+    pub(crate) fn threads(&self) -> usize {
+        self.threads
     }
 
     /// Queues `job`.

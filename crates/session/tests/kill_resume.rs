@@ -198,6 +198,9 @@ async fn kill_nine_halfway_then_resume() {
                 .args(["--peer", &addr.to_string()])
                 .args(["--no-trackers", "--listen", "127.0.0.1:0"])
                 .args(["--peer-timeout", "60"])
+                // Sparse files: the blocks allocated on disk measure the
+                // verified data written so far.
+                .arg("--sparse")
                 .env("RUST_LOG", "info")
                 .env("NO_COLOR", "1");
             common::ChildGuard::spawn("download example", cmd)

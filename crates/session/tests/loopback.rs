@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use seedbed_metainfo::{Torrent, TorrentBuilder, TorrentVersion};
-use seedbed_session::{AddTorrentOptions, Event, Session, SessionConfig, Status};
+use seedbed_session::{AddTorrentOptions, Allocation, Event, Session, SessionConfig, Status};
 
 fn config() -> SessionConfig {
     config_on(SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -138,6 +138,49 @@ async fn v1_download_from_our_seed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hybrid_download_from_our_seed() {
     run(TorrentVersion::Hybrid).await;
+}
+
+/// The tightest back-pressure (one hashing thread, no unverified bytes
+/// allowed beyond its two-piece floor) still completes; so do sparse files
+/// and an fsync at completion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tight_back_pressure_sparse_files_and_fsync() {
+    let Seeded {
+        dir: seed_dir,
+        torrent,
+        session: seeder,
+    } = seeded(TorrentVersion::V1, config()).await;
+    let leech_dir = tempfile::tempdir().unwrap();
+    let leecher = Session::new(SessionConfig {
+        hashing_threads: 1,
+        max_unverified_bytes: 0,
+        ..config()
+    })
+    .await
+    .unwrap();
+    let handle = leecher
+        .add_torrent(
+            &torrent,
+            AddTorrentOptions::new(leech_dir.path())
+                .trackers(false)
+                .seed(false)
+                .allocation(Allocation::Sparse)
+                .sync_on_completion(true)
+                .peers([seeder.listen_addr().unwrap()]),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), handle.wait_for_completion())
+        .await
+        .expect("download finishes in time")
+        .unwrap();
+    assert_eq!(handle.status(), Status::Finished);
+    same_tree(
+        &seed_dir.path().join("content"),
+        &leech_dir.path().join("content"),
+    );
+    leecher.shutdown().await;
+    seeder.shutdown().await;
 }
 
 /// IPv6: the seeder listens on ::1 and the leecher dials it there.
