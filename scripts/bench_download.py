@@ -114,11 +114,13 @@ def file_sha1(path):
 def warm_page_cache(tmp, size_mib):
     """Writes and deletes a scratch file a little larger than the download.
 
-    This machine is a VM whose balloon device reports freed memory to the
-    host; writing into pages the host has taken back costs up to ten times
-    the CPU of writing into recently used ones, and which kind a run gets
-    varies from run to run. Recycling pages just before each run gives
-    every leecher the same start. Not measured; --no-warm turns it off.
+    This machine is a VM whose balloon device reports free memory to the
+    host once it has been idle for a few seconds; writing 1 GiB into such
+    memory cost 1.0-1.6 s of system time here, against 0.15-0.2 s right
+    after other writes (scripts/page_cache_probe.py shows it). Which kind a leecher gets varied from run
+    to run and dominated the comparison. Recycling page-cache memory just
+    before each run gives every leecher the same start. Not measured;
+    --no-warm turns it off.
     """
     path = os.path.join(tmp, "warm.tmp")
     zeros = bytes(1 << 20)
