@@ -88,6 +88,17 @@ async fn run(version: TorrentVersion) {
 }
 
 async fn run_on(version: TorrentVersion, seed_config: SessionConfig, leech_config: SessionConfig) {
+    run_with(version, seed_config, leech_config, |o| o).await;
+}
+
+/// Our seed, then our leecher with `leech_config` and its options passed
+/// through `opts`: it completes, every piece verified, files identical.
+async fn run_with(
+    version: TorrentVersion,
+    seed_config: SessionConfig,
+    leech_config: SessionConfig,
+    opts: impl FnOnce(AddTorrentOptions) -> AddTorrentOptions,
+) {
     let Seeded {
         dir: seed_dir,
         torrent,
@@ -99,10 +110,12 @@ async fn run_on(version: TorrentVersion, seed_config: SessionConfig, leech_confi
     let handle = leecher
         .add_torrent(
             &torrent,
-            AddTorrentOptions::new(leech_dir.path())
-                .trackers(false)
-                .seed(false)
-                .peers([seeder.listen_addr().unwrap()]),
+            opts(
+                AddTorrentOptions::new(leech_dir.path())
+                    .trackers(false)
+                    .seed(false)
+                    .peers([seeder.listen_addr().unwrap()]),
+            ),
         )
         .await
         .unwrap();
@@ -145,42 +158,15 @@ async fn hybrid_download_from_our_seed() {
 /// and an fsync at completion.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tight_back_pressure_sparse_files_and_fsync() {
-    let Seeded {
-        dir: seed_dir,
-        torrent,
-        session: seeder,
-    } = seeded(TorrentVersion::V1, config()).await;
-    let leech_dir = tempfile::tempdir().unwrap();
-    let leecher = Session::new(SessionConfig {
+    let leech_config = SessionConfig {
         hashing_threads: 1,
         max_unverified_bytes: 0,
         ..config()
+    };
+    run_with(TorrentVersion::V1, config(), leech_config, |o| {
+        o.allocation(Allocation::Sparse).sync_on_completion(true)
     })
-    .await
-    .unwrap();
-    let handle = leecher
-        .add_torrent(
-            &torrent,
-            AddTorrentOptions::new(leech_dir.path())
-                .trackers(false)
-                .seed(false)
-                .allocation(Allocation::Sparse)
-                .sync_on_completion(true)
-                .peers([seeder.listen_addr().unwrap()]),
-        )
-        .await
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(60), handle.wait_for_completion())
-        .await
-        .expect("download finishes in time")
-        .unwrap();
-    assert_eq!(handle.status(), Status::Finished);
-    same_tree(
-        &seed_dir.path().join("content"),
-        &leech_dir.path().join("content"),
-    );
-    leecher.shutdown().await;
-    seeder.shutdown().await;
+    .await;
 }
 
 /// IPv6: the seeder listens on ::1 and the leecher dials it there.
