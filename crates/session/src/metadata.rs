@@ -89,6 +89,7 @@ pub(crate) async fn fetch(
             ctx.peer_id,
             ctx.listen_port,
             Arc::clone(&state),
+            ctx.slot.events.clone(),
         ))
     });
     let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -176,6 +177,7 @@ async fn announce_for_peers(
     peer_id: PeerId,
     port: Option<u16>,
     state: Arc<Mutex<FetchState>>,
+    events: tokio::sync::broadcast::Sender<Event>,
 ) {
     use seedbed_tracker_proto::client::{ClientOptions, TrackerClient};
     use seedbed_tracker_proto::{AnnounceRequest, Event as TrackerEvent};
@@ -193,12 +195,27 @@ async fn announce_for_peers(
             req.left = 1;
             req.event = TrackerEvent::Started;
             req.numwant = Some(50);
-            if let Ok(resp) = client.announce(url, &req).await {
-                let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-                for p in resp.peers {
-                    if !st.known.contains(&p.addr) {
-                        st.known.push(p.addr);
+            match client.announce(url, &req).await {
+                Ok(resp) => {
+                    tracing::info!(%url, peers = resp.peers.len(), "tracker answered (metadata)");
+                    let _ = events.send(Event::TrackerAnswered {
+                        url: url.clone(),
+                        peers: resp.peers.len(),
+                        interval: resp.interval,
+                    });
+                    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+                    for p in resp.peers {
+                        if !st.known.contains(&p.addr) {
+                            st.known.push(p.addr);
+                        }
                     }
+                }
+                Err(e) => {
+                    tracing::debug!(%url, %e, "announce failed (metadata)");
+                    let _ = events.send(Event::TrackerFailed {
+                        url: url.clone(),
+                        reason: e.to_string(),
+                    });
                 }
             }
         }
