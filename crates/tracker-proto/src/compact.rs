@@ -233,6 +233,30 @@ where
     }
 }
 
+/// Most peers [`gather_v4`] takes: 64 × 6 = 384 bytes.
+pub(crate) const GATHER: usize = 64;
+
+/// Writes the leading IPv4 peers of `items` in compact form into `tmp`,
+/// at most [`GATHER`] of them, and returns how many it wrote: all of
+/// `items` unless it met an IPv6 peer or filled `tmp`.
+#[inline]
+pub(crate) fn gather_v4<T>(
+    tmp: &mut [u8; GATHER * V4_LEN],
+    items: &[T],
+    addr: impl Fn(&T) -> &SocketAddr,
+) -> usize {
+    let mut n = 0;
+    for (slot, item) in tmp.chunks_exact_mut(V4_LEN).zip(items) {
+        let SocketAddr::V4(a) = addr(item) else {
+            break;
+        };
+        slot[..4].copy_from_slice(&a.ip().octets());
+        slot[4..].copy_from_slice(&a.port().to_be_bytes());
+        n += 1;
+    }
+    n
+}
+
 /// Peers per flush: 27 × 18 = 486 bytes at most.
 const CHUNK: usize = 27;
 

@@ -782,22 +782,35 @@ impl AnnounceResponse {
         }
         head.put(b"5:peers");
         if compact {
+            // The usual list, IPv4 only, in one pass: its first peers are
+            // gathered on the stack while checking their family, so the
+            // length prefix is known without counting first.
+            let mut tmp = [0u8; compact::GATHER * compact::V4_LEN];
+            let n = compact::gather_v4(&mut tmp, &self.peers, |p| &p.addr);
+            let rest = self.peers.get(n..).unwrap_or_default();
+            if rest.iter().all(|p| p.addr.is_ipv4()) {
+                head.put_u64((self.peers.len() * compact::V4_LEN) as u64);
+                head.put(b":");
+                buf.put_slice(head.as_bytes());
+                buf.put_slice(tmp.get(..n * compact::V4_LEN).unwrap_or_default());
+                if !rest.is_empty() {
+                    compact::write_all(buf, rest, |p| &p.addr);
+                }
+                self.encode_tail(buf);
+                return;
+            }
             let v4 = self.peers.iter().filter(|p| p.addr.is_ipv4()).count();
             head.put_u64((v4 * compact::V4_LEN) as u64);
             head.put(b":");
             buf.put_slice(head.as_bytes());
             let v6 = self.peers.len() - v4;
-            if v6 == 0 {
-                compact::write_all(buf, &self.peers, |p| &p.addr);
-            } else {
-                compact::write_family(buf, &self.peers, |p| &p.addr, false);
-                let mut h6 = StackBuf::<32>::new();
-                h6.put(b"6:peers6");
-                h6.put_u64((v6 * compact::V6_LEN) as u64);
-                h6.put(b":");
-                buf.put_slice(h6.as_bytes());
-                compact::write_family(buf, &self.peers, |p| &p.addr, true);
-            }
+            compact::write_family(buf, &self.peers, |p| &p.addr, false);
+            let mut h6 = StackBuf::<32>::new();
+            h6.put(b"6:peers6");
+            h6.put_u64((v6 * compact::V6_LEN) as u64);
+            h6.put(b":");
+            buf.put_slice(h6.as_bytes());
+            compact::write_family(buf, &self.peers, |p| &p.addr, true);
         } else {
             buf.put_slice(head.as_bytes());
             buf.put_u8(b'l');
@@ -815,6 +828,12 @@ impl AnnounceResponse {
             }
             buf.put_u8(b'e');
         }
+        self.encode_tail(buf);
+    }
+
+    /// The keys after `peers`/`peers6` and the closing `e`.
+    #[inline]
+    fn encode_tail<B: BufMut + ?Sized>(&self, buf: &mut B) {
         if let Some(t) = &self.tracker_id {
             write_bytes(buf, b"tracker id");
             write_bytes(buf, t);
@@ -1129,6 +1148,27 @@ mod tests {
         fn scrape_query_round_trip(h in proptest::collection::vec(any::<[u8; 20]>(), 0..10)) {
             let r = ScrapeRequest { info_hashes: h.into_iter().map(InfoHash).collect() };
             prop_assert_eq!(ScrapeRequest::from_query(r.to_query().as_bytes()).unwrap(), r);
+        }
+
+        #[test]
+        fn compact_peers_any_order_and_length(
+            v4 in proptest::collection::vec((any::<[u8; 4]>(), any::<u16>()), 0..200),
+            v6 in proptest::collection::vec((any::<usize>(), any::<[u8; 16]>(), any::<u16>()), 0..3),
+        ) {
+            // Up to and past the stack-gathered peers, IPv6 peers anywhere:
+            // `peers` holds the IPv4 peers in order, `peers6` the IPv6 ones.
+            let mut peers: Vec<Peer> = v4.into_iter().map(|(a, p)| Peer::from(SocketAddr::from((a, p)))).collect();
+            for (at, a, p) in v6 {
+                peers.insert(at % (peers.len() + 1), Peer::from(SocketAddr::from((a, p))));
+            }
+            let mut want: Vec<Peer> = peers.iter().filter(|p| p.addr.is_ipv4()).copied().collect();
+            want.extend(peers.iter().filter(|p| p.addr.is_ipv6()).copied());
+            let r = AnnounceResponse { interval: 1800, peers, ..Default::default() };
+            let mut out = Vec::new();
+            r.encode_http(true, &mut out);
+            decode_with(&out, &DecodeOptions::new().canonical(true)).unwrap();
+            let back = parse_announce_response(&out).unwrap();
+            prop_assert_eq!(back.peers, want);
         }
 
         #[test]
