@@ -13,48 +13,25 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use seedbed_metainfo::TorrentVersion;
-use tokio::time::timeout;
+use common::Fixture;
 
 const TEST_TIME: Duration = Duration::from_secs(180);
 const START_TIME: Duration = Duration::from_secs(60);
-
-/// Starts a transmission seeder of `file` with its data in `dir` and waits
-/// until it has verified the data and seeds.
-async fn transmission_seeder(file: &Path, dir: &Path) -> (common::ChildGuard, SocketAddr) {
-    let port = common::free_port();
-    let mut tr = common::transmission(file, dir, port, true);
-    tr.wait_line(START_TIME, |l| l.starts_with("Seeding").then_some(()))
-        .await;
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    common::wait_listening(addr, START_TIME).await;
-    (tr, addr)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn download_from_transmission_by_address() {
     if !common::have_transmission() {
         return;
     }
-    let _serial = common::serial().await;
-    timeout(TEST_TIME, async {
-        let src = tempfile::tempdir().unwrap();
-        let dst = tempfile::tempdir().unwrap();
-        let content = common::make_content(src.path());
-        let file = src.path().join("t.torrent");
-        let torrent = common::build_torrent(&content, TorrentVersion::V1, None, &file);
-        let (_tr, addr) = transmission_seeder(&file, src.path()).await;
-
-        let started = Instant::now();
-        let stats = common::download(&torrent, dst.path(), &[addr], false, TEST_TIME).await;
-        println!("{}", common::describe("from transmission", started, &stats));
-        common::assert_same_tree(&content, &dst.path().join("content"));
+    common::serially_within(TEST_TIME, async {
+        let f = Fixture::v1();
+        let (_tr, addr) = common::transmission_seed(&f.file, f.src(), START_TIME).await;
+        f.download(&[addr], false, TEST_TIME, "from transmission")
+            .await;
     })
-    .await
-    .expect("test took too long");
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,38 +39,17 @@ async fn download_from_transmission_through_opentracker() {
     if !common::have_transmission() || !common::have_opentracker() {
         return;
     }
-    let _serial = common::serial().await;
-    timeout(TEST_TIME, async {
-        let src = tempfile::tempdir().unwrap();
-        let dst = tempfile::tempdir().unwrap();
-        let content = common::make_content(src.path());
-        let probe = common::build_torrent(
-            &content,
-            TorrentVersion::V1,
-            None,
-            &src.path().join("probe.torrent"),
-        );
-        let hash = probe.info_hash();
-        let (_tracker, url) = common::opentracker(&[hash]).await;
-        let file = src.path().join("t.torrent");
-        let torrent = common::build_torrent(&content, TorrentVersion::V1, Some(&url), &file);
-        assert_eq!(torrent.info_hash(), hash);
-
-        let (_tr, _) = transmission_seeder(&file, src.path()).await;
-        common::wait_tracker_peer(&url, hash, true, START_TIME).await;
+    common::serially_within(TEST_TIME, async {
+        let (f, tracker) = common::fixture_on_opentracker(common::make_content, false).await;
+        let (_tr, _) = common::transmission_seed(&f.file, f.src(), START_TIME).await;
+        common::wait_tracker_peer(&tracker.http, f.torrent.info_hash(), true, START_TIME).await;
 
         // No address given: our session learns transmission's from the
         // tracker and dials it.
-        let started = Instant::now();
-        let stats = common::download(&torrent, dst.path(), &[], true, TEST_TIME).await;
-        println!(
-            "{}",
-            common::describe("from transmission via opentracker", started, &stats)
-        );
-        common::assert_same_tree(&content, &dst.path().join("content"));
+        f.download(&[], true, TEST_TIME, "from transmission via opentracker")
+            .await;
     })
-    .await
-    .expect("test took too long");
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,18 +57,13 @@ async fn seed_to_transmission() {
     if !common::have_transmission() {
         return;
     }
-    let _serial = common::serial().await;
-    timeout(TEST_TIME, async {
-        let src = tempfile::tempdir().unwrap();
-        let dst = tempfile::tempdir().unwrap();
-        let content = common::make_content(src.path());
-        let file = src.path().join("t.torrent");
-        let torrent = common::build_torrent(&content, TorrentVersion::V1, None, &file);
-        let (session, handle) = common::our_seeder(&torrent, src.path()).await;
+    common::serially_within(TEST_TIME, async {
+        let f = Fixture::v1();
+        let (session, handle) = common::our_seeder(&f.torrent, f.src()).await;
 
         let port = common::free_port();
         let started = Instant::now();
-        let mut tr = common::transmission(&file, dst.path(), port, false);
+        let mut tr = common::transmission(&f.file, f.dst(), port, false);
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         common::wait_listening(addr, START_TIME).await;
         // Transmission does not dial loopback peers: we dial it.
@@ -137,9 +88,8 @@ async fn seed_to_transmission() {
         println!("{}", common::describe("to transmission", started, &stats));
         assert!(stats.uploaded >= stats.total_bytes, "{stats:?}");
         // Transmission 3.00 does not create the empty file.
-        common::assert_same_tree_but_empty_files(&content, &dst.path().join("content"));
+        f.assert_downloaded_but_empty_files();
         session.shutdown().await;
     })
-    .await
-    .expect("test took too long");
+    .await;
 }

@@ -18,12 +18,15 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use seedbed_metainfo::{InfoHash, Torrent, TorrentBuilder, TorrentVersion};
+use futures_util::{SinkExt, StreamExt};
+use seedbed_metainfo::{InfoHash, PeerId, Torrent, TorrentBuilder, TorrentVersion};
+use seedbed_peer_wire::{Handshake, HandshakeCodec, HandshakeEvent, Reserved};
 use seedbed_session::{
     AddTorrentOptions, Event, Session, SessionConfig, Stats, Status, TorrentHandle,
 };
 use seedbed_tracker_proto::client::{ClientOptions, TrackerClient};
 use sha1::{Digest, Sha1};
+use tokio_util::codec::Framed;
 
 pub const PYTHON: &str = "/usr/bin/python3";
 pub const OPENTRACKER: &str = "/usr/bin/opentracker";
@@ -75,6 +78,20 @@ pub fn have_transmission() -> bool {
     tool_available("transmission-cli", Path::new(TRANSMISSION_CLI).exists())
 }
 
+/// Runs `test` holding the [`serial`] lock, failing it if it takes longer
+/// than `limit`.
+pub async fn serially_within(limit: Duration, test: impl std::future::Future<Output = ()>) {
+    let _serial = serial().await;
+    within(limit, test).await;
+}
+
+/// Runs `test`, failing it if it takes longer than `limit`.
+pub async fn within<T>(limit: Duration, test: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(limit, test)
+        .await
+        .expect("test took too long")
+}
+
 /// A session on 127.0.0.1 with a port picked by the system.
 pub fn config() -> SessionConfig {
     SessionConfig {
@@ -101,10 +118,15 @@ pub fn data(seed: u64, len: usize) -> Vec<u8> {
 /// smaller than a piece, an empty file, a file ending mid-piece. Returns
 /// the content folder.
 pub fn make_content(root: &Path) -> PathBuf {
+    make_content_with_big(root, 2_500_000)
+}
+
+/// As [`make_content`], with `big_len` bytes in `a/b/big.bin`.
+pub fn make_content_with_big(root: &Path, big_len: usize) -> PathBuf {
     let base = root.join("content");
     std::fs::create_dir_all(base.join("a/b")).unwrap();
     std::fs::create_dir_all(base.join("c")).unwrap();
-    std::fs::write(base.join("a/b/big.bin"), data(1, 2_500_000)).unwrap();
+    std::fs::write(base.join("a/b/big.bin"), data(1, big_len)).unwrap();
     std::fs::write(base.join("a/small.txt"), data(2, 1000)).unwrap();
     std::fs::write(base.join("c/empty"), b"").unwrap();
     std::fs::write(base.join("top.bin"), data(3, 777_777)).unwrap();
@@ -150,6 +172,142 @@ pub fn build_torrent(
     let created = b.build_from_path(content, |_, _| {}).unwrap();
     std::fs::write(out, created.as_bytes()).unwrap();
     Torrent::from_bytes(created.into_bytes()).unwrap()
+}
+
+/// A transfer to set up: `src` holds the test content (in `content`) and
+/// its torrent file `file`; `dst` is an empty folder to download into.
+pub struct Fixture {
+    pub src: tempfile::TempDir,
+    pub dst: tempfile::TempDir,
+    pub content: PathBuf,
+    pub file: PathBuf,
+    pub torrent: Torrent,
+}
+
+impl Fixture {
+    /// Fresh folders, the content `make` writes below `src`, and the
+    /// torrent `build` makes of it (given the content folder and the file
+    /// to write), written to `src/<name>`.
+    pub fn new(
+        make: impl FnOnce(&Path) -> PathBuf,
+        name: &str,
+        build: impl FnOnce(&Path, &Path) -> Torrent,
+    ) -> Fixture {
+        let src = tempfile::tempdir().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        let content = make(src.path());
+        let file = src.path().join(name);
+        let torrent = build(&content, &file);
+        Fixture {
+            src,
+            dst,
+            content,
+            file,
+            torrent,
+        }
+    }
+
+    /// [`make_content`] and its v1 torrent made by our builder, in
+    /// `src/t.torrent`.
+    pub fn v1() -> Fixture {
+        Fixture::new(make_content, "t.torrent", |content, file| {
+            build_torrent(content, TorrentVersion::V1, None, file)
+        })
+    }
+
+    /// [`make_content`] and its hybrid (v1 + v2, pad files) torrent made
+    /// by libtorrent, in `src/hybrid.torrent`.
+    pub fn lt_hybrid() -> Fixture {
+        Fixture::new(make_content, "hybrid.torrent", |content, file| {
+            lt_create(content, file, true, None)
+        })
+    }
+
+    pub fn src(&self) -> &Path {
+        self.src.path()
+    }
+
+    pub fn dst(&self) -> &Path {
+        self.dst.path()
+    }
+
+    /// `dst` holds the same content as `src`, byte for byte.
+    pub fn assert_downloaded(&self) {
+        assert_same_tree(&self.content, &self.dst().join("content"));
+    }
+
+    /// As [`Fixture::assert_downloaded`], except that empty files may be
+    /// missing (see [`assert_same_tree_but_empty_files`]).
+    pub fn assert_downloaded_but_empty_files(&self) {
+        assert_same_tree_but_empty_files(&self.content, &self.dst().join("content"));
+    }
+
+    /// [`download`]s the torrent into `dst`, prints how it went (as `what`)
+    /// and checks that `dst` holds the same content as `src`.
+    pub async fn download(
+        &self,
+        peers: &[SocketAddr],
+        trackers: bool,
+        limit: Duration,
+        what: &str,
+    ) -> Stats {
+        let started = Instant::now();
+        let stats = download(&self.torrent, self.dst(), peers, trackers, limit).await;
+        println!("{}", describe(what, started, &stats));
+        self.assert_downloaded();
+        stats
+    }
+}
+
+/// An opentracker of [`fixture_on_opentracker`]: the guard, its HTTP
+/// announce URL (for scrapes) and the announce URL in the torrent.
+pub struct Tracker {
+    pub guard: ChildGuard,
+    pub http: String,
+    pub announce: String,
+}
+
+/// Opentracker whitelisting the v1 torrent (made by our builder) of the
+/// content `make` writes, and a [`Fixture`] of that torrent with the
+/// tracker as its announce URL: over UDP if `udp`, else HTTP. The info hash
+/// does not depend on the announce URL: the torrent is made once to
+/// whitelist it, then again with the tracker's URL.
+pub async fn fixture_on_opentracker(
+    make: impl FnOnce(&Path) -> PathBuf,
+    udp: bool,
+) -> (Fixture, Tracker) {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let content = make(src.path());
+    let probe = build_torrent(
+        &content,
+        TorrentVersion::V1,
+        None,
+        &src.path().join("probe.torrent"),
+    );
+    let hash = probe.info_hash();
+    let (guard, http) = opentracker(&[hash]).await;
+    let announce = if udp {
+        http.replace("http://", "udp://").replace("/announce", "")
+    } else {
+        http.clone()
+    };
+    let file = src.path().join("t.torrent");
+    let torrent = build_torrent(&content, TorrentVersion::V1, Some(&announce), &file);
+    assert_eq!(torrent.info_hash(), hash);
+    let fixture = Fixture {
+        src,
+        dst,
+        content,
+        file,
+        torrent,
+    };
+    let tracker = Tracker {
+        guard,
+        http,
+        announce,
+    };
+    (fixture, tracker)
 }
 
 /// Every regular file below `root`, by path relative to it.
@@ -386,6 +544,16 @@ impl ChildGuard {
         }
     }
 
+    /// Waits for a python peer's `COMPLETE` line (it has every piece and a
+    /// recheck of all of them from disk passed) up to `limit`, then for it
+    /// to exit (up to 30 s), which must be a success.
+    pub async fn wait_lt_complete(&mut self, limit: Duration) {
+        self.wait_line(limit, |l| (l == "COMPLETE").then_some(()))
+            .await;
+        let status = self.wait_exit(Duration::from_secs(30)).await;
+        assert!(status.success(), "{}: {status}", self.name);
+    }
+
     /// Kills the process now (SIGKILL) and reaps it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -567,6 +735,23 @@ pub fn transmission(torrent: &Path, dir: &Path, port: u16, seed: bool) -> ChildG
     ChildGuard::spawn(name, cmd).remove_on_drop(cfg)
 }
 
+/// Starts a transmission seeder of `torrent` with its data in `dir` on a
+/// free port and waits (up to `limit` for each) until it has verified the
+/// data, seeds, and listens. Returns the guard and its address.
+pub async fn transmission_seed(
+    torrent: &Path,
+    dir: &Path,
+    limit: Duration,
+) -> (ChildGuard, SocketAddr) {
+    let port = free_port();
+    let mut tr = transmission(torrent, dir, port, true);
+    tr.wait_line(limit, |l| l.starts_with("Seeding").then_some(()))
+        .await;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_listening(addr, limit).await;
+    (tr, addr)
+}
+
 /// Waits until something listens on `addr`.
 pub async fn wait_listening(addr: SocketAddr, limit: Duration) {
     let deadline = Instant::now() + limit;
@@ -669,16 +854,15 @@ pub async fn wait_complete(handle: &TorrentHandle, limit: Duration) {
     }
 }
 
-/// Downloads `torrent` into `out` with a fresh session of ours (from
-/// `peers`, and from the torrent's trackers if `trackers`), without seeding
-/// afterwards. Returns the final stats.
-pub async fn download(
+/// A fresh session of ours with `torrent` added to download into `out`
+/// (from `peers`, and from the torrent's trackers if `trackers`), without
+/// seeding afterwards.
+pub async fn our_leecher(
     torrent: &Torrent,
     out: &Path,
     peers: &[SocketAddr],
     trackers: bool,
-    limit: Duration,
-) -> Stats {
+) -> (Session, TorrentHandle) {
     let session = Session::new(config()).await.unwrap();
     let handle = session
         .add_torrent(
@@ -690,6 +874,20 @@ pub async fn download(
         )
         .await
         .unwrap();
+    (session, handle)
+}
+
+/// Downloads `torrent` into `out` with a fresh session of ours (from
+/// `peers`, and from the torrent's trackers if `trackers`), without seeding
+/// afterwards. Returns the final stats.
+pub async fn download(
+    torrent: &Torrent,
+    out: &Path,
+    peers: &[SocketAddr],
+    trackers: bool,
+    limit: Duration,
+) -> Stats {
+    let (session, handle) = our_leecher(torrent, out, peers, trackers).await;
     wait_complete(&handle, limit).await;
     assert_eq!(handle.status(), Status::Finished);
     let stats = handle.stats();
@@ -702,7 +900,16 @@ pub async fn download(
 /// Starts a session of ours seeding `torrent` from `dir` (which must hold
 /// the complete data); waits until it has checked the data.
 pub async fn our_seeder(torrent: &Torrent, dir: &Path) -> (Session, TorrentHandle) {
-    let session = Session::new(config()).await.unwrap();
+    our_seeder_with(config(), torrent, dir).await
+}
+
+/// As [`our_seeder`], with a session of `config`.
+pub async fn our_seeder_with(
+    config: SessionConfig,
+    torrent: &Torrent,
+    dir: &Path,
+) -> (Session, TorrentHandle) {
+    let session = Session::new(config).await.unwrap();
     let handle = session
         .add_torrent(torrent, AddTorrentOptions::new(dir).trackers(false))
         .await
@@ -711,6 +918,40 @@ pub async fn our_seeder(torrent: &Torrent, dir: &Path) -> (Session, TorrentHandl
     assert_eq!(handle.status(), Status::Seeding);
     (session, handle)
 }
+
+/// Shuts the `sessions` down, one after the other.
+pub async fn shut_down(sessions: impl IntoIterator<Item = Session>) {
+    for session in sessions {
+        session.shutdown().await;
+    }
+}
+
+/// A fake peer's side of the BitTorrent handshake on an accepted `stream`:
+/// reads the other side's handshake, passes it to `check` (which asserts
+/// what the test expects of it), then answers for `info_hash` as `peer_id`
+/// with `reserved`. Returns the framed stream (still with the handshake
+/// codec) and the other side's handshake; `None` if it sent no complete
+/// handshake.
+pub async fn answer_handshake(
+    stream: tokio::net::TcpStream,
+    info_hash: InfoHash,
+    peer_id: PeerId,
+    reserved: Reserved,
+    check: impl FnOnce(&Handshake),
+) -> Result<Option<(HandshakeStream, Handshake)>, seedbed_peer_wire::Error> {
+    let mut framed = Framed::new(stream, HandshakeCodec::new());
+    let Some(Ok(HandshakeEvent::Complete(theirs))) = framed.next().await else {
+        return Ok(None);
+    };
+    check(&theirs);
+    framed
+        .send(Handshake::new(info_hash, peer_id).with_reserved(reserved))
+        .await?;
+    Ok(Some((framed, theirs)))
+}
+
+/// A TCP stream with the BitTorrent handshake codec.
+pub type HandshakeStream = Framed<tokio::net::TcpStream, HandshakeCodec>;
 
 /// Every event of one torrent from the moment it is made on, kept in
 /// memory for assertions; the recording task stops when this is dropped.
