@@ -16,15 +16,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use seedbed_metainfo::{InfoHash, PeerId, TorrentVersion};
-use seedbed_peer_wire::{
-    Bitfield, Block, Bytes, Handshake, HandshakeCodec, HandshakeEvent, Limits, Message,
-    MessageCodec, Reserved,
-};
-use seedbed_session::{AddTorrentOptions, Event, Session, Status};
+use seedbed_metainfo::{InfoHash, PeerId};
+use seedbed_peer_wire::{Bitfield, Block, Bytes, Limits, Message, MessageCodec, Reserved};
+use seedbed_session::{Event, Status};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
-use tokio_util::codec::Framed;
 
 const TEST_TIME: Duration = Duration::from_secs(120);
 
@@ -36,17 +32,22 @@ async fn lie(
     num_pieces: u32,
     sent: Arc<AtomicU64>,
 ) -> Result<(), seedbed_peer_wire::Error> {
-    let mut framed = Framed::new(stream, HandshakeCodec::new());
-    let Some(Ok(HandshakeEvent::Complete(theirs))) = framed.next().await else {
+    let Some((framed, theirs)) = common::answer_handshake(
+        stream,
+        info_hash,
+        PeerId(*b"-XX0001-liarliarliar"),
+        Reserved::ZERO.with(Reserved::FAST),
+        |theirs| {
+            assert_eq!(
+                theirs.info_hash, info_hash,
+                "the leecher asks for our torrent"
+            )
+        },
+    )
+    .await?
+    else {
         return Ok(());
     };
-    assert_eq!(
-        theirs.info_hash, info_hash,
-        "the leecher asks for our torrent"
-    );
-    let ours = Handshake::new(info_hash, PeerId(*b"-XX0001-liarliarliar"))
-        .with_reserved(Reserved::ZERO.with(Reserved::FAST));
-    framed.send(ours).await?;
     let mut framed = framed.map_codec(|_| MessageCodec::new(Limits::new().num_pieces(num_pieces)));
     if theirs.reserved.fast() {
         framed.feed(Message::HaveAll).await?;
@@ -87,33 +88,17 @@ async fn liar(info_hash: InfoHash, num_pieces: u32, sent: Arc<AtomicU64>) -> Soc
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peer_sending_corrupt_blocks_is_banned() {
-    timeout(TEST_TIME, async {
-        let src = tempfile::tempdir().unwrap();
-        let dst = tempfile::tempdir().unwrap();
-        let content = common::make_content(src.path());
-        let torrent = common::build_torrent(
-            &content,
-            TorrentVersion::V1,
-            None,
-            &src.path().join("t.torrent"),
-        );
+    common::within(TEST_TIME, async {
+        let f = common::Fixture::v1();
+        let torrent = &f.torrent;
         let num_pieces = torrent.info().geometry().num_pieces();
 
-        let (seeder, _seed) = common::our_seeder(&torrent, src.path()).await;
+        let (seeder, _seed) = common::our_seeder(torrent, f.src()).await;
         let honest = seeder.listen_addr().unwrap();
         let sent = Arc::new(AtomicU64::new(0));
         let fake = liar(torrent.info_hash(), num_pieces, Arc::clone(&sent)).await;
 
-        let leecher = Session::new(common::config()).await.unwrap();
-        let handle = leecher
-            .add_torrent(
-                &torrent,
-                AddTorrentOptions::new(dst.path())
-                    .trackers(false)
-                    .seed(false),
-            )
-            .await
-            .unwrap();
+        let (leecher, handle) = common::our_leecher(torrent, f.dst(), &[], false).await;
         // Collect every event from before the first connection on.
         let mut rx = handle.events();
         let events = tokio::spawn(async move {
@@ -164,11 +149,9 @@ async fn peer_sending_corrupt_blocks_is_banned() {
         );
         assert!(stats.wasted > 0, "{stats:?}");
         assert_eq!(stats.pieces_have, stats.num_pieces);
-        common::assert_same_tree(&content, &dst.path().join("content"));
+        f.assert_downloaded();
 
-        leecher.shutdown().await;
-        seeder.shutdown().await;
+        common::shut_down([leecher, seeder]).await;
     })
-    .await
-    .expect("test took too long");
+    .await;
 }

@@ -11,9 +11,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::Fixture;
 use seedbed_metainfo::TorrentVersion;
-use seedbed_session::{AddTorrentOptions, Event, Session};
-use tokio::time::timeout;
+use seedbed_session::Event;
 
 const TEST_TIME: Duration = Duration::from_secs(180);
 
@@ -22,28 +22,22 @@ async fn download_from_libtorrent_and_ours_at_once() {
     if !common::have_libtorrent() {
         return;
     }
-    timeout(TEST_TIME, async {
-        let src = tempfile::tempdir().unwrap();
-        let dst = tempfile::tempdir().unwrap();
-        let content = common::make_content(src.path());
-        std::fs::write(content.join("a/b/more.bin"), common::data(9, 5_000_000)).unwrap();
-        let file = src.path().join("t.torrent");
-        let torrent = common::build_torrent(&content, TorrentVersion::V1, None, &file);
+    common::within(TEST_TIME, async {
+        let f = Fixture::new(
+            |root| {
+                let content = common::make_content(root);
+                std::fs::write(content.join("a/b/more.bin"), common::data(9, 5_000_000)).unwrap();
+                content
+            },
+            "t.torrent",
+            |content, file| common::build_torrent(content, TorrentVersion::V1, None, file),
+        );
 
-        let (_lt, lt_addr) = common::lt_seed(&file, src.path(), 0, Duration::from_secs(60)).await;
-        let (seeder, _) = common::our_seeder(&torrent, src.path()).await;
+        let (_lt, lt_addr) = common::lt_seed(&f.file, f.src(), 0, Duration::from_secs(60)).await;
+        let (seeder, _) = common::our_seeder(&f.torrent, f.src()).await;
         let ours = seeder.listen_addr().unwrap();
 
-        let leecher = Session::new(common::config()).await.unwrap();
-        let handle = leecher
-            .add_torrent(
-                &torrent,
-                AddTorrentOptions::new(dst.path())
-                    .trackers(false)
-                    .seed(false),
-            )
-            .await
-            .unwrap();
+        let (leecher, handle) = common::our_leecher(&f.torrent, f.dst(), &[], false).await;
         let mut rx = handle.events();
         handle.add_peers([lt_addr, ours]);
         let started = Instant::now();
@@ -67,10 +61,8 @@ async fn download_from_libtorrent_and_ours_at_once() {
             stats.wasted,
             stats.total_bytes
         );
-        common::assert_same_tree(&content, &dst.path().join("content"));
-        leecher.shutdown().await;
-        seeder.shutdown().await;
+        f.assert_downloaded();
+        common::shut_down([leecher, seeder]).await;
     })
-    .await
-    .expect("test took too long");
+    .await;
 }
