@@ -18,23 +18,22 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{Fixture, Recorder};
 use futures_util::{SinkExt, StreamExt};
 use seedbed_metainfo::{InfoHash, Magnet, PeerId, Torrent, TorrentVersion};
 use seedbed_peer_wire::{
-    Bytes, ExtendedHandshake, Handshake, HandshakeCodec, HandshakeEvent, Limits, Message,
-    MessageCodec, MetadataMessage, Reserved, METADATA_PIECE_LEN, UT_METADATA,
+    Bytes, ExtendedHandshake, Limits, Message, MessageCodec, MetadataMessage, Reserved,
+    METADATA_PIECE_LEN, UT_METADATA,
 };
 use seedbed_session::{
     AddTorrentOptions, Event, Session, SessionConfig, Stats, Status, TorrentHandle,
 };
 use tokio::net::{TcpListener, TcpStream};
-use tokio::time::timeout;
-use tokio_util::codec::Framed;
 
 const TEST_TIME: Duration = Duration::from_secs(180);
 const START_TIME: Duration = Duration::from_secs(60);
@@ -42,18 +41,39 @@ const START_TIME: Duration = Duration::from_secs(60);
 /// Our `ut_metadata` id in the fake peers' extension handshakes.
 const FAKE_UT_METADATA: u8 = 3;
 
-/// Builds the test content in `dir` and a v1 torrent of it (with
-/// `tracker` as announce URL if given), written to `dir/t.torrent`.
-fn content_and_torrent(dir: &Path, tracker: Option<&str>) -> (std::path::PathBuf, Torrent) {
-    let content = common::make_magnet_content(dir, 1);
-    let file = dir.join("t.torrent");
-    let torrent = common::build_torrent(&content, TorrentVersion::V1, tracker, &file);
-    assert!(
-        torrent.info().raw().len() > METADATA_PIECE_LEN as usize,
-        "the info dict spans several metadata pieces: {} bytes",
-        torrent.info().raw().len()
-    );
-    (content, torrent)
+/// The magnet test content ([`common::make_magnet_content`], seed 1) and
+/// its v1 torrent, in `src/t.torrent`.
+fn magnet_fixture() -> Fixture {
+    Fixture::new(
+        |root| common::make_magnet_content(root, 1),
+        "t.torrent",
+        |content, file| {
+            let torrent = common::build_torrent(content, TorrentVersion::V1, None, file);
+            assert!(
+                torrent.info().raw().len() > METADATA_PIECE_LEN as usize,
+                "the info dict spans several metadata pieces: {} bytes",
+                torrent.info().raw().len()
+            );
+            torrent
+        },
+    )
+}
+
+/// A torrent of other content (`make` in `other`): a decoy whose info dict
+/// a liar serves.
+fn decoy(other: &Path, make: impl FnOnce(&Path) -> PathBuf) -> Torrent {
+    common::build_torrent(
+        &make(other),
+        TorrentVersion::V1,
+        None,
+        &other.join("decoy.torrent"),
+    )
+}
+
+/// Options to download into `dst` from the peers of the link alone: no
+/// trackers, no seeding afterwards.
+fn leech_opts(dst: &Path) -> AddTorrentOptions {
+    AddTorrentOptions::new(dst).trackers(false).seed(false)
 }
 
 /// Adds `magnet` to `session` and checks that the handle exists at once,
@@ -62,9 +82,9 @@ async fn add_magnet(
     session: &Session,
     magnet: &Magnet,
     opts: AddTorrentOptions,
-) -> (TorrentHandle, common::Recorder) {
+) -> (TorrentHandle, Recorder) {
     let handle = session.add_magnet(magnet, opts).await.unwrap();
-    let events = common::Recorder::new(&handle);
+    let events = Recorder::new(&handle);
     assert_eq!(
         handle.status(),
         Status::FetchingMetadata,
@@ -72,6 +92,29 @@ async fn add_magnet(
     );
     assert_eq!(handle.info_hash(), magnet.info_hash());
     (handle, events)
+}
+
+/// A fresh session of ours with `config`, and `magnet` added to it with
+/// `opts` (see [`add_magnet`]).
+async fn magnet_leecher(
+    config: SessionConfig,
+    magnet: &Magnet,
+    opts: AddTorrentOptions,
+) -> (Session, TorrentHandle, Recorder) {
+    let session = Session::new(config).await.unwrap();
+    let (handle, events) = add_magnet(&session, magnet, opts).await;
+    (session, handle, events)
+}
+
+/// The events so far, once the `Finished` status event has come (it
+/// follows the watch value closely; waits up to 5 s for it).
+async fn events_once_finished(events: &Recorder) -> Vec<Event> {
+    events
+        .wait_for(Duration::from_secs(5), |e| {
+            *e == Event::StatusChanged(Status::Finished)
+        })
+        .await;
+    events.events()
 }
 
 /// What every magnet download must show: one `MetadataReceived`, before
@@ -104,41 +147,35 @@ fn assert_metadata_first(events: &[Event]) {
     );
 }
 
-/// Downloads `magnet` into `out` with a fresh session of ours (peers from
-/// the link's `x.pe` and `peers`, trackers from its `tr` if `trackers`),
-/// without seeding afterwards. Returns the stats and the events.
+/// Downloads `magnet` into `f`'s `dst` with a fresh session of ours (peers
+/// from the link's `x.pe`, trackers from its `tr` if `trackers`), without
+/// seeding afterwards, and prints how it went (as `what`). Returns the
+/// stats and the events.
 async fn download_magnet(
+    f: &Fixture,
     magnet: &Magnet,
-    out: &Path,
-    peers: &[SocketAddr],
     trackers: bool,
-    limit: Duration,
+    what: &str,
 ) -> (Stats, Vec<Event>) {
-    let session = Session::new(common::config()).await.unwrap();
-    let (handle, events) = add_magnet(
-        &session,
+    let started = Instant::now();
+    let (session, handle, events) = magnet_leecher(
+        common::config(),
         magnet,
-        AddTorrentOptions::new(out)
+        AddTorrentOptions::new(f.dst())
             .trackers(trackers)
-            .seed(false)
-            .peers(peers.iter().copied()),
+            .seed(false),
     )
     .await;
-    common::wait_complete(&handle, limit).await;
+    common::wait_complete(&handle, TEST_TIME).await;
     assert_eq!(handle.status(), Status::Finished);
     let stats = handle.stats();
     assert_eq!(stats.pieces_have, stats.num_pieces);
     assert!(stats.num_pieces > 0, "{stats:?}");
     assert!(stats.downloaded >= stats.total_bytes / 2, "{stats:?}");
-    // The Finished status event follows the watch value closely.
-    events
-        .wait_for(Duration::from_secs(5), |e| {
-            *e == Event::StatusChanged(Status::Finished)
-        })
-        .await;
-    let events = events.events();
+    let events = events_once_finished(&events).await;
     assert_metadata_first(&events);
     session.shutdown().await;
+    println!("{}", common::describe(what, started, &stats));
     (stats, events)
 }
 
@@ -147,26 +184,16 @@ async fn magnet_download_from_libtorrent_by_x_pe() {
     if !common::have_libtorrent() {
         return;
     }
-    let _serial = common::serial().await;
-    timeout(TEST_TIME, async {
-        let src = tempfile::tempdir().unwrap();
-        let dst = tempfile::tempdir().unwrap();
-        let (content, torrent) = content_and_torrent(src.path(), None);
-        let file = src.path().join("t.torrent");
-        let (_lt, addr) = common::lt_seed(&file, src.path(), 0, START_TIME).await;
+    common::serially_within(TEST_TIME, async {
+        let f = magnet_fixture();
+        let (_lt, addr) = common::lt_seed(&f.file, f.src(), 0, START_TIME).await;
 
         // The link alone: info hash, name, and the seeder as x.pe.
-        let magnet = Magnet::from(&torrent).with_peer(addr);
-        let started = Instant::now();
-        let (stats, _) = download_magnet(&magnet, dst.path(), &[], false, TEST_TIME).await;
-        println!(
-            "{}",
-            common::describe("magnet from libtorrent (x.pe)", started, &stats)
-        );
-        common::assert_same_tree(&content, &dst.path().join("content"));
+        let magnet = Magnet::from(&f.torrent).with_peer(addr);
+        download_magnet(&f, &magnet, false, "magnet from libtorrent (x.pe)").await;
+        f.assert_downloaded();
     })
-    .await
-    .expect("test took too long");
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,48 +201,29 @@ async fn magnet_download_from_libtorrent_through_opentracker() {
     if !common::have_libtorrent() || !common::have_opentracker() {
         return;
     }
-    let _serial = common::serial().await;
-    timeout(TEST_TIME, async {
-        let src = tempfile::tempdir().unwrap();
-        let dst = tempfile::tempdir().unwrap();
-        let content = common::make_magnet_content(src.path(), 1);
-        // The info hash does not depend on the announce URL: whitelist it
-        // first, then make the torrent with the tracker's URL.
-        let probe = common::build_torrent(
-            &content,
-            TorrentVersion::V1,
-            None,
-            &src.path().join("probe.torrent"),
-        );
-        let hash = probe.info_hash();
-        let (_tracker, url) = common::opentracker(&[hash]).await;
-        let file = src.path().join("t.torrent");
-        let torrent = common::build_torrent(&content, TorrentVersion::V1, Some(&url), &file);
-        assert_eq!(torrent.info_hash(), hash);
-
-        let (_lt, _) = common::lt_seed(&file, src.path(), 0, START_TIME).await;
-        common::wait_tracker_peer(&url, hash, true, START_TIME).await;
+    common::serially_within(TEST_TIME, async {
+        let (f, tracker) =
+            common::fixture_on_opentracker(|root| common::make_magnet_content(root, 1), false)
+                .await;
+        let url = &tracker.announce;
+        let (_lt, _) = common::lt_seed(&f.file, f.src(), 0, START_TIME).await;
+        common::wait_tracker_peer(&tracker.http, f.torrent.info_hash(), true, START_TIME).await;
 
         // No x.pe: the only way to the seeder is the link's `tr`.
-        let magnet = Magnet::from(&torrent);
+        let magnet = Magnet::from(&f.torrent);
         assert_eq!(magnet.trackers(), [url.as_str()]);
         assert!(magnet.peers().is_empty());
-        let started = Instant::now();
-        let (stats, events) = download_magnet(&magnet, dst.path(), &[], true, TEST_TIME).await;
-        println!(
-            "{}",
-            common::describe("magnet from libtorrent via opentracker", started, &stats)
-        );
+        let (_, events) =
+            download_magnet(&f, &magnet, true, "magnet from libtorrent via opentracker").await;
         assert!(
             events
                 .iter()
-                .any(|e| matches!(e, Event::TrackerAnswered { url: u, .. } if *u == url)),
+                .any(|e| matches!(e, Event::TrackerAnswered { url: u, .. } if u == url)),
             "the tracker from the link was asked: {events:?}"
         );
-        common::assert_same_tree(&content, &dst.path().join("content"));
+        f.assert_downloaded();
     })
-    .await
-    .expect("test took too long");
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,31 +231,16 @@ async fn magnet_download_from_transmission_by_x_pe() {
     if !common::have_transmission() {
         return;
     }
-    let _serial = common::serial().await;
-    timeout(TEST_TIME, async {
-        let src = tempfile::tempdir().unwrap();
-        let dst = tempfile::tempdir().unwrap();
-        let (content, torrent) = content_and_torrent(src.path(), None);
-        let file = src.path().join("t.torrent");
-        let port = common::free_port();
-        let mut tr = common::transmission(&file, src.path(), port, true);
-        tr.wait_line(START_TIME, |l| l.starts_with("Seeding").then_some(()))
-            .await;
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        common::wait_listening(addr, START_TIME).await;
+    common::serially_within(TEST_TIME, async {
+        let f = magnet_fixture();
+        let (_tr, addr) = common::transmission_seed(&f.file, f.src(), START_TIME).await;
 
         // Transmission never dials loopback peers: we dial it, from x.pe.
-        let magnet = Magnet::from(&torrent).with_peer(addr);
-        let started = Instant::now();
-        let (stats, _) = download_magnet(&magnet, dst.path(), &[], false, TEST_TIME).await;
-        println!(
-            "{}",
-            common::describe("magnet from transmission (x.pe)", started, &stats)
-        );
-        common::assert_same_tree(&content, &dst.path().join("content"));
+        let magnet = Magnet::from(&f.torrent).with_peer(addr);
+        download_magnet(&f, &magnet, false, "magnet from transmission (x.pe)").await;
+        f.assert_downloaded();
     })
-    .await
-    .expect("test took too long");
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,21 +248,19 @@ async fn libtorrent_starts_from_our_magnet_link() {
     if !common::have_libtorrent() {
         return;
     }
-    let _serial = common::serial().await;
-    timeout(TEST_TIME, async {
-        let src = tempfile::tempdir().unwrap();
-        let dst = tempfile::tempdir().unwrap();
-        let (content, torrent) = content_and_torrent(src.path(), None);
-        let (session, handle) = common::our_seeder(&torrent, src.path()).await;
+    common::serially_within(TEST_TIME, async {
+        let f = magnet_fixture();
+        let torrent = &f.torrent;
+        let (session, handle) = common::our_seeder(torrent, f.src()).await;
         let ours = session.listen_addr().unwrap();
 
         // libtorrent gets nothing but the link: the info dict can only
         // come from our seed's ut_metadata.
-        let magnet = Magnet::from(&torrent).with_peer(ours);
+        let magnet = Magnet::from(torrent).with_peer(ours);
         let uri = magnet.to_string();
         assert!(uri.contains("x.pe="), "{uri}");
         let started = Instant::now();
-        let (mut lt, _) = common::lt_leech_magnet(&uri, dst.path(), &[], START_TIME).await;
+        let (mut lt, _) = common::lt_leech_magnet(&uri, f.dst(), &[], START_TIME).await;
         let (hash, name) = lt
             .wait_line(TEST_TIME, |l| {
                 let rest = l.strip_prefix("METADATA ")?;
@@ -279,21 +270,17 @@ async fn libtorrent_starts_from_our_magnet_link() {
             .await;
         assert_eq!(hash, torrent.info_hash().to_string());
         assert_eq!(name, torrent.name());
-        lt.wait_line(TEST_TIME, |l| (l == "COMPLETE").then_some(()))
-            .await;
-        let status = lt.wait_exit(Duration::from_secs(30)).await;
-        assert!(status.success(), "libtorrent magnet leecher: {status}");
+        lt.wait_lt_complete(TEST_TIME).await;
         let stats = handle.stats();
         println!(
             "{}",
             common::describe("to libtorrent from our magnet", started, &stats)
         );
         assert!(stats.uploaded >= stats.total_bytes, "{stats:?}");
-        common::assert_same_tree(&content, &dst.path().join("content"));
+        f.assert_downloaded();
         session.shutdown().await;
     })
-    .await
-    .expect("test took too long");
+    .await;
 }
 
 /// What one fake metadata peer saw and did.
@@ -361,24 +348,28 @@ async fn serve_metadata(
     behaviour: Behaviour,
     counts: &FakeCounts,
 ) -> Result<(), seedbed_peer_wire::Error> {
-    let mut framed = Framed::new(stream, HandshakeCodec::new());
-    let Some(Ok(HandshakeEvent::Complete(theirs))) = framed.next().await else {
-        return Ok(());
-    };
-    assert_eq!(
-        theirs.info_hash, info_hash,
-        "asked for the magnet's torrent"
-    );
-    assert!(
-        theirs.reserved.extension_protocol(),
-        "a magnet download needs the extension protocol"
-    );
-    let ours = Handshake::new(info_hash, PeerId(*b"-XX0001-metametameta")).with_reserved(
+    let Some((framed, _)) = common::answer_handshake(
+        stream,
+        info_hash,
+        PeerId(*b"-XX0001-metametameta"),
         Reserved::ZERO
             .with(Reserved::FAST)
             .with(Reserved::EXTENSION_PROTOCOL),
-    );
-    framed.send(ours).await?;
+        |theirs| {
+            assert_eq!(
+                theirs.info_hash, info_hash,
+                "asked for the magnet's torrent"
+            );
+            assert!(
+                theirs.reserved.extension_protocol(),
+                "a magnet download needs the extension protocol"
+            );
+        },
+    )
+    .await?
+    else {
+        return Ok(());
+    };
     counts.connections.fetch_add(1, Ordering::Relaxed);
     let mut framed = framed.map_codec(|_| MessageCodec::new(Limits::new()));
     tokio::time::sleep(behaviour.ext_delay).await;
@@ -499,50 +490,76 @@ async fn wait_served(counts: &FakeCounts, n: u64, limit: Duration) {
     }
 }
 
+/// The start of the wrong-metadata tests: a fake peer, the liar, that
+/// claims `claimed` bytes of metadata for `f`'s torrent and serves
+/// `wrong`; a closed [`Gate`] where the honest seeder will be; a leecher of
+/// ours started from a link that names the liar, then the gate.
+struct BesideALiar {
+    liar: SocketAddr,
+    lies: Arc<FakeCounts>,
+    gate: Gate,
+    leecher: Session,
+    handle: TorrentHandle,
+    events: Recorder,
+}
+
+async fn beside_a_liar(f: &Fixture, claimed: usize, wrong: Bytes) -> BesideALiar {
+    let (liar, lies) = metadata_fake(
+        f.torrent.info_hash(),
+        metadata_handshake(claimed as i64),
+        wrong,
+    )
+    .await;
+    let gate = Gate::new().await;
+    let magnet = Magnet::from(&f.torrent)
+        .with_peer(liar)
+        .with_peer(gate.addr);
+    let (leecher, handle, events) =
+        magnet_leecher(common::config(), &magnet, leech_opts(f.dst())).await;
+    BesideALiar {
+        liar,
+        lies,
+        gate,
+        leecher,
+        handle,
+        events,
+    }
+}
+
+/// Starts our seeder of `f`'s torrent and opens `gate` to it.
+async fn open_gate_to_our_seed(gate: &Gate, f: &Fixture) -> (Session, TorrentHandle) {
+    let (seeder, seed) = common::our_seeder(&f.torrent, f.src()).await;
+    gate.open(seeder.listen_addr().unwrap());
+    (seeder, seed)
+}
+
 /// A liar serves another info dict of the same size; the honest seeder
 /// (in the link's x.pe too, behind a gate that opens only once the liar
 /// has served a whole dict) then serves the real one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_metadata_does_not_poison_the_torrent() {
-    let _serial = common::serial().await;
-    timeout(TEST_TIME, async {
-        let src = tempfile::tempdir().unwrap();
+    common::serially_within(TEST_TIME, async {
+        let f = magnet_fixture();
+        let torrent = &f.torrent;
         let other = tempfile::tempdir().unwrap();
-        let dst = tempfile::tempdir().unwrap();
-        let (content, torrent) = content_and_torrent(src.path(), None);
         // Another torrent with the same names and lengths but other bytes:
         // an info dict of exactly the same size, with another hash.
-        let decoy = common::build_torrent(
-            &common::make_magnet_content(other.path(), 2),
-            TorrentVersion::V1,
-            None,
-            &other.path().join("decoy.torrent"),
-        );
+        let decoy = decoy(other.path(), |root| common::make_magnet_content(root, 2));
         let real = torrent.info().raw().clone();
         let wrong = decoy.info().raw().clone();
         assert_eq!(real.len(), wrong.len());
         assert_ne!(decoy.info_hash(), torrent.info_hash());
         let pieces = real.len().div_ceil(METADATA_PIECE_LEN as usize) as u64;
 
-        let (liar, lies) = metadata_fake(
-            torrent.info_hash(),
-            metadata_handshake(real.len() as i64),
-            wrong,
-        )
-        .await;
-        let gate = Gate::new().await;
+        let BesideALiar {
+            liar,
+            lies,
+            gate,
+            leecher,
+            handle,
+            events,
+        } = beside_a_liar(&f, real.len(), wrong).await;
         let honest = gate.addr;
-
-        let leecher = Session::new(common::config()).await.unwrap();
-        let magnet = Magnet::from(&torrent).with_peer(liar).with_peer(honest);
-        let (handle, events) = add_magnet(
-            &leecher,
-            &magnet,
-            AddTorrentOptions::new(dst.path())
-                .trackers(false)
-                .seed(false),
-        )
-        .await;
         wait_served(&lies, pieces, Duration::from_secs(30)).await;
         assert!(
             events
@@ -565,8 +582,7 @@ async fn wrong_metadata_does_not_poison_the_torrent() {
         );
         let asked = lies.requests.load(Ordering::Relaxed);
 
-        let (seeder, _seed) = common::our_seeder(&torrent, src.path()).await;
-        gate.open(seeder.listen_addr().unwrap());
+        let (seeder, _seed) = open_gate_to_our_seed(&gate, &f).await;
         let started = Instant::now();
         common::wait_complete(&handle, TEST_TIME).await;
         let stats = handle.stats();
@@ -574,12 +590,7 @@ async fn wrong_metadata_does_not_poison_the_torrent() {
             "{}",
             common::describe("magnet beside a liar", started, &stats)
         );
-        events
-            .wait_for(Duration::from_secs(5), |e| {
-                *e == Event::StatusChanged(Status::Finished)
-            })
-            .await;
-        let events = events.events();
+        let events = events_once_finished(&events).await;
         assert_metadata_first(&events);
         assert!(events.contains(&Event::MetadataReceived { size: real.len() }));
         assert_eq!(handle.name(), torrent.name());
@@ -595,12 +606,10 @@ async fn wrong_metadata_does_not_poison_the_torrent() {
             "the liar is not asked for metadata again: {lies:?}"
         );
         println!("liar: {lies:?}");
-        common::assert_same_tree(&content, &dst.path().join("content"));
-        leecher.shutdown().await;
-        seeder.shutdown().await;
+        f.assert_downloaded();
+        common::shut_down([leecher, seeder]).await;
     })
-    .await
-    .expect("test took too long");
+    .await;
 }
 
 /// As above, but the liar claims the size of its own (other) dict, which
@@ -610,48 +619,27 @@ async fn wrong_metadata_does_not_poison_the_torrent() {
 /// honest peer after it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_metadata_size_does_not_poison_the_torrent() {
-    let _serial = common::serial().await;
-    timeout(Duration::from_secs(60), async {
-        let src = tempfile::tempdir().unwrap();
+    common::serially_within(Duration::from_secs(60), async {
+        let f = magnet_fixture();
         let other = tempfile::tempdir().unwrap();
-        let dst = tempfile::tempdir().unwrap();
-        let (content, torrent) = content_and_torrent(src.path(), None);
-        let decoy = common::build_torrent(
-            &common::make_content(other.path()),
-            TorrentVersion::V1,
-            None,
-            &other.path().join("decoy.torrent"),
-        );
+        let decoy = decoy(other.path(), common::make_content);
         let wrong = decoy.info().raw().clone();
-        assert_ne!(wrong.len(), torrent.info().raw().len());
-        let (liar, lies) = metadata_fake(
-            torrent.info_hash(),
-            metadata_handshake(wrong.len() as i64),
-            wrong,
-        )
-        .await;
-        let gate = Gate::new().await;
-        let honest = gate.addr;
-        let leecher = Session::new(common::config()).await.unwrap();
-        let magnet = Magnet::from(&torrent).with_peer(liar).with_peer(honest);
-        let (handle, _events) = add_magnet(
-            &leecher,
-            &magnet,
-            AddTorrentOptions::new(dst.path())
-                .trackers(false)
-                .seed(false),
-        )
-        .await;
+        assert_ne!(wrong.len(), f.torrent.info().raw().len());
+        let BesideALiar {
+            liar: _,
+            lies,
+            gate,
+            leecher,
+            handle,
+            events: _events,
+        } = beside_a_liar(&f, wrong.len(), wrong).await;
         wait_served(&lies, 1, Duration::from_secs(30)).await;
-        let (seeder, _seed) = common::our_seeder(&torrent, src.path()).await;
-        gate.open(seeder.listen_addr().unwrap());
+        let (seeder, _seed) = open_gate_to_our_seed(&gate, &f).await;
         common::wait_complete(&handle, Duration::from_secs(40)).await;
-        common::assert_same_tree(&content, &dst.path().join("content"));
-        leecher.shutdown().await;
-        seeder.shutdown().await;
+        f.assert_downloaded();
+        common::shut_down([leecher, seeder]).await;
     })
-    .await
-    .expect("test took too long");
+    .await;
 }
 
 /// Peers added to the handle while the metadata is being fetched are used
@@ -659,38 +647,28 @@ async fn wrong_metadata_size_does_not_poison_the_torrent() {
 /// torrent yet to pass them to).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_peers_while_fetching_metadata() {
-    let _serial = common::serial().await;
-    timeout(Duration::from_secs(60), async {
-        let src = tempfile::tempdir().unwrap();
-        let dst = tempfile::tempdir().unwrap();
-        let (content, torrent) = content_and_torrent(src.path(), None);
-        let (seeder, _seed) = common::our_seeder(&torrent, src.path()).await;
-        let leecher = Session::new(common::config()).await.unwrap();
-        let (handle, _events) = add_magnet(
-            &leecher,
-            &Magnet::from(&torrent),
-            AddTorrentOptions::new(dst.path())
-                .trackers(false)
-                .seed(false),
+    common::serially_within(Duration::from_secs(60), async {
+        let f = magnet_fixture();
+        let (seeder, _seed) = common::our_seeder(&f.torrent, f.src()).await;
+        let (leecher, handle, _events) = magnet_leecher(
+            common::config(),
+            &Magnet::from(&f.torrent),
+            leech_opts(f.dst()),
         )
         .await;
         handle.add_peers([seeder.listen_addr().unwrap()]);
         common::wait_complete(&handle, Duration::from_secs(40)).await;
-        common::assert_same_tree(&content, &dst.path().join("content"));
-        leecher.shutdown().await;
-        seeder.shutdown().await;
+        f.assert_downloaded();
+        common::shut_down([leecher, seeder]).await;
     })
-    .await
-    .expect("test took too long");
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_size_ceiling_is_enforced() {
-    let _serial = common::serial().await;
-    timeout(TEST_TIME, async {
-        let dir = tempfile::tempdir().unwrap();
-        let dst = tempfile::tempdir().unwrap();
-        let (_, torrent) = content_and_torrent(dir.path(), None);
+    common::serially_within(TEST_TIME, async {
+        let f = magnet_fixture();
+        let torrent = &f.torrent;
         let hash = torrent.info_hash();
         let real = torrent.info().raw().clone();
         let size = real.len() as i64;
@@ -712,21 +690,13 @@ async fn metadata_size_ceiling_is_enforced() {
         let (at, at_n) = metadata_fake(hash, metadata_handshake(size), real.clone()).await;
         let liars = [("over", &over_n), ("huge", &huge_n), ("wrap", &wrap_n)];
 
-        let peak_before = common::vm_peak();
-        let leecher = Session::new(config).await.unwrap();
-        let magnet = Magnet::from(&torrent)
+        let magnet = Magnet::from(torrent)
             .with_peer(over)
             .with_peer(huge)
             .with_peer(wrap)
             .with_peer(at);
-        let (handle, events) = add_magnet(
-            &leecher,
-            &magnet,
-            AddTorrentOptions::new(dst.path())
-                .trackers(false)
-                .seed(false),
-        )
-        .await;
+        let peak_before = common::vm_peak();
+        let (leecher, handle, events) = magnet_leecher(config, &magnet, leech_opts(f.dst())).await;
         assert!(
             events
                 .wait_for(Duration::from_secs(30), |e| matches!(
@@ -764,8 +734,7 @@ async fn metadata_size_ceiling_is_enforced() {
         );
         leecher.shutdown().await;
     })
-    .await
-    .expect("test took too long");
+    .await;
 }
 
 /// libtorrent's hybrid (v1 + v2) torrent with pad files: its link has both
@@ -776,43 +745,38 @@ async fn magnet_download_hybrid_from_libtorrent() {
     if !common::have_libtorrent() {
         return;
     }
-    let _serial = common::serial().await;
-    timeout(TEST_TIME, async {
-        let src = tempfile::tempdir().unwrap();
-        let dst = tempfile::tempdir().unwrap();
-        let content = common::make_magnet_content(src.path(), 1);
-        let file = src.path().join("hybrid.torrent");
-        let torrent = common::lt_create(&content, &file, true, None);
-        assert!(torrent.info_hash_v1().is_some() && torrent.info_hash_v2().is_some());
-        let (_lt, addr) = common::lt_seed(&file, src.path(), 0, START_TIME).await;
-
-        let magnet = Magnet::from(&torrent).with_peer(addr);
-        assert!(magnet.info_hash_v1().is_some() && magnet.info_hash_v2().is_some());
-        let started = Instant::now();
-        let (stats, events) = download_magnet(&magnet, dst.path(), &[], false, TEST_TIME).await;
-        println!(
-            "{}",
-            common::describe("hybrid magnet from libtorrent", started, &stats)
+    common::serially_within(TEST_TIME, async {
+        let f = Fixture::new(
+            |root| common::make_magnet_content(root, 1),
+            "hybrid.torrent",
+            |content, file| common::lt_create(content, file, true, None),
         );
+        let torrent = &f.torrent;
+        assert!(torrent.info_hash_v1().is_some() && torrent.info_hash_v2().is_some());
+        let (_lt, addr) = common::lt_seed(&f.file, f.src(), 0, START_TIME).await;
+
+        let magnet = Magnet::from(torrent).with_peer(addr);
+        assert!(magnet.info_hash_v1().is_some() && magnet.info_hash_v2().is_some());
+        let (_, events) =
+            download_magnet(&f, &magnet, false, "hybrid magnet from libtorrent").await;
         assert!(events.contains(&Event::MetadataReceived {
             size: torrent.info().raw().len()
         }));
         // Pad files are never written: the trees hold the same real files.
-        common::assert_same_tree(&content, &dst.path().join("content"));
+        f.assert_downloaded();
     })
-    .await
-    .expect("test took too long");
+    .await;
 }
 
 /// A v2-only link is refused (pieces are checked with v1 hashes), and the
 /// same torrent cannot be added twice, from a link or a .torrent file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn magnet_links_refused() {
-    timeout(Duration::from_secs(30), async {
-        let dir = tempfile::tempdir().unwrap();
-        let (_, torrent) = content_and_torrent(dir.path(), None);
+    common::within(Duration::from_secs(30), async {
+        let f = magnet_fixture();
+        let torrent = &f.torrent;
         let session = Session::new(common::config()).await.unwrap();
-        let opts = || AddTorrentOptions::new(dir.path().join("out")).trackers(false);
+        let opts = || AddTorrentOptions::new(f.src().join("out")).trackers(false);
 
         let v2 = Magnet::new_v2(seedbed_metainfo::InfoHashV2([7; 32]));
         assert!(matches!(
@@ -820,7 +784,7 @@ async fn magnet_links_refused() {
             Err(seedbed_session::Error::Unsupported(_))
         ));
 
-        let magnet = Magnet::from(&torrent);
+        let magnet = Magnet::from(torrent);
         let (handle, _events) = add_magnet(&session, &magnet, opts()).await;
         assert_eq!(handle.name(), torrent.name(), "the name comes from dn");
         assert!(matches!(
@@ -828,7 +792,7 @@ async fn magnet_links_refused() {
             Err(seedbed_session::Error::DuplicateTorrent(h)) if h == torrent.info_hash()
         ));
         assert!(matches!(
-            session.add_torrent(&torrent, opts()).await,
+            session.add_torrent(torrent, opts()).await,
             Err(seedbed_session::Error::DuplicateTorrent(_))
         ));
         // Removing it while it fetches metadata stops it.
@@ -836,8 +800,7 @@ async fn magnet_links_refused() {
         assert_eq!(handle.status(), Status::Stopped);
         session.shutdown().await;
     })
-    .await
-    .expect("test took too long");
+    .await;
 }
 
 /// A link that names our own session among its peers (as one we made and
@@ -845,25 +808,15 @@ async fn magnet_links_refused() {
 /// source, nor blame itself, and completes from the real seeder.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn magnet_naming_ourselves_in_x_pe() {
-    let _serial = common::serial().await;
-    timeout(Duration::from_secs(60), async {
-        let src = tempfile::tempdir().unwrap();
-        let dst = tempfile::tempdir().unwrap();
-        let (content, torrent) = content_and_torrent(src.path(), None);
-        let (seeder, _seed) = common::our_seeder(&torrent, src.path()).await;
+    common::serially_within(Duration::from_secs(60), async {
+        let f = magnet_fixture();
+        let (seeder, _seed) = common::our_seeder(&f.torrent, f.src()).await;
         let leecher = Session::new(common::config()).await.unwrap();
         let ourselves = leecher.listen_addr().unwrap();
-        let magnet = Magnet::from(&torrent)
+        let magnet = Magnet::from(&f.torrent)
             .with_peer(ourselves)
             .with_peer(seeder.listen_addr().unwrap());
-        let (handle, events) = add_magnet(
-            &leecher,
-            &magnet,
-            AddTorrentOptions::new(dst.path())
-                .trackers(false)
-                .seed(false),
-        )
-        .await;
+        let (handle, events) = add_magnet(&leecher, &magnet, leech_opts(f.dst())).await;
         common::wait_complete(&handle, Duration::from_secs(40)).await;
         let events = events.events();
         assert!(
@@ -872,12 +825,10 @@ async fn magnet_naming_ourselves_in_x_pe() {
                 .any(|e| matches!(e, Event::MetadataRejected { .. })),
             "{events:?}"
         );
-        common::assert_same_tree(&content, &dst.path().join("content"));
-        leecher.shutdown().await;
-        seeder.shutdown().await;
+        f.assert_downloaded();
+        common::shut_down([leecher, seeder]).await;
     })
-    .await
-    .expect("test took too long");
+    .await;
 }
 
 /// A peer that takes every metadata piece request and then hangs up
@@ -890,11 +841,9 @@ async fn magnet_naming_ourselves_in_x_pe() {
 /// 20 s silence; it now wakes every second.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pieces_held_by_a_departed_peer_are_asked_again_at_once() {
-    let _serial = common::serial().await;
-    timeout(Duration::from_secs(60), async {
-        let dir = tempfile::tempdir().unwrap();
-        let dst = tempfile::tempdir().unwrap();
-        let (_, torrent) = content_and_torrent(dir.path(), None);
+    common::serially_within(Duration::from_secs(60), async {
+        let f = magnet_fixture();
+        let torrent = &f.torrent;
         let hash = torrent.info_hash();
         let real = torrent.info().raw().clone();
         let hs = metadata_handshake(real.len() as i64);
@@ -918,13 +867,12 @@ async fn pieces_held_by_a_departed_peer_are_asked_again_at_once() {
             },
         )
         .await;
-        let leecher = Session::new(common::config()).await.unwrap();
-        let magnet = Magnet::from(&torrent).with_peer(hog).with_peer(late);
+        let magnet = Magnet::from(torrent).with_peer(hog).with_peer(late);
         let started = Instant::now();
-        let (_handle, events) = add_magnet(
-            &leecher,
+        let (leecher, _handle, events) = magnet_leecher(
+            common::config(),
             &magnet,
-            AddTorrentOptions::new(dst.path()).trackers(false),
+            AddTorrentOptions::new(f.dst()).trackers(false),
         )
         .await;
         let got = events
@@ -946,6 +894,5 @@ async fn pieces_held_by_a_departed_peer_are_asked_again_at_once() {
         );
         leecher.shutdown().await;
     })
-    .await
-    .expect("test took too long");
+    .await;
 }
