@@ -25,7 +25,7 @@ use seedbed_peer_wire::{
     ExtendedHandshake, Handshake, HandshakeCodec, HandshakeEvent, Limits, Message, MessageCodec,
     PexMessage, Reserved, UT_METADATA, UT_PEX,
 };
-use seedbed_session::{AddTorrentOptions, Event, Session, SessionConfig, Status, TorrentHandle};
+use seedbed_session::{AddTorrentOptions, Event, Session, SessionConfig, TorrentHandle};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::timeout;
@@ -63,19 +63,11 @@ fn fake_ext_handshake() -> ExtendedHandshake {
 /// after it starts) and rotated every 30 s. Its leechers stay incomplete,
 /// and connected to it, long enough to tell others about it with PeX.
 async fn stingy_seed(torrent: &Torrent, dir: &Path) -> (Session, TorrentHandle) {
-    let session = Session::new(SessionConfig {
+    let config = SessionConfig {
         unchoke_slots: 0,
         ..common::config()
-    })
-    .await
-    .unwrap();
-    let handle = session
-        .add_torrent(torrent, AddTorrentOptions::new(dir).trackers(false))
-        .await
-        .unwrap();
-    common::wait_complete(&handle, Duration::from_secs(60)).await;
-    assert_eq!(handle.status(), Status::Seeding);
-    (session, handle)
+    };
+    common::our_seeder_with(config, torrent, dir).await
 }
 
 /// A session that accepts no connections: every peer it talks to, it
@@ -84,6 +76,26 @@ fn dial_only_config() -> SessionConfig {
     SessionConfig {
         listen: None,
         ..common::config()
+    }
+}
+
+/// Adds `torrent` to `session` with `opts`, with `peer` as its only peer:
+/// from a magnet link naming `peer` if `magnet`, else from the .torrent.
+async fn add_given_one_peer(
+    session: &Session,
+    torrent: &Torrent,
+    magnet: bool,
+    opts: AddTorrentOptions,
+    peer: SocketAddr,
+) -> TorrentHandle {
+    if magnet {
+        let m = Magnet::from(torrent).with_peer(peer);
+        session.add_magnet(&m, opts).await.unwrap()
+    } else {
+        session
+            .add_torrent(torrent, opts.peers([peer]))
+            .await
+            .unwrap()
     }
 }
 
@@ -107,14 +119,7 @@ async fn three_sessions(magnets: bool) {
     let b = Session::new(common::config()).await.unwrap();
     let b_addr = b.listen_addr().unwrap();
     let b_opts = AddTorrentOptions::new(b_dir.path()).trackers(false);
-    let b_handle = if magnets {
-        let m = Magnet::from(&torrent).with_peer(a_addr);
-        b.add_magnet(&m, b_opts).await.unwrap()
-    } else {
-        b.add_torrent(&torrent, b_opts.peers([a_addr]))
-            .await
-            .unwrap()
-    };
+    let b_handle = add_given_one_peer(&b, &torrent, magnets, b_opts, a_addr).await;
     let b_events = common::Recorder::new(&b_handle);
     // Once B is connected to A as a torrent peer (for a magnet, after
     // the metadata exchange), C comes.
@@ -132,14 +137,7 @@ async fn three_sessions(magnets: bool) {
     let c_opts = AddTorrentOptions::new(c_dir.path())
         .trackers(false)
         .seed(false);
-    let c_handle = if magnets {
-        let m = Magnet::from(&torrent).with_peer(b_addr);
-        c.add_magnet(&m, c_opts).await.unwrap()
-    } else {
-        c.add_torrent(&torrent, c_opts.peers([b_addr]))
-            .await
-            .unwrap()
-    };
+    let c_handle = add_given_one_peer(&c, &torrent, magnets, c_opts, b_addr).await;
     let c_events = common::Recorder::new(&c_handle);
     // B's first PeX comes about 2 s after C's extension handshake.
     let learned = c_events
@@ -173,18 +171,12 @@ async fn three_sessions(magnets: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn third_session_learns_the_seed_through_pex() {
-    let _serial = common::serial().await;
-    timeout(TEST_TIME, three_sessions(false))
-        .await
-        .expect("test took too long");
+    common::serially_within(TEST_TIME, three_sessions(false)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn third_session_learns_the_seed_through_pex_from_magnets() {
-    let _serial = common::serial().await;
-    timeout(TEST_TIME, three_sessions(true))
-        .await
-        .expect("test took too long");
+    common::serially_within(TEST_TIME, three_sessions(true)).await;
 }
 
 /// A fake peer on 127.0.0.1 that accepts connections for `info_hash`,
@@ -247,17 +239,17 @@ async fn accept_handshake(
     stream: TcpStream,
     info_hash: InfoHash,
 ) -> Result<Wire, seedbed_peer_wire::Error> {
-    let mut framed = Framed::new(stream, HandshakeCodec::new());
-    let Some(Ok(HandshakeEvent::Complete(theirs))) = framed.next().await else {
+    let Some((framed, _)) = common::answer_handshake(
+        stream,
+        info_hash,
+        PeerId(*b"-XX0001-listenlisten"),
+        fake_reserved(),
+        |theirs| assert_eq!(theirs.info_hash, info_hash),
+    )
+    .await?
+    else {
         return Err(std::io::Error::other("no handshake").into());
     };
-    assert_eq!(theirs.info_hash, info_hash);
-    framed
-        .send(
-            Handshake::new(info_hash, PeerId(*b"-XX0001-listenlisten"))
-                .with_reserved(fake_reserved()),
-        )
-        .await?;
     let mut wire = framed.map_codec(|_| MessageCodec::new(Limits::new()));
     wire.feed(fake_ext_handshake().to_message()).await?;
     wire.send(Message::HaveNone).await?;
@@ -322,6 +314,37 @@ fn v4(addr: SocketAddr) -> SocketAddrV4 {
     }
 }
 
+/// Our seed of a small torrent (`private` or not) in `dir`, recording its
+/// events, and connected to a fake listener L1 (`l1`).
+struct SeedWithFake {
+    torrent: Torrent,
+    session: Session,
+    handle: TorrentHandle,
+    events: common::Recorder,
+    l1: FakeListener,
+}
+
+async fn seed_with_fake(dir: &Path, private: bool) -> SeedWithFake {
+    let (_, torrent) = small_torrent(dir, private);
+    let (session, handle) = common::our_seeder(&torrent, dir).await;
+    let events = common::Recorder::new(&handle);
+    let l1 = FakeListener::start(torrent.info_hash()).await;
+    handle.add_peers([l1.addr]);
+    assert!(
+        events
+            .wait_for(Duration::from_secs(10), |e| *e
+                == Event::PeerConnected { addr: l1.addr })
+            .await
+    );
+    SeedWithFake {
+        torrent,
+        session,
+        handle,
+        events,
+        l1,
+    }
+}
+
 /// A torrent of small content (no data needed for the fakes' tests).
 fn small_torrent(dir: &Path, private: bool) -> (std::path::PathBuf, Torrent) {
     let content = common::make_content(dir);
@@ -337,21 +360,17 @@ fn small_torrent(dir: &Path, private: bool) -> (std::path::PathBuf, Torrent) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pex_first_soon_then_at_most_once_a_minute() {
-    timeout(Duration::from_secs(150), async {
+    common::within(Duration::from_secs(150), async {
         let dir = tempfile::tempdir().unwrap();
-        let (_, torrent) = small_torrent(dir.path(), false);
+        let SeedWithFake {
+            torrent,
+            session,
+            handle,
+            events,
+            l1,
+        } = seed_with_fake(dir.path(), false).await;
         let hash = torrent.info_hash();
-        let (session, handle) = common::our_seeder(&torrent, dir.path()).await;
-        let events = common::Recorder::new(&handle);
-        let l1 = FakeListener::start(hash).await;
         let l2 = FakeListener::start(hash).await;
-        handle.add_peers([l1.addr]);
-        assert!(
-            events
-                .wait_for(Duration::from_secs(10), |e| *e
-                    == Event::PeerConnected { addr: l1.addr })
-                .await
-        );
 
         let (mut wire, hs) = dial(session.listen_addr().unwrap(), hash).await;
         let connected = Instant::now();
@@ -410,8 +429,7 @@ async fn pex_first_soon_then_at_most_once_a_minute() {
         assert_eq!(l2.handshakes(), 1);
         session.shutdown().await;
     })
-    .await
-    .expect("test took too long");
+    .await;
 }
 
 /// A leecher of ours (torrent `private` or not, `max_peers` 2) dialled by
@@ -462,7 +480,7 @@ async fn learned_from_fake_pex(private: bool) -> (u64, ExtendedHandshake, bool) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn learned_peers_are_connected_within_max_peers() {
-    timeout(TEST_TIME, async {
+    common::within(TEST_TIME, async {
         let (n, hs, _) = learned_from_fake_pex(false).await;
         assert!(hs.m.contains_key(UT_PEX), "{hs:?}");
         assert_eq!(
@@ -470,13 +488,12 @@ async fn learned_peers_are_connected_within_max_peers() {
             "with max_peers 2 and one peer connected, one learned peer is dialled"
         );
     })
-    .await
-    .expect("test took too long");
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_pex_for_private_torrents() {
-    timeout(TEST_TIME, async {
+    common::within(TEST_TIME, async {
         let (n, hs, got_pex) = learned_from_fake_pex(true).await;
         assert!(
             !hs.m.contains_key(UT_PEX),
@@ -487,19 +504,14 @@ async fn no_pex_for_private_torrents() {
 
         // Nor does a private seed with a peer to tell about send PeX.
         let dir = tempfile::tempdir().unwrap();
-        let (_, torrent) = small_torrent(dir.path(), true);
-        let hash = torrent.info_hash();
-        let (session, handle) = common::our_seeder(&torrent, dir.path()).await;
-        let events = common::Recorder::new(&handle);
-        let l1 = FakeListener::start(hash).await;
-        handle.add_peers([l1.addr]);
-        assert!(
-            events
-                .wait_for(Duration::from_secs(10), |e| *e
-                    == Event::PeerConnected { addr: l1.addr })
-                .await
-        );
-        let (mut wire, hs) = dial(session.listen_addr().unwrap(), hash).await;
+        let SeedWithFake {
+            torrent,
+            session,
+            handle: _handle,
+            events: _events,
+            l1: _l1,
+        } = seed_with_fake(dir.path(), true).await;
+        let (mut wire, hs) = dial(session.listen_addr().unwrap(), torrent.info_hash()).await;
         assert!(!hs.m.contains_key(UT_PEX), "{hs:?}");
         assert!(
             next_pex(&mut wire, Duration::from_secs(5)).await.is_none(),
@@ -507,6 +519,5 @@ async fn no_pex_for_private_torrents() {
         );
         session.shutdown().await;
     })
-    .await
-    .expect("test took too long");
+    .await;
 }
