@@ -328,10 +328,14 @@ impl Request {
 /// BEP 41 `URLData` options.
 #[inline]
 fn write_announce<B: BufMut + ?Sized>(buf: &mut B, r: &AnnounceRequest) {
+    // Neighbouring 32-bit fields are joined into 64-bit words: fewer
+    // stores, fewer values held across the buffer's capacity check.
+    let word = |hi: u32, lo: u32| (u64::from(hi) << 32 | u64::from(lo)).to_be_bytes();
+    // `None` is -1 on the wire (all ones); more than `i32::MAX` is clamped.
+    let num_want = r.num_want.map_or(u32::MAX, |n| n.min(i32::MAX as u32));
     let mut p = [0u8; ANNOUNCE_REQUEST_LEN];
     p[0..8].copy_from_slice(&r.connection_id.0.to_be_bytes());
-    p[8..12].copy_from_slice(&(Action::Announce as u32).to_be_bytes());
-    p[12..16].copy_from_slice(&r.transaction_id.0.to_be_bytes());
+    p[8..16].copy_from_slice(&word(Action::Announce as u32, r.transaction_id.0));
     // 4 + 16 bytes, not 16 + 4: in today's layout of a `Request` the
     // 16-byte load is then aligned, so after a move of the request it is
     // forwarded from one store (about 10% off parse + write in
@@ -342,13 +346,8 @@ fn write_announce<B: BufMut + ?Sized>(buf: &mut B, r: &AnnounceRequest) {
     p[56..64].copy_from_slice(&r.downloaded.to_be_bytes());
     p[64..72].copy_from_slice(&r.left.to_be_bytes());
     p[72..80].copy_from_slice(&r.uploaded.to_be_bytes());
-    p[80..84].copy_from_slice(&r.event.to_udp().to_be_bytes());
-    p[84..88].copy_from_slice(&r.ip.map_or([0; 4], |a| a.octets()));
-    p[88..92].copy_from_slice(&r.key.0.to_be_bytes());
-    let num_want = r
-        .num_want
-        .map_or(-1, |n| i32::try_from(n).unwrap_or(i32::MAX));
-    p[92..96].copy_from_slice(&num_want.to_be_bytes());
+    p[80..88].copy_from_slice(&word(r.event.to_udp(), r.ip.map_or(0, u32::from)));
+    p[88..96].copy_from_slice(&word(r.key.0, num_want));
     p[96..98].copy_from_slice(&r.port.to_be_bytes());
     buf.put_slice(&p);
     if !r.url_data.is_empty() {
