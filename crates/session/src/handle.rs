@@ -11,6 +11,9 @@ use tokio::sync::{broadcast, oneshot, watch};
 use crate::error::Error;
 use crate::torrent::{DriverCmd, TorrentShared};
 
+/// Events a receiver may fall behind before it loses the oldest.
+const EVENT_BACKLOG: usize = 1024;
+
 /// What a handle points at: the channels that exist from the start, and
 /// the torrent once its info dictionary is known (at once for a .torrent,
 /// after the metadata exchange for a magnet link).
@@ -24,13 +27,16 @@ pub(crate) struct Slot {
     pub(crate) name: Mutex<String>,
     /// Stops the metadata exchange of a magnet link.
     pub(crate) stop_fetch: Mutex<Option<oneshot::Sender<()>>>,
+    /// Subscribed when the slot was made; handed to the first caller of
+    /// [`TorrentHandle::events`], so events sent before it asked are kept.
+    first_events: Mutex<Option<broadcast::Receiver<Event>>>,
     /// Peers added while the metadata is being fetched.
     pub(crate) pending_peers: Mutex<Vec<SocketAddr>>,
 }
 
 impl Slot {
     pub(crate) fn new(info_hash: InfoHash, status: Status, name: String) -> Slot {
-        let (events, _) = broadcast::channel(1024);
+        let (events, first_events) = broadcast::channel(EVENT_BACKLOG);
         let (status, _) = watch::channel(status);
         Slot {
             info_hash,
@@ -39,6 +45,7 @@ impl Slot {
             shared: OnceLock::new(),
             name: Mutex::new(name),
             stop_fetch: Mutex::new(None),
+            first_events: Mutex::new(Some(first_events)),
             pending_peers: Mutex::new(Vec::new()),
         }
     }
@@ -220,10 +227,19 @@ impl TorrentHandle {
         self.slot.status.borrow().clone()
     }
 
-    /// A stream of events from now on. A slow receiver loses the oldest
-    /// (see `tokio::sync::broadcast`).
+    /// A stream of events. The first call on a torrent gets every event
+    /// since it was added (so none sent before the caller had the handle is
+    /// missed); later calls get the events from then on. A receiver more
+    /// than 1024 events behind loses the oldest and is told how many
+    /// (`RecvError::Lagged`, see `tokio::sync::broadcast`).
     pub fn events(&self) -> broadcast::Receiver<Event> {
-        self.slot.events.subscribe()
+        let first = self
+            .slot
+            .first_events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        first.unwrap_or_else(|| self.slot.events.subscribe())
     }
 
     /// A snapshot of the numbers (zeros while metadata is being fetched).

@@ -799,6 +799,7 @@ impl Conn {
             let Some(p) = peers.get(&self.key) else {
                 return Ok(());
             };
+            picker.set_clock(now.duration_since(self.shared.epoch).as_millis() as u64);
             let outstanding = &self.outstanding;
             if self.peer_choking {
                 let mut allowed = Bitfield::new(self.num_pieces);

@@ -32,8 +32,12 @@ enum PieceStatus {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum BlockState {
     Free,
-    /// Requested from this many peers (more than one only in endgame).
-    Requested(u8),
+    /// Requested from `peers` peers (more than one only in endgame), the
+    /// latest at `at` on the caller's clock (milliseconds).
+    Requested {
+        peers: u8,
+        at: u64,
+    },
     Received,
 }
 
@@ -69,7 +73,13 @@ pub struct PiecePicker {
     partial: HashMap<u32, Partial>,
     have: Bitfield,
     missing: u32,
+    /// The caller's clock in milliseconds ([`PiecePicker::set_clock`]).
+    clock_ms: u64,
+    endgame_delay_ms: u64,
 }
+
+/// Default of [`PiecePicker::set_endgame_delay`]: 1000 ms.
+pub const DEFAULT_ENDGAME_DELAY_MS: u64 = 1000;
 
 impl PiecePicker {
     /// A picker for a torrent of `geometry` with no piece yet.
@@ -82,7 +92,25 @@ impl PiecePicker {
             partial: HashMap::new(),
             have: Bitfield::new(n),
             missing: n,
+            clock_ms: 0,
+            endgame_delay_ms: DEFAULT_ENDGAME_DELAY_MS,
         }
+    }
+
+    /// Sets the current time, in milliseconds on any monotonic clock of the
+    /// caller's (the picker reads no clock): requests picked from now on
+    /// carry it, and the endgame measures their age against it.
+    pub fn set_clock(&mut self, now_ms: u64) {
+        self.clock_ms = now_ms;
+    }
+
+    /// In endgame a block is asked of a second peer only once its request
+    /// is this old (milliseconds; default [`DEFAULT_ENDGAME_DELAY_MS`]; 0
+    /// duplicates at once). A block requested recently is usually already
+    /// on its way (on loopback, every outstanding block is), so duplicating
+    /// it only wastes the copy that arrives second.
+    pub fn set_endgame_delay(&mut self, ms: u64) {
+        self.endgame_delay_ms = ms;
     }
 
     /// The pieces we have (verified).
@@ -165,7 +193,9 @@ impl PiecePicker {
     /// from this peer). Order: free blocks of partial pieces, then new
     /// pieces (random while we have fewer than 4 pieces, rarest first
     /// after, ties broken by a random scan start), then, in endgame, at most
-    /// `max_duplicates` blocks already requested from others. Callers pass a
+    /// `max_duplicates` blocks requested from others at least the endgame
+    /// delay ago ([`set_endgame_delay`](Self::set_endgame_delay)), the
+    /// longest-waiting first. Callers pass a
     /// non-zero `max_duplicates` only for a peer whose own queue is (nearly)
     /// empty, as libtorrent does, so the endgame wastes little.
     pub fn pick<R: Rng + ?Sized>(
@@ -187,7 +217,7 @@ impl PiecePicker {
             if !bits.get(piece) {
                 continue;
             }
-            take_free(&geometry, piece, partial, goal, out);
+            take_free(&geometry, piece, partial, goal, self.clock_ms, out);
         }
         // 2. New pieces.
         while out.len() < goal {
@@ -202,27 +232,43 @@ impl PiecePicker {
                 blocks: vec![BlockState::Free; n],
                 received: 0,
             });
-            take_free(&geometry, piece, partial, goal, out);
+            take_free(&geometry, piece, partial, goal, self.clock_ms, out);
         }
-        // 3. Endgame: ask for blocks others are already fetching.
+        // 3. Endgame: ask for blocks others have been fetching for at least
+        // the endgame delay, the longest-waiting first.
         let goal = goal.min(out.len() + max_duplicates);
         if out.len() < goal && self.missing == 0 {
-            for (&piece, partial) in self.partial.iter_mut() {
+            let Some(due) = self.clock_ms.checked_sub(self.endgame_delay_ms) else {
+                return;
+            };
+            let mut late: Vec<(u64, u32, usize)> = Vec::new();
+            for (&piece, partial) in &self.partial {
                 if !bits.get(piece) {
                     continue;
                 }
-                for (i, state) in partial.blocks.iter_mut().enumerate() {
-                    if out.len() >= goal {
-                        return;
-                    }
-                    if let BlockState::Requested(c) = state {
-                        let req = request_for(&geometry, piece, i);
-                        if *c < ENDGAME_DUPLICATES && !ours(&req) && !out[..].contains(&req) {
-                            *c += 1;
-                            out.push(req);
+                for (i, state) in partial.blocks.iter().enumerate() {
+                    if let BlockState::Requested { peers, at } = *state {
+                        if peers < ENDGAME_DUPLICATES && at <= due {
+                            late.push((at, piece, i));
                         }
                     }
                 }
+            }
+            late.sort_unstable();
+            for (_, piece, i) in late {
+                if out.len() >= goal {
+                    return;
+                }
+                let req = request_for(&geometry, piece, i);
+                if ours(&req) || out.contains(&req) {
+                    continue;
+                }
+                let partial = self.partial.get_mut(&piece).expect("collected above");
+                if let BlockState::Requested { peers, at } = &mut partial.blocks[i] {
+                    *peers += 1;
+                    *at = self.clock_ms;
+                }
+                out.push(req);
             }
         }
     }
@@ -285,9 +331,12 @@ impl PiecePicker {
             return;
         };
         if let Some(partial) = self.partial.get_mut(&block.piece) {
-            if let BlockState::Requested(c) = partial.blocks[index] {
-                partial.blocks[index] = if c > 1 {
-                    BlockState::Requested(c - 1)
+            if let BlockState::Requested { peers, at } = partial.blocks[index] {
+                partial.blocks[index] = if peers > 1 {
+                    BlockState::Requested {
+                        peers: peers - 1,
+                        at,
+                    }
                 } else {
                     BlockState::Free
                 };
@@ -345,6 +394,7 @@ fn take_free(
     piece: u32,
     partial: &mut Partial,
     goal: usize,
+    now_ms: u64,
     out: &mut Vec<BlockRequest>,
 ) {
     for (i, state) in partial.blocks.iter_mut().enumerate() {
@@ -352,7 +402,10 @@ fn take_free(
             return;
         }
         if *state == BlockState::Free {
-            *state = BlockState::Requested(1);
+            *state = BlockState::Requested {
+                peers: 1,
+                at: now_ms,
+            };
             out.push(request_for(geometry, piece, i));
         }
     }
@@ -393,6 +446,7 @@ mod tests {
     fn partial_pieces_first_then_endgame_duplicates() {
         let g = Geometry::new(2 * 32768, 32768).unwrap();
         let mut p = PiecePicker::new(g);
+        p.set_endgame_delay(0);
         let mut rng = StdRng::seed_from_u64(1);
         let all = Bitfield::full(2);
         let mut a = Vec::new();
@@ -417,6 +471,7 @@ mod tests {
     fn endgame_duplicates_are_bounded() {
         let g = Geometry::new(4 * 16384, 65536).unwrap();
         let mut p = PiecePicker::new(g);
+        p.set_endgame_delay(0);
         let mut rng = StdRng::seed_from_u64(2);
         let all = Bitfield::full(1);
         let mut first = Vec::new();
@@ -430,6 +485,48 @@ mod tests {
         let mut two = Vec::new();
         p.pick(&all, 10, 2, |_| false, &mut rng, &mut two);
         assert_eq!(two.len(), 2);
+    }
+
+    #[test]
+    fn endgame_duplicates_only_late_blocks_longest_waiting_first() {
+        // One piece of 8 blocks requested by a slow peer at 0 ms (3 blocks)
+        // and 400 ms (5 blocks).
+        let g = Geometry::new(8 * 16384, 8 * 16384).unwrap();
+        let mut p = PiecePicker::new(g);
+        let mut rng = StdRng::seed_from_u64(3);
+        let all = Bitfield::full(1);
+        let mut slow = Vec::new();
+        p.pick(&all, 3, 0, |_| false, &mut rng, &mut slow);
+        p.set_clock(400);
+        p.pick(&all, 5, 0, |_| false, &mut rng, &mut slow);
+        assert!(p.in_endgame());
+        let mut fast = Vec::new();
+        // Before the delay (1000 ms by default) nothing is duplicated.
+        p.set_clock(999);
+        p.pick(&all, 10, 8, |_| false, &mut rng, &mut fast);
+        assert!(fast.is_empty());
+        // At 1000 ms the first three are due, at 1400 ms all eight.
+        p.set_clock(1000);
+        p.pick(&all, 10, 8, |_| false, &mut rng, &mut fast);
+        let begins: Vec<u32> = fast.iter().map(|r| r.begin / 16384).collect();
+        assert_eq!(begins, [0, 1, 2]);
+        p.set_clock(1400);
+        let mut more = Vec::new();
+        p.pick(&all, 10, 2, |r| fast.contains(r), &mut rng, &mut more);
+        let begins: Vec<u32> = more.iter().map(|r| r.begin / 16384).collect();
+        assert_eq!(begins, [3, 4], "two more, within max_duplicates");
+        // A block dropped by one of its two peers stays requested by the
+        // other; one dropped by both is free again and picked as new.
+        p.block_dropped(&slow[0]);
+        p.block_dropped(&fast[0]);
+        let mut again = Vec::new();
+        p.pick(&all, 1, 0, |_| false, &mut rng, &mut again);
+        assert_eq!(again, [slow[0]]);
+        // Delay 0: due at once.
+        p.set_endgame_delay(0);
+        let mut now = Vec::new();
+        p.pick(&all, 10, 1, |_| false, &mut rng, &mut now);
+        assert_eq!(now.len(), 1);
     }
 
     #[test]
@@ -478,6 +575,7 @@ mod tests {
                                     drop_every in 2usize..7) {
             let g = Geometry::new(total, 1 << piece_pow).unwrap();
             let mut p = PiecePicker::new(g);
+            p.set_endgame_delay(0);
             let mut rng = StdRng::seed_from_u64(seed);
             let all = Bitfield::full(g.num_pieces());
             p.peer_has_all_of(&all);

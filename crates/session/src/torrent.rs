@@ -147,6 +147,8 @@ pub(crate) struct TorrentShared {
     pub(crate) unverified: AtomicU64,
     /// Past this many unverified bytes, peers request nothing new.
     pub(crate) max_unverified: u64,
+    /// Zero of the picker's clock (`PiecePicker::set_clock`).
+    pub(crate) epoch: Instant,
 }
 
 impl fmt::Debug for TorrentShared {
@@ -429,6 +431,7 @@ pub(crate) fn new_shared(
         registry,
         unverified: AtomicU64::new(0),
         max_unverified,
+        epoch: Instant::now(),
         opts,
         info,
     });

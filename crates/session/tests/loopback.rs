@@ -169,6 +169,37 @@ async fn tight_back_pressure_sparse_files_and_fsync() {
     .await;
 }
 
+/// The first `events()` call sees what happened before it was made (the
+/// resume check of a seed that finished before anyone asked); a later call
+/// sees only what comes after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_events_receiver_sees_events_from_the_start() {
+    let Seeded {
+        dir,
+        torrent,
+        session,
+    } = seeded(TorrentVersion::V1, config()).await;
+    let handle = session.torrent(&torrent.info_hash()).expect("added");
+    let mut first = handle.events();
+    let mut later = handle.events();
+    let mut seen = Vec::new();
+    while let Ok(e) = first.try_recv() {
+        seen.push(e);
+    }
+    let pieces = torrent.info().geometry().num_pieces();
+    assert!(
+        seen.contains(&Event::Checked { pieces }),
+        "the check's result was kept for the first receiver: {seen:?}"
+    );
+    assert!(
+        seen.contains(&Event::StatusChanged(Status::Seeding)),
+        "{seen:?}"
+    );
+    assert!(later.try_recv().is_err(), "a later receiver starts empty");
+    drop(dir);
+    session.shutdown().await;
+}
+
 /// IPv6: the seeder listens on ::1 and the leecher dials it there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v1_download_over_ipv6_loopback() {
