@@ -1,6 +1,8 @@
 //! Our session seeds to our session on loopback: nested folders, a file
 //! smaller than a piece, an empty file; data compared byte for byte.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -17,29 +19,6 @@ fn config_on(listen: SocketAddr) -> SessionConfig {
         listen: Some(listen),
         ..SessionConfig::default()
     }
-}
-
-/// Deterministic pseudo-random bytes.
-fn data(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-fn make_content(root: &Path) {
-    let base = root.join("content");
-    std::fs::create_dir_all(base.join("a/b")).unwrap();
-    std::fs::create_dir_all(base.join("c")).unwrap();
-    std::fs::write(base.join("a/b/big.bin"), data(1, 3_000_000)).unwrap();
-    std::fs::write(base.join("a/small.txt"), data(2, 1000)).unwrap();
-    std::fs::write(base.join("c/empty"), b"").unwrap();
-    std::fs::write(base.join("top.bin"), data(3, 777_777)).unwrap();
 }
 
 fn same_tree(a: &Path, b: &Path) {
@@ -60,7 +39,7 @@ struct Seeded {
 
 async fn seeded(version: TorrentVersion, config: SessionConfig) -> Seeded {
     let dir = tempfile::tempdir().unwrap();
-    make_content(dir.path());
+    common::make_content_with_big(dir.path(), 3_000_000);
     let created = TorrentBuilder::new(version)
         .piece_length(64 * 1024)
         .build_from_path(dir.path().join("content"), |_, _| {})
