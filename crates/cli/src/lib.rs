@@ -3,8 +3,8 @@
 //!
 //! The `seedbed` binary (`cargo install --path crates/cli`) has one
 //! subcommand per job: `download`, `seed`, `create`, `info`, `magnet`,
-//! `announce`, `scrape`, `tracker`, `probe`, plus `tui` (a terminal UI for
-//! many torrents) and `completions`. Each job's seedbed API use is written
+//! `announce`, `scrape`, `tracker`, `probe`, plus [`tui`] (a terminal UI for
+//! many torrents, all of it here) and `completions`. Each job's seedbed API use is written
 //! once, in the root package's example of the same name
 //! (`examples/announce.rs`, ...), which the binary compiles in as a module;
 //! this library holds the rest:
@@ -41,5 +41,6 @@ pub mod probe;
 pub mod progress;
 pub mod scrape;
 pub mod tracker;
+pub mod tui;
 
 pub use error::{exit, Error};

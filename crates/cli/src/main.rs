@@ -57,6 +57,7 @@ enum Command {
     Tracker(seedbed_cli::tracker::TrackerArgs),
     #[command(name = "probe", alias = "peer-probe")]
     Probe(seedbed_cli::probe::ProbeArgs),
+    Tui(seedbed_cli::tui::TuiArgs),
     /// Print a shell completion script for seedbed on stdout.
     ///
     /// For example `seedbed completions bash > ~/.local/share/bash-completion/completions/seedbed`
@@ -78,6 +79,7 @@ fn main() -> ExitCode {
         Command::Scrape(args) => block_on(scrape::run(args)),
         Command::Tracker(args) => block_on(tracker::run(args)),
         Command::Probe(args) => block_on(probe::run(args)),
+        Command::Tui(args) => seedbed_cli::exit(seedbed_cli::tui::run(args)),
         Command::Completions { shell } => {
             let mut out = std::io::stdout().lock();
             clap_complete::generate(shell, &mut Cli::command(), "seedbed", &mut out);
