@@ -15,6 +15,14 @@ use std::time::{Duration, Instant};
 
 use common::{create_torrent, make_content, our_tracker, run, tool_available};
 
+static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Whether the shell has printed the `EXITED=<status>` line (the typed
+/// command line holds `EXITED=$?` too, after the `$ ` prompt).
+fn exited(screen: &str) -> bool {
+    screen.lines().any(|l| l.starts_with("EXITED="))
+}
+
 /// A tmux server on a socket of its own, killed when dropped.
 struct Tmux {
     socket: String,
@@ -24,7 +32,11 @@ impl Tmux {
     /// A server with one `width`×`height` window running `sh`.
     fn start(width: u16, height: u16) -> Tmux {
         let t = Tmux {
-            socket: format!("seedbed-test-{}", std::process::id()),
+            socket: format!(
+                "seedbed-test-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
         };
         let ok = t
             .cmd()
@@ -167,7 +179,9 @@ fn add_download_pause_resume_quit() {
 
     // a, the path, Enter.
     tmux.press("a");
-    tmux.wait_for("the prompt", Duration::from_secs(5), |s| s.contains("Add: a .torrent path"));
+    tmux.wait_for("the prompt", Duration::from_secs(5), |s| {
+        s.contains("Add: a .torrent path")
+    });
     tmux.type_text(file.to_str().unwrap());
     tmux.press("Enter");
     let done = tmux.wait_for("100 %", Duration::from_secs(60), |s| {
@@ -184,20 +198,35 @@ fn add_download_pause_resume_quit() {
     });
     // The files tab: every file at 100 %.
     tmux.press("2");
-    let files = tmux.wait_for("the files", Duration::from_secs(5), |s| s.contains("content/a/b/big.bin"));
-    let big = files.lines().find(|l| l.contains("content/a/b/big.bin")).unwrap();
+    let files = tmux.wait_for("the files", Duration::from_secs(5), |s| {
+        s.contains("content/a/b/big.bin")
+    });
+    let big = files
+        .lines()
+        .find(|l| l.contains("content/a/b/big.bin"))
+        .unwrap();
     assert!(big.contains("100.0 %"), "{big}");
 
     tmux.press("p");
-    tmux.wait_for("paused", Duration::from_secs(10), |s| content_row(s).contains("paused"));
+    tmux.wait_for("paused", Duration::from_secs(10), |s| {
+        content_row(s).contains("paused")
+    });
     tmux.press("p");
-    tmux.wait_for("resumed", Duration::from_secs(10), |s| content_row(s).contains("seeding"));
+    tmux.wait_for("resumed", Duration::from_secs(10), |s| {
+        content_row(s).contains("seeding")
+    });
 
     tmux.press("q");
-    let after = tmux.wait_for("the exit", Duration::from_secs(30), |s| s.contains("EXITED="));
-    assert!(after.contains("EXITED=0"), "exit status 0:\n{after}");
+    let after = tmux.wait_for("the exit", Duration::from_secs(30), exited);
+    assert!(
+        after.lines().any(|l| l == "EXITED=0"),
+        "exit status 0:\n{after}"
+    );
     assert!(!tmux.alternate_on(), "the alternate screen is left");
-    assert!(!after.contains("Torrents ("), "the UI is gone from the screen:\n{after}");
+    assert!(
+        !after.contains("Torrents ("),
+        "the UI is gone from the screen:\n{after}"
+    );
     tmux.wait_for("the prompt back", Duration::from_secs(5), |s| {
         s.lines().filter(|l| l.trim() == "$").count() >= 1
     });
@@ -211,4 +240,97 @@ fn add_download_pause_resume_quit() {
         .json();
     assert_eq!(j["files"][&hash]["complete"], 1, "{j}");
     assert_eq!(j["files"][&hash]["incomplete"], 0, "{j}");
+}
+
+#[test]
+fn sigterm_quits_cleanly() {
+    if !have_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let tmux = Tmux::start(100, 30);
+    tmux.wait_for("the shell", Duration::from_secs(10), |s| s.contains('$'));
+    let line = format!(
+        "sh -c 'echo $$ > {}; exec {} tui --output-directory {} --listen 127.0.0.1:0'; echo EXITED=$?",
+        pidfile.display(),
+        env!("CARGO_BIN_EXE_seedbed"),
+        dir.path().display()
+    );
+    tmux.type_text(&line);
+    tmux.press("Enter");
+    tmux.wait_for("the UI", Duration::from_secs(20), |s| {
+        s.contains("No torrents yet")
+    });
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    let ok = Command::new("kill")
+        .args(["-TERM", pid.trim()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let after = tmux.wait_for("the exit", Duration::from_secs(30), exited);
+    assert!(after.lines().any(|l| l == "EXITED=0"), "{after}");
+    assert!(!tmux.alternate_on(), "the alternate screen is left");
+}
+
+/// Run by [`a_panic_restores_the_terminal`] inside tmux: takes the
+/// terminal over as the UI does, draws, and panics. Does nothing unless
+/// `SEEDBED_PANIC_CHILD` is set.
+#[test]
+fn panic_child() {
+    if std::env::var_os("SEEDBED_PANIC_CHILD").is_none() {
+        return;
+    }
+    let mut guard = seedbed_cli::tui::terminal::TerminalGuard::enter().unwrap();
+    guard
+        .terminal
+        .draw(|f| {
+            f.render_widget(
+                ratatui::widgets::Paragraph::new("PANIC CHILD DRAWN"),
+                f.area(),
+            );
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    panic!("deliberate panic with the terminal taken over");
+}
+
+#[test]
+fn a_panic_restores_the_terminal() {
+    if !have_tmux() {
+        return;
+    }
+    let tmux = Tmux::start(100, 30);
+    tmux.wait_for("the shell", Duration::from_secs(10), |s| s.contains('$'));
+    let exe = std::env::current_exe().unwrap();
+    let line = format!(
+        "SEEDBED_PANIC_CHILD=1 {} --exact panic_child --nocapture --test-threads 1; echo EXITED=$?",
+        exe.display(),
+    );
+    tmux.type_text(&line);
+    tmux.press("Enter");
+    let after = tmux.wait_for("the exit", Duration::from_secs(30), exited);
+    assert!(
+        after.lines().any(|l| l == "EXITED=101"),
+        "the test harness's status for a panic:\n{after}"
+    );
+    // The hook restored the terminal before the message was printed, so
+    // it is on the normal screen (the harness's own lines may overwrite
+    // its start: leaving the alternate screen puts the cursor back).
+    assert!(
+        after.contains("with the terminal taken over"),
+        "the panic message is on the normal screen:\n{after}"
+    );
+    assert!(
+        !after.contains("PANIC CHILD DRAWN"),
+        "the alternate screen is gone:\n{after}"
+    );
+    assert!(!tmux.alternate_on());
+    // Raw mode is off: the shell echoes and runs what is typed.
+    tmux.type_text("echo COOKED");
+    tmux.press("Enter");
+    tmux.wait_for("the echo", Duration::from_secs(5), |s| {
+        s.lines().any(|l| l.trim() == "COOKED")
+    });
 }

@@ -4,6 +4,7 @@
 //! panic message prints.
 
 use std::io::{self, Stdout};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
 use ratatui::backend::CrosstermBackend;
@@ -30,6 +31,7 @@ impl TerminalGuard {
     /// The terminal's error; the terminal is restored first.
     pub fn enter() -> io::Result<TerminalGuard> {
         install_panic_hook();
+        TAKEN_OVER.store(true, Ordering::SeqCst);
         let entered = (|| {
             enable_raw_mode()?;
             execute!(io::stdout(), EnterAlternateScreen, Hide)?;
@@ -51,9 +53,17 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// Leaves raw mode and the alternate screen and shows the cursor. Safe to
-/// call more than once.
+/// Whether the terminal is taken over (so [`restore`] has work to do).
+static TAKEN_OVER: AtomicBool = AtomicBool::new(false);
+
+/// Leaves raw mode and the alternate screen and shows the cursor, once:
+/// later calls do nothing (leaving the alternate screen a second time
+/// would move the cursor back over what was printed since, such as a
+/// panic message).
 pub fn restore() {
+    if !TAKEN_OVER.swap(false, Ordering::SeqCst) {
+        return;
+    }
     let _ = disable_raw_mode();
     let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
 }
