@@ -30,6 +30,7 @@
 
 pub mod announce;
 pub mod create;
+pub mod download;
 mod error;
 pub mod format;
 pub mod ids;
@@ -40,6 +41,7 @@ pub mod magnet;
 pub mod probe;
 pub mod progress;
 pub mod scrape;
+pub mod seed;
 pub mod tracker;
 pub mod tui;
 

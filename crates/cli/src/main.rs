@@ -20,6 +20,9 @@ mod announce;
 #[path = "../../../examples/create.rs"]
 mod create;
 #[allow(dead_code)]
+#[path = "../../../examples/download.rs"]
+mod download;
+#[allow(dead_code)]
 #[path = "../../../examples/info.rs"]
 mod info;
 #[allow(dead_code)]
@@ -31,6 +34,9 @@ mod probe;
 #[allow(dead_code)]
 #[path = "../../../examples/scrape.rs"]
 mod scrape;
+#[allow(dead_code)]
+#[path = "../../../examples/seed.rs"]
+mod seed;
 #[allow(dead_code)]
 #[path = "../../../examples/tracker.rs"]
 mod tracker;
@@ -49,6 +55,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Download(seedbed_cli::download::DownloadArgs),
+    Seed(seedbed_cli::seed::SeedArgs),
     Create(seedbed_cli::create::CreateArgs),
     Info(seedbed_cli::info::InfoArgs),
     Magnet(seedbed_cli::magnet::MagnetArgs),
@@ -72,6 +80,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Download(args) => block_on(download::run(args)),
+        Command::Seed(args) => block_on(seed::run(args)),
         Command::Create(args) => seedbed_cli::exit(create::run(args)),
         Command::Info(args) => info::run(args),
         Command::Magnet(args) => seedbed_cli::exit(magnet::run(args)),

@@ -326,3 +326,197 @@ fn probe_a_libtorrent_peer_and_an_unreachable_one() {
     ])
     .fails_with(1, &peer);
 }
+
+#[test]
+fn download_and_seed_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.torrent");
+    let missing = missing.to_str().unwrap();
+    let corrupt = dir.path().join("corrupt.torrent");
+    std::fs::write(&corrupt, b"not bencode at all").unwrap();
+    let corrupt = corrupt.to_str().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let base = [
+        "--output-directory",
+        out,
+        "--listen",
+        "127.0.0.1:0",
+        "--no-trackers",
+    ];
+    let download = |extra: &[&str]| {
+        let mut a = vec!["download"];
+        a.extend(base);
+        a.extend(extra);
+        run(&a)
+    };
+    download(&["--torrent", missing]).fails_with(1, "No such file or directory");
+    download(&["--torrent", corrupt]).fails_with(1, "not a valid torrent");
+    download(&["--magnet", "magnet:?xt=urn:btih:nothex"]).fails_with(1, "bad magnet link");
+    download(&[]).fails_with(2, "--torrent");
+    let peers = dir.path().join("peers.txt");
+    std::fs::write(&peers, "127.0.0.1:1\nnonsense\n").unwrap();
+    download(&[
+        "--magnet",
+        "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567",
+        "--peers",
+        peers.to_str().unwrap(),
+    ])
+    .fails_with(1, "peers.txt:2: bad address \"nonsense\"");
+
+    // An unreachable peer: a clear error after --peer-timeout, and no
+    // partial files left behind beyond what the session made.
+    let content = make_content(dir.path(), 100_000);
+    let file = dir.path().join("t.torrent");
+    create_torrent(&content, &file, None);
+    let dst = dir.path().join("dst");
+    let r = run_within(
+        Duration::from_secs(30),
+        &[
+            "download",
+            "--torrent",
+            file.to_str().unwrap(),
+            "--output-directory",
+            dst.to_str().unwrap(),
+            "--peer",
+            "127.0.0.1:1",
+            "--peer-timeout",
+            "2",
+            "--no-trackers",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    r.fails_with(1, "no peer reachable within 2 s");
+    let r = run_within(
+        Duration::from_secs(30),
+        &[
+            "download",
+            "--magnet",
+            "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&x.pe=127.0.0.1:1",
+            "--output-directory",
+            dst.to_str().unwrap(),
+            "--peer-timeout",
+            "2",
+            "--no-trackers",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    r.fails_with(1, "no peer sent the metadata within 2 s");
+
+    run(&["seed", "--torrent", missing, "--data", out]).fails_with(1, "No such file or directory");
+    run(&["seed", "--torrent", corrupt, "--data", out]).fails_with(1, "not a valid torrent");
+    let nowhere = dir.path().join("nowhere");
+    run(&[
+        "seed",
+        "--torrent",
+        file.to_str().unwrap(),
+        "--data",
+        nowhere.to_str().unwrap(),
+    ])
+    .fails_with(1, "not a folder");
+}
+
+/// `seedbed seed` serves `seedbed download`, then stops on SIGINT with
+/// its last line; a second download from a python3-libtorrent seeder.
+#[test]
+fn seed_then_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let content = make_content(&src, 2_000_000);
+    let file = dir.path().join("t.torrent");
+    let hash = create_torrent(&content, &file, None);
+    let torrent = file.to_str().unwrap();
+
+    let mut cmd = common::seedbed();
+    cmd.args([
+        "seed",
+        "--torrent",
+        torrent,
+        "--data",
+        src.to_str().unwrap(),
+    ])
+    .args(["--listen", "127.0.0.1:0", "--no-trackers", "--json"])
+    .stdin(std::process::Stdio::null());
+    let mut seeder = common::ChildGuard::spawn("seedbed seed", &mut cmd);
+    let listen = seeder.wait_line(Duration::from_secs(30), |l| {
+        let v: serde_json::Value = serde_json::from_str(l).ok()?;
+        assert_eq!(v["valid_pieces"], v["pieces"], "{v}");
+        Some(v["listen"].as_str()?.to_owned())
+    });
+
+    let dst = dir.path().join("dst");
+    let download = |peer: &str, dst: &std::path::Path| {
+        run_within(
+            Duration::from_secs(60),
+            &[
+                "download",
+                "--torrent",
+                torrent,
+                "--output-directory",
+                dst.to_str().unwrap(),
+                "--peer",
+                peer,
+                "--no-trackers",
+                "--listen",
+                "127.0.0.1:0",
+                "--json",
+            ],
+        )
+        .ok()
+        .json()
+    };
+    let j = download(&listen, &dst);
+    assert_eq!(j["info_hash"], hash.as_str());
+    assert_eq!(j["total_bytes"], 2_000_000 + 1000 + 77_777);
+    for rel in ["a/b/big.bin", "a/small.txt", "top.bin"] {
+        assert!(
+            std::fs::read(content.join(rel)).unwrap()
+                == std::fs::read(dst.join("content").join(rel)).unwrap(),
+            "{rel} differs"
+        );
+    }
+    // Ctrl-C: the seeder says how much it uploaded and exits 0.
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &seeder.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    assert!(
+        seeder.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        seeder.tail()
+    );
+    let last: serde_json::Value =
+        serde_json::from_str(seeder.stdout().lines().last().unwrap()).unwrap();
+    assert!(last["uploaded"].as_u64().unwrap() >= 2_000_000, "{last}");
+
+    if !common::have_libtorrent() {
+        return;
+    }
+    let (_lt, port) = common::lt_seed(&file, &src);
+    let dst2 = dir.path().join("dst2");
+    let text = run_within(
+        Duration::from_secs(60),
+        &[
+            "download",
+            "--torrent",
+            torrent,
+            "--output-directory",
+            dst2.to_str().unwrap(),
+            "--peer",
+            &format!("127.0.0.1:{port}"),
+            "--no-trackers",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    )
+    .ok();
+    assert!(
+        text.stdout.starts_with("complete: content ("),
+        "{}",
+        text.stdout
+    );
+    assert!(dst2.join("content/a/b/big.bin").exists());
+}
