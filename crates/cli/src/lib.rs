@@ -14,7 +14,7 @@
 //! - reading what users type ([`input`]: .torrent files, magnet links,
 //!   peers files, sizes such as `10M`) and the one error type ([`Error`],
 //!   [`exit`]);
-//! - numbers for people ([`format`]), progress bars ([`progress`]), log
+//! - numbers for people ([`format`](mod@format)), progress bars ([`progress`]), log
 //!   lines ([`logging`]), peer ids ([`ids`]).
 //!
 //! It is not an API for other programs: use the protocol crates and

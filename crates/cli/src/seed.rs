@@ -16,7 +16,7 @@ pub struct SeedArgs {
     /// The .torrent file.
     #[arg(long, value_name = "FILE")]
     pub torrent: PathBuf,
-    /// The folder holding the content (multi-file: DIR/<name>/...).
+    /// The folder holding the content (multi-file: `DIR/<name>/...`).
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
     /// Address to accept peer connections on.

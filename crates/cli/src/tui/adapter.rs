@@ -4,13 +4,13 @@
 //!
 //! Today's `seedbed-session` has no per-peer, per-file, tracker or piece
 //! map snapshots (issue 15, "What a program needs to show"), so an
-//! [`Observer`] follows the torrent's [`Event`]s: peers from
+//! `Observer` follows the torrent's [`Event`]s: peers from
 //! `PeerConnected`/`PeerDisconnected` (address only: client, flags and
 //! rates show `-`), trackers from `TrackerAnswered`/`TrackerFailed`, the
 //! piece map from `Checked`/`PieceVerified`, and file progress from the
 //! piece map and the torrent's file list. When the session gains
 //! `TorrentHandle::peers()`, `file_progress()`, `piece_map()` and
-//! `trackers()`, [`Observer::detail`] reads those instead.
+//! `trackers()`, `Observer::detail` reads those instead.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
