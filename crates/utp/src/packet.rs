@@ -270,9 +270,7 @@ impl<'a> Packet<'a> {
 
     /// Bytes [`encode`](Self::encode) writes.
     pub fn encoded_len(&self) -> usize {
-        HEADER_LEN
-            + self.selective_ack.map_or(0, |s| 2 + s.bitmask.len())
-            + self.payload.len()
+        HEADER_LEN + self.selective_ack.map_or(0, |s| 2 + s.bitmask.len()) + self.payload.len()
     }
 
     /// Writes the packet into `out`, returning the number of bytes written.
@@ -392,7 +390,10 @@ mod tests {
         );
         let mut v2 = good.clone();
         v2[0] = 0x22;
-        assert_eq!(Packet::parse(&v2), Err(Error::packet(0, "version is not 1")));
+        assert_eq!(
+            Packet::parse(&v2),
+            Err(Error::packet(0, "version is not 1"))
+        );
         let mut bad_type = good.clone();
         bad_type[0] = 0x51;
         assert_eq!(
@@ -484,7 +485,10 @@ mod tests {
         };
         let v = p.to_vec();
         assert_eq!(v.len(), 20 + 2 + 252);
-        assert_eq!(Packet::parse(&v).unwrap().selective_ack.unwrap().len_bits(), 2016);
+        assert_eq!(
+            Packet::parse(&v).unwrap().selective_ack.unwrap().len_bits(),
+            2016
+        );
         assert!(SelectiveAck::new(&[0; 256]).is_err());
         assert!(SelectiveAck::new(&[0; 5]).is_err());
         assert!(SelectiveAck::new(&[]).is_err());

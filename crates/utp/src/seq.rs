@@ -7,7 +7,7 @@
 //! libtorrent's `compare_less_wrap` does.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A uTP packet sequence number (`seq_nr` / `ack_nr`, 16 bits, wrapping;
 /// BEP 29 "seq_nr").
@@ -80,13 +80,6 @@ pub fn timestamp_micros(epoch: Instant, now: Instant) -> u32 {
     }
 }
 
-/// A wrapping 32-bit microsecond difference read as a duration, for delay
-/// samples that may have wrapped (`a - b` on the 32-bit clock).
-#[inline]
-pub(crate) fn micros(d: u32) -> Duration {
-    Duration::from_micros(u64::from(d))
-}
-
 /// Whether `a` is before `b` on the wrapping 32-bit microsecond clock.
 #[inline]
 pub(crate) fn micros_before(a: u32, b: u32) -> bool {
@@ -97,6 +90,7 @@ pub(crate) fn micros_before(a: u32, b: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn wrap_around_order() {
@@ -125,6 +119,5 @@ mod tests {
         assert_eq!(timestamp_micros(epoch, wrapped), 5);
         assert!(micros_before(u32::MAX - 3, 2));
         assert!(!micros_before(2, u32::MAX - 3));
-        assert_eq!(micros(1500), Duration::from_micros(1500));
     }
 }
