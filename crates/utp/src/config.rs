@@ -25,7 +25,9 @@ pub struct Config {
     pub mtu: u16,
     /// Receive buffer in bytes: in-order data not yet read plus packets
     /// held for reordering. What is free of it is the advertised window
-    /// (`wnd_size`). Default 1 MiB; range 4096..=64 MiB.
+    /// (`wnd_size`). The next packet in order is always taken while the
+    /// in-order bytes fit, so received data uses at most twice this.
+    /// Default 1 MiB; range 4096..=64 MiB.
     pub recv_buffer: u32,
     /// Most packets held out of order beyond the next expected one.
     /// Packets further ahead are dropped. Default 1024; range 16..=8192.

@@ -152,6 +152,8 @@ pub struct Connection {
     error: Option<Error>,
     /// The remote's SYN sequence number, for incoming connections.
     remote_syn: Option<SeqNr>,
+    /// Our first sequence number.
+    initial_seq: SeqNr,
 
     // Sending.
     /// Next sequence number for a DATA, FIN or SYN.
@@ -220,6 +222,7 @@ impl Connection {
             detached: false,
             error: None,
             remote_syn: None,
+            initial_seq: seq_nr,
             seq_nr,
             acked: seq_nr.sub(1),
             sent: VecDeque::new(),
@@ -327,6 +330,8 @@ impl Connection {
         c.stats.packets_received = 1;
         c.ack_needed = true;
         c.events = EV_CONNECTED | EV_WRITABLE;
+        let at = now + c.rto();
+        c.arm(at);
         Ok(c)
     }
 
@@ -645,12 +650,26 @@ impl Connection {
                 self.fast_resend.push_back(self.acked.add(1));
             }
             State::Connected => {
+                let outstanding = self.sent.iter().any(Option::is_some);
                 if !self.confirmed {
+                    // An incoming connection never heard from after its
+                    // SYN (the SYN may be spoofed): like a SYN, a few
+                    // tries of the STATE (and of any data), then give up.
                     self.stats.timeouts += 1;
-                    self.terminate(Error::TimedOut, EV_TIMED_OUT);
+                    self.timeouts += 1;
+                    if self.timeouts > u32::from(self.config.max_syn_retransmits) {
+                        self.terminate(Error::TimedOut, EV_TIMED_OUT);
+                        return;
+                    }
+                    self.ack_needed = true;
+                    if outstanding {
+                        self.mark_all_lost();
+                        self.probe = true;
+                    }
+                    let at = now + self.rto();
+                    self.arm(at);
                     return;
                 }
-                let outstanding = self.sent.iter().any(Option::is_some);
                 if !outstanding && self.unsent.is_empty() {
                     // Idle: decay the window (libtorrent), and keep
                     // decaying while it is above the initial one.
@@ -677,23 +696,7 @@ impl Connection {
                 }
                 if outstanding {
                     self.ledbat.on_timeout(true);
-                    let mut seq = self.acked;
-                    for slot in self.sent.iter_mut() {
-                        seq = seq.add(1);
-                        let Some(p) = slot else { continue };
-                        if p.in_flight {
-                            p.in_flight = false;
-                            self.bytes_in_flight -= p.payload.len() as u32;
-                        }
-                        if !p.need_resend {
-                            p.need_resend = true;
-                            self.needs_resend.push_back(seq);
-                        }
-                    }
-                    self.bytes_in_flight = 0;
-                    self.loss_seq = self.seq_nr.sub(1);
-                    self.fast_resend_seq = self.seq_nr;
-                    self.fast_resend.clear();
+                    self.mark_all_lost();
                 }
                 // With nothing outstanding this is a window probe: the
                 // remote's window (or ours) was too small for a packet.
@@ -702,6 +705,25 @@ impl Connection {
                 self.arm(at);
             }
         }
+    }
+
+    /// A timeout: every packet in flight is taken as lost and queued to
+    /// be sent again, oldest first, as the window allows.
+    fn mark_all_lost(&mut self) {
+        let mut seq = self.acked;
+        for slot in self.sent.iter_mut() {
+            seq = seq.add(1);
+            let Some(p) = slot else { continue };
+            p.in_flight = false;
+            if !p.need_resend {
+                p.need_resend = true;
+                self.needs_resend.push_back(seq);
+            }
+        }
+        self.bytes_in_flight = 0;
+        self.loss_seq = self.seq_nr.sub(1);
+        self.fast_resend_seq = self.seq_nr;
+        self.fast_resend.clear();
     }
 
     // ----- incoming -----
@@ -766,15 +788,20 @@ impl Connection {
             return;
         }
         if self.state == State::SynSent {
-            // Only the ack of our SYN moves us on.
-            if h.ack_nr != self.seq_nr.sub(1) {
+            // Only the STATE that acks our SYN moves us on: it carries the
+            // sequence number of the remote's first data packet (libtorrent,
+            // libutp). A DATA packet could be any of the first ones (the
+            // STATE may be lost and several sent), so it cannot tell where
+            // the stream starts: it is dropped, and sent again later.
+            if h.ack_nr != self.seq_nr.sub(1) || h.packet_type != PacketType::State {
                 self.stats.dropped += 1;
                 return;
             }
             self.state = State::Connected;
-            // A STATE carries the sequence number of the remote's first
-            // data packet; a DATA is that packet (libtorrent, libutp).
             self.ack_nr = h.seq_nr.sub(1);
+            // An ack right away confirms us to the remote (it may have
+            // sent data we dropped while waiting for this STATE).
+            self.ack_needed = true;
             self.events |= EV_CONNECTED | EV_WRITABLE;
         }
         let last_sent = self.seq_nr.sub(1);
@@ -982,7 +1009,11 @@ impl Connection {
         }
         let free = self.recv_window() as usize;
         if d == 1 {
-            if payload.len() > free {
+            // The next packet in order is taken whenever the in-order
+            // bytes fit the buffer, whatever the reorder buffer holds:
+            // it is what lets the reorder buffer drain (refusing it when
+            // held packets fill the window would stall the connection).
+            if self.recv_buf.len() + payload.len() > self.config.recv_buffer as usize {
                 // The remote ignored our window.
                 self.stats.dropped += 1;
                 return;
@@ -1108,6 +1139,11 @@ impl Connection {
                 return Some(self.write_control(now, PacketType::State, buf));
             }
             return None;
+        }
+        if self.ack_needed && !self.confirmed && self.remote_syn.is_some() {
+            // The answer to a SYN goes first: only a STATE connects the
+            // remote (it drops data and FIN until then).
+            return Some(self.write_control(now, PacketType::State, buf));
         }
         while let Some(seq) = self.fast_resend.pop_front() {
             if self.slot(seq).is_some() {
@@ -1277,7 +1313,15 @@ impl Connection {
     }
 
     fn write_control(&mut self, now: Instant, t: PacketType, buf: &mut [u8]) -> usize {
-        let seq = self.seq_nr;
+        // Until an incoming connection is confirmed, its STATE packets
+        // (the answer to the SYN, and to a retransmitted SYN if that
+        // answer was lost) carry our first sequence number, so that the
+        // remote starts the stream there even after we sent data.
+        let seq = if t == PacketType::State && !self.confirmed && self.remote_syn.is_some() {
+            self.initial_seq
+        } else {
+            self.seq_nr
+        };
         self.write_packet(now, t, seq, &[], buf)
     }
 

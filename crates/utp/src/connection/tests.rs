@@ -39,6 +39,11 @@ fn pair_with(config: Config, a_seq: u16, b_seq: u16) -> (Connection, Connection,
         a.handle(now, &d).unwrap();
     }
     assert_eq!(a.state(), State::Connected);
+    // a acks at once, which confirms it to b.
+    for d in drain(&mut a, now) {
+        b.handle(now, &d).unwrap();
+    }
+    assert!(b.is_confirmed());
     (a, b, now)
 }
 
@@ -139,18 +144,45 @@ fn handshake_follows_bep29_and_libtorrent() {
 }
 
 #[test]
-fn data_acking_the_syn_connects_and_is_delivered() {
-    // The STATE is lost; b's first data packet acks the SYN instead.
+fn data_before_the_state_waits_for_the_syn_retransmit() {
+    // The STATE is lost and b sends data at once: a cannot know where b's
+    // stream starts from a data packet, so it drops it, sends its SYN
+    // again, and b's answer (with b's first sequence number) connects it.
     let now = Instant::now();
-    let mut a = Connection::connect(config(), now, 7, SeqNr(1));
+    let mut cfg = config();
+    cfg.nagle = false;
+    let mut a = Connection::connect(cfg, now, 7, SeqNr(1));
     let syn = drain(&mut a, now);
-    let mut b = Connection::accept(config(), now, &parse(&syn[0]), SeqNr(65535)).unwrap();
+    let mut b = Connection::accept(cfg, now, &parse(&syn[0]), SeqNr(65535)).unwrap();
     let _lost = drain(&mut b, now);
     b.write(b"first").unwrap();
-    let d = drain(&mut b, now);
-    a.handle(now + MS, &d[0]).unwrap();
+    let d1 = drain(&mut b, now);
+    b.write(b"second").unwrap();
+    let d2 = drain(&mut b, now);
+    assert_eq!((d1.len(), d2.len()), (1, 1));
+    a.handle(now + MS, &d2[0]).unwrap();
+    assert_eq!(a.state(), State::SynSent);
+    let t = a.poll_timeout().unwrap();
+    a.handle_timeout(t);
+    let syn2 = drain(&mut a, t);
+    b.handle(t, &syn2[0]).unwrap();
+    let state = drain(&mut b, t);
+    let s = parse(&state[0]);
+    assert_eq!(s.header.packet_type, PacketType::State);
+    assert_eq!(s.header.seq_nr, SeqNr(65535), "b's first sequence number");
+    a.handle(t, &state[0]).unwrap();
     assert_eq!(a.state(), State::Connected);
-    assert_eq!(read_all(&mut a), b"first");
+    let mut now = t;
+    exchange(&mut a, &mut b, &mut now);
+    // b resends what a dropped at its timeout.
+    for _ in 0..10 {
+        if let Some(t) = b.poll_timeout() {
+            now = now.max(t);
+            b.handle_timeout(now);
+        }
+        exchange(&mut a, &mut b, &mut now);
+    }
+    assert_eq!(read_all(&mut a), b"firstsecond");
 }
 
 #[test]
@@ -199,18 +231,30 @@ fn syn_without_answer_times_out_after_its_retransmits() {
 }
 
 #[test]
-fn unconfirmed_incoming_connection_dies_at_its_first_timeout() {
+fn unconfirmed_incoming_connection_gives_up_like_a_syn() {
     let now = Instant::now();
     let mut a = Connection::connect(config(), now, 7, SeqNr(1));
     let syn = drain(&mut a, now);
     let mut b = Connection::accept(config(), now, &parse(&syn[0]), SeqNr(100)).unwrap();
-    drain(&mut b, now);
+    assert_eq!(drain(&mut b, now).len(), 1);
     b.write(b"x").unwrap();
-    drain(&mut b, now);
-    let t = b.poll_timeout().unwrap();
-    b.handle_timeout(t);
+    assert_eq!(drain(&mut b, now).len(), 1);
+    // Nothing more from a (spoofed SYN): the STATE and the data are sent
+    // again at each timeout, twice, then b gives up.
+    let mut sent = 0;
+    while let Some(t) = b.poll_timeout() {
+        b.handle_timeout(t);
+        sent += drain(&mut b, t).len();
+        assert!(sent < 20);
+    }
     assert_eq!(b.state(), State::Closed);
     assert_eq!(b.error(), Some(&Error::TimedOut));
+    assert_eq!(
+        b.stats().timeouts,
+        u64::from(config().max_syn_retransmits) + 1
+    );
+    // Each time the STATE (which alone connects the remote) and the data.
+    assert_eq!(sent, 2 * usize::from(config().max_syn_retransmits));
 }
 
 #[test]
@@ -633,7 +677,8 @@ fn hostile_sequence_numbers_are_bounded() {
         b.handle(now, &p.to_vec()).unwrap();
     }
     assert!(b.reorder.len() <= usize::from(config().max_reorder));
-    assert!(b.readable_bytes() + b.reorder_bytes <= config().recv_buffer as usize);
+    assert!(b.readable_bytes() <= config().recv_buffer as usize);
+    assert!(b.reorder_bytes <= config().recv_buffer as usize);
     // Whatever b sends now (one ack with a selective ack) is valid.
     let out = drain(&mut b, now);
     assert_eq!(out.len(), 1);
