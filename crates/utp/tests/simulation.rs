@@ -263,11 +263,13 @@ fn heavy_loss_still_delivers() {
 
 #[test]
 fn small_mtu_and_buffers_with_wrapping_sequence_numbers() {
-    let mut config = Config::default();
-    config.mtu = 576;
-    config.recv_buffer = 8192;
-    config.send_buffer = 4096;
-    config.max_reorder = 16;
+    let config = Config {
+        mtu: 576,
+        recv_buffer: 8192,
+        send_buffer: 4096,
+        max_reorder: 16,
+        ..Config::default()
+    };
     let a_data = data(9, 400_000);
     let b_data = data(10, 100_000);
     let mut sim = Sim::new(
@@ -295,9 +297,11 @@ fn run_for(sim: &mut Sim, span: Duration) -> Vec<(Duration, u32, u64)> {
 }
 
 fn bulk_sim(ab: Link) -> Sim {
-    let mut config = Config::default();
-    config.recv_buffer = 16 << 20;
-    config.max_window = 16 << 20;
+    let config = Config {
+        recv_buffer: 16 << 20,
+        max_window: 16 << 20,
+        ..Config::default()
+    };
     let mut sim = Sim::new(config, ab, Link::new(99), data(1, 1 << 20), Vec::new());
     sim.a.close_when_done = false;
     sim.a.endless = true;
