@@ -205,6 +205,8 @@ pub struct Connection {
     advertised: u32,
 
     send_reset: bool,
+    /// After a graceful close: until when retransmitted FINs are acked.
+    linger_until: Option<Instant>,
     events: u8,
     stats: ConnectionStats,
 }
@@ -266,6 +268,7 @@ impl Connection {
             ack_needed: false,
             advertised: 0,
             send_reset: false,
+            linger_until: None,
             events: 0,
             stats: ConnectionStats::default(),
         }
@@ -349,6 +352,13 @@ impl Connection {
     /// Whether the connection is closed.
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed
+    }
+
+    /// Whether the connection is closed and has nothing more to do: after
+    /// a graceful close it still acks the remote's retransmitted FIN for
+    /// a while (four timeouts, at most [`Config::fin_wait`]).
+    pub fn is_drained(&self) -> bool {
+        self.state == State::Closed && self.linger_until.is_none()
     }
 
     /// The connection id we receive on.
@@ -573,10 +583,15 @@ impl Connection {
         None
     }
 
+    /// Whether [`poll_event`](Self::poll_event) has something.
+    pub fn has_events(&self) -> bool {
+        self.events != 0
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) should be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.state == State::Closed {
-            return None;
+            return self.linger_until;
         }
         let mut t = self.rto_deadline;
         let mut earliest = |d: Instant| t = Some(t.map_or(d, |t| t.min(d)));
@@ -595,6 +610,9 @@ impl Connection {
     /// the FIN wait of a detached connection.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.state == State::Closed {
+            if self.linger_until.is_some_and(|t| now >= t) {
+                self.linger_until = None;
+            }
             return;
         }
         if self.rto_deadline.is_some_and(|d| now >= d) {
@@ -833,6 +851,11 @@ impl Connection {
         if self.fin_acked_at.is_some() && self.eof {
             self.state = State::Closed;
             self.rto_deadline = None;
+            // Our ack of the remote's FIN may be lost: stay a while to ack
+            // its retransmission (as TCP's TIME-WAIT), so that it closes
+            // gracefully too instead of meeting a reset.
+            let linger = (self.rto() * 4).min(self.config.fin_wait);
+            self.linger_until = Some(now + linger);
             self.events |= EV_CLOSED | EV_READABLE;
         }
     }

@@ -4,6 +4,7 @@
 
 mod config;
 mod connection;
+mod endpoint;
 mod error;
 mod ledbat;
 mod packet;
@@ -12,6 +13,7 @@ mod seq;
 
 pub use config::{Config, EndpointConfig, DATA_SACK_ROOM, IP_UDP_OVERHEAD};
 pub use connection::{Connection, ConnectionStats, Event, State, MAX_PACKETS_IN_FLIGHT};
+pub use endpoint::{ConnectionHandle, Endpoint, EndpointStats, Routed, Transmit};
 pub use error::Error;
 pub use ledbat::{DelayHistory, Ledbat};
 pub use packet::{

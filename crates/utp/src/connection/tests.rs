@@ -467,6 +467,12 @@ fn fin_both_ways_closes_both() {
     assert_eq!(a.error(), None);
     assert!(events(&mut a).contains(&Event::Closed));
     assert!(events(&mut b).contains(&Event::Closed));
+    // a lingers to ack a retransmitted FIN, then is drained.
+    assert!(!a.is_drained());
+    let t = a.poll_timeout().unwrap();
+    assert!(t - now <= config().fin_wait);
+    a.handle_timeout(t);
+    assert!(a.is_drained());
     assert_eq!(a.poll_timeout(), None);
 }
 
