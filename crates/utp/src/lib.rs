@@ -10,6 +10,8 @@ mod ledbat;
 mod packet;
 mod rtt;
 mod seq;
+#[cfg(feature = "tokio")]
+mod socket;
 
 pub use config::{Config, EndpointConfig, DATA_SACK_ROOM, IP_UDP_OVERHEAD};
 pub use connection::{Connection, ConnectionStats, Event, State, MAX_PACKETS_IN_FLIGHT};
@@ -22,3 +24,5 @@ pub use packet::{
 };
 pub use rtt::RttEstimator;
 pub use seq::{timestamp_micros, SeqNr};
+#[cfg(feature = "tokio")]
+pub use socket::{UtpSocket, UtpStream};
