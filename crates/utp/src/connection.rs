@@ -1,27 +1,4 @@
-//! One uTP connection as a sans-IO state machine (quinn-proto is the
-//! model): datagrams and time go in, datagrams, events and a deadline come
-//! out. No socket, clock or randomness inside: `now` is an argument, and
-//! the connection id and initial sequence number are chosen by the caller.
-//!
-//! The driver's loop:
-//!
-//! 1. [`Connection::handle`] each datagram that arrived (with the time);
-//! 2. [`Connection::handle_timeout`] when [`Connection::poll_timeout`] is
-//!    reached;
-//! 3. [`Connection::poll_transmit`] until it returns `None`, sending each
-//!    datagram;
-//! 4. [`Connection::poll_event`] to learn what changed;
-//!
-//! and the application [`Connection::write`]s, [`Connection::read`]s and
-//! [`Connection::close`]s in between (then steps 3 and 4 again).
-//!
-//! What happens inside (BEP 29): the SYN / STATE handshake; packets
-//! numbered by 16-bit wrapping sequence numbers; in-order delivery with a
-//! bounded receive buffer and reorder buffer, advertised as the window;
-//! selective acks sent when packets are missing; retransmission on timeout
-//! with BEP 29's RTT / RTO; fast retransmit after three duplicate acks or
-//! a selective ack with three packets acked past a hole; LEDBAT congestion
-//! control ([`Ledbat`]); FIN in both directions and RESET; keep-alive.
+//! One uTP connection as a sans-IO state machine: [`Connection`].
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -135,8 +112,30 @@ struct SentPacket {
     in_flight: bool,
 }
 
-/// One uTP connection. See the [module docs](self) for the loop that
-/// drives it.
+/// One uTP connection as a sans-IO state machine (quinn-proto is the
+/// model): datagrams and time go in, datagrams, events and a deadline come
+/// out. No socket, clock or randomness inside: `now` is an argument, and
+/// the connection id and initial sequence number are chosen by the caller.
+///
+/// The driver's loop:
+///
+/// 1. [`Connection::handle`] each datagram that arrived (with the time);
+/// 2. [`Connection::handle_timeout`] when [`Connection::poll_timeout`] is
+///    reached;
+/// 3. [`Connection::poll_transmit`] until it returns `None`, sending each
+///    datagram;
+/// 4. [`Connection::poll_event`] to learn what changed;
+///
+/// and the application [`Connection::write`]s, [`Connection::read`]s and
+/// [`Connection::close`]s in between (then steps 3 and 4 again).
+///
+/// What happens inside (BEP 29): the SYN / STATE handshake; packets
+/// numbered by 16-bit wrapping sequence numbers; in-order delivery with a
+/// bounded receive buffer and reorder buffer, advertised as the window;
+/// selective acks sent when packets are missing; retransmission on timeout
+/// with BEP 29's RTT / RTO; fast retransmit after three duplicate acks or
+/// a selective ack with three packets acked past a hole; LEDBAT congestion
+/// control ([`Ledbat`]); FIN in both directions and RESET; keep-alive.
 #[derive(Debug)]
 pub struct Connection {
     config: Config,

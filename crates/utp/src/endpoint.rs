@@ -1,15 +1,4 @@
-//! The multiplexer: every uTP connection of one UDP socket, sans-IO.
-//!
-//! An [`Endpoint`] routes each datagram by its connection id and remote
-//! address, accepts incoming SYNs within limits (total connections,
-//! half-open ones, the accept backlog: a SYN flood cannot grow memory
-//! without bound), answers stray packets with ST_RESET (as libutp does,
-//! rate-limited), and schedules the timers and transmissions of all its
-//! connections: one [`poll_timeout`](Endpoint::poll_timeout) for the whole
-//! socket.
-//!
-//! Randomness (connection ids, initial sequence numbers, reset sequence
-//! numbers) comes from a generator seeded by the caller.
+//! The multiplexer of one UDP socket, sans-IO: [`Endpoint`].
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -93,7 +82,18 @@ struct Entry {
     scheduled: Option<Instant>,
 }
 
-/// The connections of one UDP socket. See the [module docs](self).
+/// The multiplexer: every uTP connection of one UDP socket, sans-IO.
+///
+/// An [`Endpoint`] routes each datagram by its connection id and remote
+/// address, accepts incoming SYNs within limits (total connections,
+/// half-open ones, the accept backlog: a SYN flood cannot grow memory
+/// without bound), answers stray packets with ST_RESET (as libutp does,
+/// rate-limited), and schedules the timers and transmissions of all its
+/// connections: one [`poll_timeout`](Endpoint::poll_timeout) for the whole
+/// socket.
+///
+/// Randomness (connection ids, initial sequence numbers, reset sequence
+/// numbers) comes from a generator seeded by the caller.
 #[derive(Debug)]
 pub struct Endpoint {
     config: EndpointConfig,

@@ -2,7 +2,7 @@
 //! and uTP on (`tests/scripts/utp_peer.py`), seeding a small torrent.
 //!
 //! * Our `UtpSocket::connect` reaches it: BitTorrent handshake, bitfield,
-//!   interested / unchoke, and a whole piece of data, verified.
+//!   interested / unchoke, and the whole torrent (2.5 MiB), verified.
 //! * libtorrent dials our `accept` and gets a handshake answer: it goes on
 //!   to send its bitfield.
 //!
@@ -28,7 +28,7 @@ use tokio_util::codec::Framed;
 
 const PYTHON: &str = "/usr/bin/python3";
 const PIECE_LEN: usize = 64 * 1024;
-const DATA_LEN: usize = 5 * PIECE_LEN + 12_345;
+const DATA_LEN: usize = 40 * PIECE_LEN + 12_345;
 
 /// The peer process and its folder: killed, reaped and removed on drop,
 /// also when a test panics.
@@ -146,8 +146,8 @@ fn runtime() -> tokio::runtime::Runtime {
 
 const NUM_PIECES: u32 = DATA_LEN.div_ceil(PIECE_LEN) as u32;
 
-/// Handshake as the dialling side, then download piece `index`.
-async fn fetch_piece(stream: UtpStream, info_hash: InfoHash, index: u32) -> Vec<u8> {
+/// Handshake as the dialling side, then download every piece.
+async fn fetch_all(stream: UtpStream, info_hash: InfoHash) -> Vec<u8> {
     let mut framed = Framed::new(stream, HandshakeCodec::new());
     framed
         .send(Handshake::new(info_hash, PeerId(*b"-SB0001-utp-interop1")))
@@ -160,51 +160,54 @@ async fn fetch_piece(stream: UtpStream, info_hash: InfoHash, index: u32) -> Vec<
     let limits = Limits::new().num_pieces(NUM_PIECES);
     let mut framed = framed.map_codec(|_| MessageCodec::new(limits));
     framed.send(Message::Interested).await.unwrap();
-    let mut piece = vec![0u8; PIECE_LEN];
+    let requests: Vec<BlockRequest> = (0..DATA_LEN.div_ceil(BLOCK_LEN as usize))
+        .map(|i| {
+            let start = i * BLOCK_LEN as usize;
+            BlockRequest {
+                piece: (start / PIECE_LEN) as u32,
+                begin: (start % PIECE_LEN) as u32,
+                length: (DATA_LEN - start).min(BLOCK_LEN as usize) as u32,
+            }
+        })
+        .collect();
+    let mut out = vec![0u8; DATA_LEN];
     let mut received = 0usize;
-    let mut requested = false;
-    let blocks = (PIECE_LEN as u32) / BLOCK_LEN;
-    while received < blocks as usize {
+    let mut next = 0usize;
+    let mut unchoked = false;
+    while received < requests.len() {
+        // Keep 64 requests out (below libtorrent's default queue).
+        while unchoked && next < requests.len() && next - received < 64 {
+            framed.send(Message::Request(requests[next])).await.unwrap();
+            next += 1;
+        }
         let msg = framed
             .next()
             .await
             .expect("libtorrent closed the connection")
             .expect("a valid message");
         match msg {
-            Message::Unchoke if !requested => {
-                for i in 0..blocks {
-                    framed
-                        .send(Message::Request(BlockRequest {
-                            piece: index,
-                            begin: i * BLOCK_LEN,
-                            length: BLOCK_LEN,
-                        }))
-                        .await
-                        .unwrap();
-                }
-                requested = true;
-            }
+            Message::Unchoke => unchoked = true,
+            Message::Choke => unchoked = false,
             Message::Piece(block) => {
-                assert_eq!(block.piece, index);
-                let begin = block.begin as usize;
-                piece[begin..begin + block.data.len()].copy_from_slice(&block.data);
+                let at = block.piece as usize * PIECE_LEN + block.begin as usize;
+                out[at..at + block.data.len()].copy_from_slice(&block.data);
                 received += 1;
             }
             _ => {}
         }
     }
-    piece
+    out
 }
 
 #[test]
-fn our_connect_downloads_a_piece_from_libtorrent_over_utp() {
+fn our_connect_downloads_a_torrent_from_libtorrent_over_utp() {
     if !libtorrent_available() {
         return;
     }
     let data = common::data(42, DATA_LEN);
     let (peer, info_hash) = start_peer("seed", &data);
     let port = peer.port;
-    let piece = runtime().block_on(async {
+    let got = runtime().block_on(async {
         tokio::time::timeout(Duration::from_secs(60), async {
             let socket = UtpSocket::bind("127.0.0.1:0").await.unwrap();
             let stream = socket
@@ -212,17 +215,13 @@ fn our_connect_downloads_a_piece_from_libtorrent_over_utp() {
                 .await
                 .expect("uTP connect to libtorrent");
             let stats_before = stream.stats().unwrap();
-            let piece = fetch_piece(stream, info_hash, 2).await;
             assert_eq!(stats_before.packets_received, 1, "the STATE");
-            piece
+            fetch_all(stream, info_hash).await
         })
         .await
         .expect("timed out talking to libtorrent over uTP")
     });
-    assert!(
-        piece == data[2 * PIECE_LEN..3 * PIECE_LEN],
-        "piece data differs"
-    );
+    assert!(got == data, "downloaded data differs");
     drop(peer);
 }
 
@@ -276,7 +275,7 @@ fn libtorrent_dials_our_accept_and_gets_a_handshake_answer() {
             }
             framed
                 .send(Message::Request(BlockRequest {
-                    piece: 5,
+                    piece: 40,
                     begin: 0,
                     length: 12_345,
                 }))
@@ -285,7 +284,7 @@ fn libtorrent_dials_our_accept_and_gets_a_handshake_answer() {
             loop {
                 match framed.next().await {
                     Some(Ok(Message::Piece(b))) => {
-                        assert_eq!(&b.data[..], &data[5 * PIECE_LEN..]);
+                        assert_eq!(&b.data[..], &data[40 * PIECE_LEN..]);
                         break;
                     }
                     Some(Ok(_)) => {}
