@@ -4,7 +4,10 @@ pub mod compact;
 mod error;
 mod id;
 pub mod krpc;
+pub mod routing;
 pub mod secure_id;
+pub mod storage;
+pub mod token;
 
 pub use compact::NodeInfo;
 pub use error::Error;
