@@ -411,18 +411,22 @@ impl RoutingTable {
         out.extend(scratch.into_iter().take(n).map(|(_, info)| info));
     }
 
-    /// Buckets not changed for `interval` (BEP 5: 15 minutes), as (bucket
-    /// index, a random id in its range made from `random`). Marks them as
+    /// Up to `max` buckets not changed for `interval` (BEP 5: 15 minutes),
+    /// as (bucket index, a random id in its range made from `random`). Marks them as
     /// changed at `now` so they are not returned again before `interval`.
     pub fn refresh_due(
         &mut self,
         now: Instant,
         interval: Duration,
+        max: usize,
         mut random: impl FnMut() -> [u8; 20],
     ) -> Vec<(usize, NodeId)> {
         let own = self.own;
         let mut out = Vec::new();
         for (i, b) in self.buckets.iter_mut().enumerate() {
+            if out.len() >= max {
+                break;
+            }
             if now.saturating_duration_since(b.last_changed) >= interval {
                 b.last_changed = now;
                 out.push((i, own.random_with_prefix(i, random())));
@@ -699,9 +703,9 @@ mod tests {
         let now = Instant::now();
         let mut t = RoutingTable::new(NodeId([0; 20]), TableConfig::default(), now);
         t.insert(info([0x80; 20], 1), now, true);
-        assert!(t.refresh_due(now, GOOD_FOR, || [7; 20]).is_empty());
+        assert!(t.refresh_due(now, GOOD_FOR, 10, || [7; 20]).is_empty());
         let later = now + GOOD_FOR;
-        let due = t.refresh_due(later, GOOD_FOR, || [7; 20]);
+        let due = t.refresh_due(later, GOOD_FOR, 10, || [7; 20]);
         assert_eq!(due.len(), 1);
         assert_eq!(t.next_refresh(GOOD_FOR), Some(later + GOOD_FOR));
         assert_eq!(t.take_questionable(later, 10), vec![info([0x80; 20], 1)]);
