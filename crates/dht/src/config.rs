@@ -6,9 +6,14 @@ use std::time::Duration;
 use crate::routing::TableConfig;
 use crate::storage::StorageConfig;
 
-/// Settings of a [`Dht`](crate::Dht) node.
+/// Settings of a [`Dht`](crate::Dht) node. Start from
+/// `Config::default()` and change fields:
+///
+/// ```
+/// let config = seedbed_dht::Config { ipv6: false, read_only: true, ..Default::default() };
+/// assert_eq!(config.alpha, 3);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Config {
     /// Routing table settings (K = 8, replacements, failures before bad).
     pub table: TableConfig,

@@ -6,8 +6,7 @@
 //! given at creation feeds its transaction ids, token secrets and refresh
 //! targets.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -41,6 +40,10 @@ const MAX_REFRESHES: usize = 4;
 const MAX_ROUTERS: usize = 32;
 /// External address candidates tracked while voting.
 const MAX_VOTE_CANDIDATES: usize = 8;
+/// First wait before bootstrapping again when a bootstrap found nobody;
+/// doubled each time up to [`REBOOTSTRAP_MAX`].
+const REBOOTSTRAP_MIN: Duration = Duration::from_secs(5);
+const REBOOTSTRAP_MAX: Duration = Duration::from_secs(300);
 /// How long a starved lookup (transaction limit reached) waits to retry.
 const STARVED_RETRY: Duration = Duration::from_millis(50);
 
@@ -126,7 +129,8 @@ pub struct Dht {
     storage: PeerStore,
     tokens: Tokens,
     pending: HashMap<u32, Pending>,
-    deadlines: BinaryHeap<Reverse<(Instant, u32)>>,
+    /// (deadline, transaction id) of every pending transaction.
+    deadlines: BTreeSet<(Instant, u32)>,
     lookups: BTreeMap<LookupId, Lookup>,
     announces: BTreeMap<InfoHash, ActiveAnnounce>,
     routers: Vec<SocketAddr>,
@@ -139,6 +143,11 @@ pub struct Dht {
     events: VecDeque<Event>,
     next_id: u64,
     next_maintenance: Instant,
+    /// When to bootstrap again after a bootstrap that got no answer or left
+    /// fewer than K nodes in the tables, and the back-off (5 s doubling to
+    /// 5 minutes).
+    rebootstrap: Option<Instant>,
+    rebootstrap_backoff: Duration,
     last_now: Instant,
     starved: bool,
     counters: Stats,
@@ -167,7 +176,7 @@ impl Dht {
             rng,
             id,
             pending: HashMap::new(),
-            deadlines: BinaryHeap::new(),
+            deadlines: BTreeSet::new(),
             lookups: BTreeMap::new(),
             announces: BTreeMap::new(),
             routers: Vec::new(),
@@ -180,6 +189,8 @@ impl Dht {
             events: VecDeque::new(),
             next_id: 1,
             next_maintenance: now + MAINTENANCE_EVERY,
+            rebootstrap: None,
+            rebootstrap_backoff: REBOOTSTRAP_MIN,
             last_now: now,
             starved: false,
             counters: Stats::default(),
@@ -224,13 +235,17 @@ impl Dht {
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t = self.next_maintenance.min(self.tokens.next_rotation());
-        if let Some(Reverse((d, _))) = self.deadlines.peek() {
+        if let Some((d, _)) = self.deadlines.first() {
             t = t.min(*d);
         }
-        for table in self.tables.iter().flatten() {
-            if !table.is_empty() {
-                if let Some(r) = table.next_refresh(self.config.refresh_interval) {
-                    t = t.min(r);
+        // A due refresh counts only when a refresh lookup may start (else
+        // the end of a running one brings the node back here).
+        if self.refreshing() < MAX_REFRESHES {
+            for table in self.tables.iter().flatten() {
+                if !table.is_empty() {
+                    if let Some(r) = table.next_refresh(self.config.refresh_interval) {
+                        t = t.min(r);
+                    }
                 }
             }
         }
@@ -240,7 +255,18 @@ impl Dht {
         if self.starved {
             t = t.min(self.last_now + STARVED_RETRY);
         }
+        if let Some(r) = self.rebootstrap {
+            t = t.min(r);
+        }
         Some(t)
+    }
+
+    /// Refresh and bootstrap lookups running.
+    fn refreshing(&self) -> usize {
+        self.lookups
+            .values()
+            .filter(|l| matches!(l.kind, LookupKind::Refresh | LookupKind::Bootstrap))
+            .count()
     }
 
     fn event(&mut self, e: Event) {
@@ -505,13 +531,7 @@ impl Dht {
                 purpose,
             },
         );
-        self.deadlines.push(Reverse((deadline, tid)));
-        if self.deadlines.len() > 2 * self.config.max_pending.max(16) {
-            // Drop the entries of answered transactions.
-            let pending = &self.pending;
-            self.deadlines
-                .retain(|Reverse((_, t))| pending.contains_key(t));
-        }
+        self.deadlines.insert((deadline, tid));
         Ok(tid)
     }
 
@@ -677,10 +697,25 @@ impl Dht {
                 return;
             }
         }
-        self.finish(id, lookup);
+        self.finish(now, id, lookup);
     }
 
-    fn finish(&mut self, id: LookupId, mut lookup: Lookup) {
+    fn finish(&mut self, now: Instant, id: LookupId, mut lookup: Lookup) {
+        if lookup.kind == LookupKind::Bootstrap {
+            let nodes: usize = self.tables.iter().flatten().map(|t| t.len()).sum();
+            if (lookup.stats.responses == 0 || nodes < self.config.table.k)
+                && !self.routers.is_empty()
+            {
+                self.rebootstrap = Some(now + self.rebootstrap_backoff);
+                self.rebootstrap_backoff = (self.rebootstrap_backoff * 2).min(REBOOTSTRAP_MAX);
+            } else {
+                self.rebootstrap_backoff = REBOOTSTRAP_MIN;
+                let interval = self.config.refresh_interval;
+                for t in self.tables.iter_mut().flatten() {
+                    t.refresh_sparse_at(now, interval);
+                }
+            }
+        }
         let mut closest = Vec::new();
         let mut hops = 0;
         for s in &lookup.searches {
@@ -688,7 +723,7 @@ impl Dht {
             closest.extend(c);
             hops = hops.max(h);
         }
-        closest.sort_by(|a, b| a.0.cmp(&b.0));
+        closest.sort_by_key(|a| a.0);
         closest.truncate(self.config.table.k);
         lookup.stats.closest = closest.into_iter().map(|(_, n)| n).collect();
         lookup.stats.hops = hops;
@@ -900,7 +935,11 @@ impl Dht {
             .to_u32()
             .filter(|tid| self.pending.get(tid).is_some_and(|p| p.to == from));
         match found {
-            Some(tid) => self.pending.remove(&tid),
+            Some(tid) => {
+                let p = self.pending.remove(&tid)?;
+                self.deadlines.remove(&(p.deadline, tid));
+                Some(p)
+            }
             None => {
                 self.counters.unknown_transactions += 1;
                 None
@@ -1140,33 +1179,34 @@ impl Dht {
     /// peers, re-announces.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = now;
-        while let Some(&Reverse((deadline, tid))) = self.deadlines.peek() {
+        while let Some(&(deadline, tid)) = self.deadlines.first() {
             if deadline > now {
                 break;
             }
-            self.deadlines.pop();
-            if self
-                .pending
-                .get(&tid)
-                .is_some_and(|p| p.deadline == deadline)
-            {
-                if let Some(p) = self.pending.remove(&tid) {
-                    self.failed(now, p, None);
-                }
+            self.deadlines.pop_first();
+            if let Some(p) = self.pending.remove(&tid) {
+                self.failed(now, p, None);
             }
         }
         if now >= self.tokens.next_rotation() {
             let secret = self.rng.bytes20();
             self.tokens.rotate(secret, now);
         }
+        if self.rebootstrap.is_some_and(|t| t <= now) {
+            self.rebootstrap = None;
+            if !self
+                .lookups
+                .values()
+                .any(|l| l.kind == LookupKind::Bootstrap)
+            {
+                let routers = self.routers.clone();
+                let _ = self.start_lookup(now, LookupKind::Bootstrap, self.id, &routers, &[]);
+            }
+        }
         // Bucket refresh; an empty table bootstraps again.
         let interval = self.config.refresh_interval;
         for family in [Family::V4, Family::V6] {
-            let refreshing = self
-                .lookups
-                .values()
-                .filter(|l| matches!(l.kind, LookupKind::Refresh | LookupKind::Bootstrap))
-                .count();
+            let refreshing = self.refreshing();
             let Some(table) = self.tables[slot(family)].as_mut() else {
                 continue;
             };

@@ -407,7 +407,7 @@ impl RoutingTable {
             b -= 1;
             take(&mut std::iter::once(b), &mut scratch);
         }
-        scratch.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        scratch.sort_unstable_by_key(|a| a.0);
         out.extend(scratch.into_iter().take(n).map(|(_, info)| info));
     }
 
@@ -433,6 +433,20 @@ impl RoutingTable {
             }
         }
         out
+    }
+
+    /// Makes every bucket with fewer than K nodes, except the last (the one
+    /// holding our own id, just searched by the bootstrap), due for
+    /// refresh at `now`, so that a new node fills its table at once rather
+    /// than over its first 15 minutes.
+    pub fn refresh_sparse_at(&mut self, now: Instant, interval: Duration) {
+        let last = self.buckets.len() - 1;
+        let k = self.config.k;
+        for b in &mut self.buckets[..last] {
+            if b.nodes.len() < k {
+                b.last_changed = now.checked_sub(interval).unwrap_or(b.last_changed.min(now));
+            }
+        }
     }
 
     /// The earliest time a bucket becomes due for refresh.
