@@ -2,6 +2,8 @@
 
 pub mod compact;
 mod config;
+#[cfg(feature = "tokio")]
+pub mod driver;
 mod error;
 mod event;
 mod id;
