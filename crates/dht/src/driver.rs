@@ -20,7 +20,7 @@
 //! let info_hash = "d2474e86c95b19b8bcfdb92bc12c9d44667cfa36".parse().unwrap();
 //! let peers = node.get_peers(info_hash).await?;
 //! node.announce(info_hash, 6881, false).await?;
-//! println!("{} peers; {:?}", peers.len(), node.stats().await?.table_v4);
+//! println!("{} peers; {:?}", peers.peers.len(), node.stats().await?.table_v4);
 //! # Ok(()) }
 //! ```
 
