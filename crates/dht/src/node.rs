@@ -594,6 +594,25 @@ impl Dht {
             }
             searches.push(s);
         }
+        // Peers announced to this node count too: it may itself be one of
+        // the closest nodes to the info hash.
+        let mut peers_seen = HashSet::new();
+        if matches!(kind, LookupKind::GetPeers | LookupKind::Announce { .. }) {
+            let info_hash: InfoHash = target.into();
+            let mut local = Vec::new();
+            for s in &searches {
+                let max = self.config.max_lookup_peers.saturating_sub(local.len());
+                local.extend(self.storage.peers(&info_hash, s.family, max, now, 0));
+            }
+            peers_seen.extend(local.iter().copied());
+            if !local.is_empty() {
+                self.event(Event::Peers {
+                    lookup: id,
+                    info_hash,
+                    peers: local,
+                });
+            }
+        }
         self.lookups.insert(
             id,
             Lookup {
@@ -601,7 +620,7 @@ impl Dht {
                 target,
                 searches,
                 stats: LookupStats::default(),
-                peers_seen: HashSet::new(),
+                peers_seen,
             },
         );
         self.drive(now, id);
