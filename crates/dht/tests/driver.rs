@@ -158,3 +158,42 @@ async fn shared_socket_routes_by_first_byte() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn ipv6_nodes_on_loopback() {
+    within(Duration::from_secs(30), async {
+        // Dual-stack nodes: an IPv4 and an IPv6 socket each (BEP 32).
+        let mut nodes = Vec::new();
+        for _ in 0..5 {
+            let node = DhtNode::bind(DriverConfig {
+                bind_v4: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+                bind_v6: Some("[::1]:0".parse().unwrap()),
+                ..DriverConfig::default()
+            })
+            .await
+            .unwrap();
+            assert_eq!(node.local_addrs().len(), 2);
+            nodes.push(node);
+        }
+        let first_v6 = nodes[0].local_addrs()[1];
+        assert!(first_v6.is_ipv6());
+        for node in &nodes[1..] {
+            // Bootstrapping over IPv6 only also fills the IPv4 table
+            // (`want` n4 and n6 during bootstrap).
+            node.bootstrap(vec![first_v6]).await.unwrap();
+        }
+        let stats = nodes[4].stats().await.unwrap();
+        assert!(stats.table_v6.nodes >= 1, "{:?}", stats.table_v6);
+        // An announce over both families; an IPv6-only lookup view: the
+        // peers found include the IPv6 address.
+        let info_hash = InfoHash([0x66; 20]);
+        let done = nodes[1].announce(info_hash, 7777, false).await.unwrap();
+        assert!(done.stats.announces_acked >= 1, "{:?}", done.stats);
+        let found = nodes[3].get_peers(info_hash).await.unwrap();
+        assert!(
+            found.peers.contains(&"[::1]:7777".parse().unwrap()),
+            "{found:?}"
+        );
+    })
+    .await;
+}

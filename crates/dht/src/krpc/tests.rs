@@ -394,3 +394,34 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn depth_at_the_limit_decodes() {
+    // The root is depth 1: MAX_DEPTH - 2 lists inside `r` reach MAX_DEPTH.
+    let mut at = b"d1:t2:aa1:y1:r1:rd2:id20:abcdefghij01234567891:x".to_vec();
+    at.extend(std::iter::repeat_n(b'l', MAX_DEPTH - 2));
+    at.extend(std::iter::repeat_n(b'e', MAX_DEPTH - 2));
+    at.extend_from_slice(b"ee");
+    assert!(Message::decode(&at).is_ok());
+    let mut past = b"d1:t2:aa1:y1:r1:rd2:id20:abcdefghij01234567891:x".to_vec();
+    past.extend(std::iter::repeat_n(b'l', MAX_DEPTH - 1));
+    past.extend(std::iter::repeat_n(b'e', MAX_DEPTH - 1));
+    past.extend_from_slice(b"ee");
+    assert!(matches!(Message::decode(&past), Err(Error::Bencode(_))));
+}
+
+#[test]
+fn transaction_id_at_and_past_the_limit() {
+    let t16 = "0123456789abcdef";
+    let ok = format!("d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t16:{t16}1:y1:qe");
+    assert_eq!(
+        Message::decode(ok.as_bytes())
+            .unwrap()
+            .transaction_id
+            .as_bytes(),
+        t16.as_bytes()
+    );
+    let past = format!("d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t17:{t16}x1:y1:qe");
+    let err = Message::decode(past.as_bytes()).unwrap_err();
+    assert!(err.transaction_id().is_none(), "{err}");
+}

@@ -780,3 +780,123 @@ fn replies_fit_bep32_datagrams() {
     assert_eq!(r.values.unwrap().len(), 50);
     assert_eq!(r.nodes.unwrap().len(), 8);
 }
+
+#[test]
+fn announces_at_and_past_the_limit() {
+    let now = Instant::now();
+    let cfg = Config {
+        max_announces: 3,
+        ..config()
+    };
+    let mut a = Dht::new(cfg, id(0), [0; 32], now);
+    for i in 0..3u8 {
+        a.announce(now, InfoHash([i; 20]), 1, false).unwrap();
+    }
+    assert_eq!(a.stats().announces, 3);
+    assert!(matches!(
+        a.announce(now, InfoHash([9; 20]), 1, false),
+        Err(Error::Limit {
+            what: "announces",
+            limit: 3
+        })
+    ));
+    // Announcing one of the three again is fine (it is re-run).
+    a.announce(now, InfoHash([1; 20]), 2, false).unwrap();
+    assert!(a.stop_announce(&InfoHash([0; 20])));
+    a.announce(now, InfoHash([9; 20]), 1, false).unwrap();
+    assert_eq!(a.stats().announces, 3);
+}
+
+#[test]
+fn peers_per_lookup_at_and_past_the_limit() {
+    // One node answers a get_peers with 50 values; the lookup reports at
+    // most max_lookup_peers of them.
+    for (limit, want) in [(50, 50), (49, 49)] {
+        let now = Instant::now();
+        let cfg = Config {
+            max_lookup_peers: limit,
+            ..config()
+        };
+        let mut a = Dht::new(cfg, id(0), [0; 32], now);
+        let info_hash = InfoHash([3; 20]);
+        let lookup = a.bootstrap(now, &[addr(1)]).unwrap();
+        let q = a.poll_transmit().unwrap();
+        let t = Message::decode(&q.data).unwrap().transaction_id;
+        a.handle(
+            now,
+            addr(1),
+            &Message {
+                transaction_id: t,
+                version: None,
+                ip: None,
+                read_only: false,
+                body: Body::Response(Response::new(id(1))),
+            }
+            .to_vec(),
+        );
+        let _ = lookup;
+        let g = a.get_peers(now, info_hash).unwrap();
+        let q = a.poll_transmit().unwrap();
+        let t = Message::decode(&q.data).unwrap().transaction_id;
+        let peers: Vec<SocketAddr> = (0..50u32)
+            .map(|i| SocketAddr::from(([127, 5, 0, i as u8], 1000)))
+            .collect();
+        let mut r = Response::new(id(1));
+        r.values = Some(Values::from_peers(&peers));
+        r.token = Some(b"tok");
+        a.handle(
+            now,
+            addr(1),
+            &Message {
+                transaction_id: t,
+                version: None,
+                ip: None,
+                read_only: false,
+                body: Body::Response(r),
+            }
+            .to_vec(),
+        );
+        let ev: Vec<Event> = std::iter::from_fn(|| a.poll_event()).collect();
+        let found: usize = ev
+            .iter()
+            .map(|e| match e {
+                Event::Peers { lookup, peers, .. } if *lookup == g => peers.len(),
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(found, want);
+        assert_eq!(done_stats(&ev, g).peers as usize, want);
+    }
+}
+
+#[test]
+fn datagram_at_the_limit_is_read() {
+    let mut net = Net::new(1);
+    let limit = net.node(0).config().max_datagram_len;
+    // A ping padded with an unknown key to exactly the limit.
+    let head = b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:q1:z";
+    let tail = b"e";
+    let pad_len = limit - head.len() - tail.len();
+    let digits = pad_len.to_string().len() + 1;
+    let body = pad_len - digits;
+    let mut d = head.to_vec();
+    d.extend_from_slice(format!("{body}:").as_bytes());
+    d.extend(std::iter::repeat_n(b'x', body));
+    d.extend_from_slice(tail);
+    assert_eq!(d.len(), limit);
+    let replies = exchange(&mut net, addr(5), &d);
+    assert!(
+        replies
+            .iter()
+            .any(|r| matches!(decode_reply(r).body, Body::Response(_))),
+        "answered"
+    );
+    d.insert(d.len() - 1, b'x');
+    d[head.len()..head.len() + digits].copy_from_slice(format!("{}:", body + 1).as_bytes());
+    assert_eq!(d.len(), limit + 1);
+    assert!(
+        exchange(&mut net, addr(5), &d).is_empty(),
+        "one byte past: dropped"
+    );
+    assert_eq!(net.node(0).stats().too_long, 1);
+}
