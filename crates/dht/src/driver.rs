@@ -146,6 +146,9 @@ enum Transport {
     },
     Shared {
         socket: Arc<UdpSocket>,
+        /// The socket is IPv6: IPv4 destinations are sent as mapped
+        /// addresses.
+        ipv6: bool,
         incoming: mpsc::Receiver<(SocketAddr, Bytes)>,
     },
 }
@@ -223,7 +226,11 @@ impl DhtNode {
             config,
             id,
             state,
-            Transport::Shared { socket, incoming },
+            Transport::Shared {
+                socket,
+                ipv6: local.is_ipv6(),
+                incoming,
+            },
             vec![local],
         ))
     }
@@ -570,11 +577,11 @@ impl Task {
                     Family::V4 => (v4.as_ref(), t.to),
                     Family::V6 => (v6.as_ref(), t.to),
                 },
-                Transport::Shared { socket, .. } => {
-                    let to = match (socket.local_addr().map(|a| a.is_ipv6()), t.to) {
+                Transport::Shared { socket, ipv6, .. } => {
+                    let to = match (*ipv6, t.to) {
                         // An IPv6 socket reaches IPv4 nodes through mapped
                         // addresses.
-                        (Ok(true), SocketAddr::V4(a)) => SocketAddr::V6(SocketAddrV6::new(
+                        (true, SocketAddr::V4(a)) => SocketAddr::V6(SocketAddrV6::new(
                             a.ip().to_ipv6_mapped(),
                             a.port(),
                             0,
