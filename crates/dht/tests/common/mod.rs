@@ -6,10 +6,11 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const PYTHON: &str = "/usr/bin/python3";
 
@@ -47,6 +48,9 @@ pub struct LtSwarm {
     stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<String>,
     stderr: Arc<Mutex<Vec<String>>>,
+    /// The save paths of the torrents the nodes join: made here, removed
+    /// on drop.
+    dir: PathBuf,
     /// The nodes' UDP addresses.
     pub addrs: Vec<SocketAddr>,
 }
@@ -54,10 +58,18 @@ pub struct LtSwarm {
 impl LtSwarm {
     /// Starts `n` nodes and waits (up to 20 s) for their ports.
     pub fn start(n: usize) -> LtSwarm {
+        static SWARMS: AtomicUsize = AtomicUsize::new(0);
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/lt_dht.py");
+        let dir = std::env::temp_dir().join(format!(
+            "seedbed-lt-dht-{}-{}",
+            std::process::id(),
+            SWARMS.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("create the swarm's directory");
         let mut child = Command::new(PYTHON)
             .arg(script)
             .arg(n.to_string())
+            .arg(&dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -86,6 +98,7 @@ impl LtSwarm {
             child,
             lines,
             stderr,
+            dir,
             addrs: Vec::new(),
         };
         let ready = swarm.line(Duration::from_secs(20));
@@ -153,8 +166,18 @@ impl Drop for LtSwarm {
                 self.stderr.lock().unwrap().join("\n")
             );
         }
+        // Closing stdin asks the script to exit; kill it if it has not
+        // within a second.
         self.stdin.take();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(1) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -2,7 +2,7 @@
 """A swarm of python3-libtorrent DHT nodes on loopback, for seedbed-dht's
 interoperability tests (and later the session's).
 
-Usage:  lt_dht.py N
+Usage:  lt_dht.py N [DIR]
 
 Starts N libtorrent sessions, each a DHT node on 127.0.0.1 (its own port,
 picked by the system), with the settings ../shared/TESTBED.md lists for
@@ -25,11 +25,14 @@ line (nodes are numbered from 0):
                                                                       or SAMPLE <i> NONE
     QUIT                       exits
 
-It exits when its standard input closes. Everything stays on 127.0.0.1:
+It exits when its standard input closes. Torrents joined with ANNOUNCE
+save into DIR (which the caller made and removes), or into a temporary
+directory the script removes when it exits. Everything stays on 127.0.0.1:
 no bootstrap routers, LSD, UPnP or NAT-PMP.
 """
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -101,7 +104,10 @@ def main():
         for j, p in enumerate(ports):
             if i != j:
                 s.add_dht_node(("127.0.0.1", p))
-    save = tempfile.mkdtemp(prefix="lt_dht_")
+    if len(sys.argv) > 2:
+        save, own_dir = sys.argv[2], False
+    else:
+        save, own_dir = tempfile.mkdtemp(prefix="lt_dht_"), True
     say("READY", *ports)
     for line in sys.stdin:
         words = line.split()
@@ -175,6 +181,9 @@ def main():
         except Exception as e:  # report, keep serving
             log("error:", repr(e))
             say("ERROR", repr(e))
+    if own_dir:
+        shutil.rmtree(save, ignore_errors=True)
+    # Skip libtorrent's orderly session shutdown (it can take seconds).
     os._exit(0)
 
 
