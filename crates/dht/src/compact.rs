@@ -37,11 +37,12 @@ pub const NODE_V4_LEN: usize = 26;
 pub const NODE_V6_LEN: usize = 38;
 
 /// Decodes a 6-byte (IPv4) or 18-byte (IPv6) compact address; `None` for
-/// any other length.
+/// any other length. An 18-byte IPv4-mapped address (`::ffff:a.b.c.d`)
+/// comes back as IPv4, as [`encode_addr`] writes it.
 pub fn decode_addr(b: &[u8]) -> Option<SocketAddr> {
     match b.len() {
         6 => Some(SocketAddr::V4(decode_v4(b))),
-        18 => Some(SocketAddr::V6(decode_v6(b))),
+        18 => Some(canonical(SocketAddr::V6(decode_v6(b)))),
         _ => None,
     }
 }
@@ -175,9 +176,11 @@ impl<'a> CompactNodes<'a> {
             .chunks_exact(family.node_len())
             .map(move |c| NodeInfo {
                 id: NodeId::from_slice(&c[..20]).unwrap_or_default(),
+                // A mapped IPv4 address in `nodes6` comes out as IPv4 (and
+                // an IPv6 lookup then ignores it).
                 addr: match family {
                     Family::V4 => SocketAddr::V4(decode_v4(&c[20..])),
-                    Family::V6 => SocketAddr::V6(decode_v6(&c[20..])),
+                    Family::V6 => canonical(SocketAddr::V6(decode_v6(&c[20..]))),
                 },
             })
     }
@@ -203,6 +206,17 @@ mod tests {
             assert_eq!(decode_addr(&buf), Some(canonical(a)));
         }
         assert_eq!(decode_addr(&[0; 5]), None);
+        // 18 bytes of IPv4-mapped IPv6: IPv4, as it is written back.
+        let mut mapped = [0u8; 18];
+        mapped[10] = 0xff;
+        mapped[11] = 0xff;
+        mapped[12..16].copy_from_slice(&[255, 9, 48, 48]);
+        mapped[16..].copy_from_slice(&[0x30, 0x30]);
+        let a = decode_addr(&mapped).unwrap();
+        assert_eq!(a, "255.9.48.48:12336".parse::<SocketAddr>().unwrap());
+        let mut buf = Vec::new();
+        encode_addr(&a, &mut buf);
+        assert_eq!(decode_addr(&buf), Some(a));
     }
 
     #[test]

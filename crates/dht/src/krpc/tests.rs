@@ -395,6 +395,22 @@ proptest! {
     }
 }
 
+/// Fuzz finding (dht_krpc): an 18-byte `values` entry holding an
+/// IPv4-mapped address decoded as IPv6 but was written back as 6 bytes.
+#[test]
+fn mapped_ipv4_values_round_trip() {
+    let input = b"d1:rd2:id20:abcde\x01\x00\x00\x00\x00\x00\x00B345snth6:valuesl6:ax:h0:0:00018:\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\x090000006:idhtnmee1:t2:aa1:y1:re";
+    let m = Message::decode(input).unwrap();
+    let again = m.to_vec();
+    assert_eq!(Message::decode(&again).unwrap(), m);
+    let mut ip = b"d2:ip18:".to_vec();
+    ip.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 1, 2, 3, 4, 0, 80]);
+    ip.extend_from_slice(b"1:rd2:id20:abcdefghij0123456789e1:t2:aa1:y1:re");
+    let m = Message::decode(&ip).unwrap();
+    assert_eq!(m.ip, Some("1.2.3.4:80".parse().unwrap()));
+    assert_eq!(Message::decode(&m.to_vec()).unwrap(), m);
+}
+
 #[test]
 fn depth_at_the_limit_decodes() {
     // The root is depth 1: MAX_DEPTH - 2 lists inside `r` reach MAX_DEPTH.
