@@ -187,7 +187,8 @@ impl<'a> Reader<'a> {
         let canonical = self.canonical;
         let item = match b {
             b'i' => {
-                let (after, v) = integer_body(&rest[1..], canonical).map_err(|e| convert(input, e))?;
+                let (after, v) =
+                    integer_body(&rest[1..], canonical).map_err(|e| convert(input, e))?;
                 self.count(start)?;
                 self.pos = input.len() - after.len();
                 self.after_value();
@@ -247,8 +248,7 @@ impl<'a> Reader<'a> {
             });
         }
         let input = self.input;
-        let (after, content) =
-            byte_string(rest, self.canonical).map_err(|e| convert(input, e))?;
+        let (after, content) = byte_string(rest, self.canonical).map_err(|e| convert(input, e))?;
         let end = input.len() - after.len();
         if self.canonical {
             let slot = &mut self.last_key[self.depth - 1];

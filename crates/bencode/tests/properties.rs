@@ -142,7 +142,10 @@ mod reader_agrees {
         }
     }
 
-    fn walk_reader(input: &[u8], opts: &DecodeOptions) -> Result<Vec<String>, seedbed_bencode::Error> {
+    fn walk_reader(
+        input: &[u8],
+        opts: &DecodeOptions,
+    ) -> Result<Vec<String>, seedbed_bencode::Error> {
         let mut r = Reader::new(input, opts);
         let mut out = Vec::new();
         // Open containers: (is a dictionary, the next item is a key).
@@ -158,7 +161,9 @@ mod reader_agrees {
                 Some((at, item)) => {
                     if let Some((true, key @ true)) = stack.last_mut() {
                         *key = false;
-                        let Item::Bytes(k) = item else { panic!("key not bytes") };
+                        let Item::Bytes(k) = item else {
+                            panic!("key not bytes")
+                        };
                         out.push(format!("key {k:?} {}", k.len().to_string().len()));
                         continue;
                     }

@@ -33,10 +33,10 @@ use crate::compact::{decode_addr, CompactNodes};
 use crate::id::NodeId;
 
 /// The deepest nesting a KRPC message may have (the root dictionary is
-/// depth 1; `values` in `r` is depth 3). Deeper: [`Error::Bencode`].
+/// depth 1; `values` in `r` is depth 3). Deeper: [`Error::Bencode`](crate::Error::Bencode).
 pub const MAX_DEPTH: usize = 8;
 /// The most bencode values (integers, strings, lists, dictionaries and keys)
-/// one message may hold; more: [`Error::Bencode`]. A 1,500-byte datagram
+/// one message may hold; more: [`Error::Bencode`](crate::Error::Bencode). A 1,500-byte datagram
 /// holds at most about 500.
 pub const MAX_ITEMS: usize = 2048;
 

@@ -906,9 +906,7 @@ impl Dht {
                         self.reply_error(from, t, ErrorCode::Server, b"storage full");
                         return;
                     }
-                    Stored::Added => {
-                        self.event(Event::PeerAnnounced { info_hash, peer })
-                    }
+                    Stored::Added => self.event(Event::PeerAnnounced { info_hash, peer }),
                     Stored::Refreshed => {}
                 }
             }

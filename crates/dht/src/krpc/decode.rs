@@ -74,9 +74,12 @@ fn keep<'a>(
     Ok(())
 }
 
+/// A dictionary entry: its key, the value's offset, and the value.
+type Entry<'a> = (&'a [u8], usize, Item<'a>);
+
 /// The next key of the dictionary being read, and its value; `None` at the
 /// dictionary's end.
-fn entry<'a>(r: &mut Reader<'a>) -> Result<Option<(&'a [u8], usize, Item<'a>)>, Error> {
+fn entry<'a>(r: &mut Reader<'a>) -> Result<Option<Entry<'a>>, Error> {
     let Some((_, Item::Bytes(key))) = r.next()? else {
         return Ok(None);
     };
@@ -372,7 +375,9 @@ impl<'a> Message<'a> {
             )
         })?;
         ctx.transaction_id = Some(tid);
-        let y = top.y.ok_or_else(|| ctx.err(0, "missing message type `y`"))?;
+        let y = top
+            .y
+            .ok_or_else(|| ctx.err(0, "missing message type `y`"))?;
         let kind = y.bytes().unwrap_or_default();
         ctx.query = kind == b"q";
         let version = top.v.and_then(|v| v.bytes());
@@ -423,7 +428,13 @@ fn query<'a>(ctx: &Ctx, q: Option<Seen<'a>>, a: Option<Args<'a>>) -> Result<Quer
     let want = a.want;
     let target = |what| id_of(ctx, a.target, a.at, what);
     let info_hash = || {
-        id_of(ctx, a.info_hash, a.at, "argument `info_hash` is not 20 bytes").map(Into::into)
+        id_of(
+            ctx,
+            a.info_hash,
+            a.at,
+            "argument `info_hash` is not 20 bytes",
+        )
+        .map(Into::into)
     };
     Ok(match method {
         b"ping" => Query::Ping { id },
@@ -476,7 +487,12 @@ fn response<'a>(ctx: &Ctx, ret: Ret<'a>) -> Result<Response<'a>, Error> {
     if !ret.is_dict {
         return Err(ctx.err(ret.at, "response `r` is not a dictionary"));
     }
-    let id = id_of(ctx, ret.id, ret.at, "response `id` is not a 20-byte node id")?;
+    let id = id_of(
+        ctx,
+        ret.id,
+        ret.at,
+        "response `id` is not a 20-byte node id",
+    )?;
     let bytes = |v: Option<Seen<'a>>, what: &'static str| -> Result<Option<&'a [u8]>, Error> {
         match v {
             None => Ok(None),
@@ -492,9 +508,7 @@ fn response<'a>(ctx: &Ctx, ret: Ret<'a>) -> Result<Response<'a>, Error> {
     let values = match ret.values {
         None => None,
         Some(ValuesSeen::NotList(at)) => return Err(ctx.err(at, "`values` is not a list")),
-        Some(ValuesSeen::BadItem(at)) => {
-            return Err(ctx.err(at, "`values` item is not a string"))
-        }
+        Some(ValuesSeen::BadItem(at)) => return Err(ctx.err(at, "`values` item is not a string")),
         Some(ValuesSeen::List(raw)) => Some(Values(ValuesRepr::Encoded(raw))),
     };
     Ok(Response {
@@ -516,9 +530,9 @@ fn error<'a>(ctx: &Ctx, e: Option<Err<'a>>, r: Option<Ret<'a>>) -> Result<ErrorR
     if !e.is_list {
         return Err(ctx.err(e.at, "error `e` is not a list"));
     }
-    let code = e.code.ok_or_else(|| {
-        ctx.err(e.at, "error `e` does not start with an integer code")
-    })?;
+    let code = e
+        .code
+        .ok_or_else(|| ctx.err(e.at, "error `e` does not start with an integer code"))?;
     let id = r
         .and_then(|r| r.id)
         .and_then(|v| v.bytes())

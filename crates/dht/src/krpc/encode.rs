@@ -179,4 +179,3 @@ fn encode_response<B: BufMut + ?Sized>(r: &Response<'_>, buf: &mut B) {
     }
     buf.put_u8(b'e');
 }
-

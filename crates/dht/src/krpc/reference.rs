@@ -12,7 +12,6 @@ const OPTIONS: seedbed_bencode::DecodeOptions = seedbed_bencode::DecodeOptions::
     .max_depth(MAX_DEPTH)
     .max_items(MAX_ITEMS);
 
-
 struct Ctx {
     transaction_id: Option<TransactionId>,
     query: bool,
@@ -314,4 +313,3 @@ fn decode_error<'a>(
         id,
     })
 }
-
