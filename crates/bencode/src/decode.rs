@@ -146,6 +146,7 @@ fn accumulate_negative(digits: &[u8]) -> Result<i64, usize> {
 }
 
 /// The body of an integer after its `i`: `-?[0-9]+e`.
+#[inline]
 pub(crate) fn integer_body(input: &[u8], canonical: bool) -> PResult<'_, i64> {
     // Fast path: a non-negative integer of up to 18 digits, canonical.
     let mut v = 0i64;
@@ -208,6 +209,7 @@ fn integer_body_slow(input: &[u8], canonical: bool) -> PResult<'_, i64> {
 /// A byte string `len:bytes`, starting at its first digit. Returns the
 /// string's content. The declared length is checked against the remaining
 /// input before anything is sliced; nothing is allocated.
+#[inline]
 pub(crate) fn byte_string(input: &[u8], canonical: bool) -> PResult<'_, &[u8]> {
     // Fast path: up to 18 digits cannot overflow; one pass, no checks.
     let mut len = 0u64;

@@ -1,5 +1,5 @@
 //! A pull reader: the values of an input one at a time, in order, with no
-//! allocation at all. For small messages read once and thrown away (a DHT
+//! allocation (in canonical mode, one 1 KiB table of previous keys). For small messages read once and thrown away (a DHT
 //! datagram, a peer's extension message) it skips building the tape of a
 //! [`Document`](crate::Document); the checks and errors are the same.
 
@@ -9,7 +9,7 @@ use crate::options::DecodeOptions;
 
 /// The deepest nesting a [`Reader`] follows: 128 levels. A larger
 /// [`DecodeOptions::max_depth`] is lowered to this (the open containers are
-/// kept in a fixed 128-bit set, so the reader never allocates).
+/// kept in a fixed 128-bit set, so a lenient reader never allocates).
 pub const MAX_READER_DEPTH: usize = 128;
 
 /// One value read by a [`Reader`]: a scalar with its content, or the start
@@ -35,8 +35,9 @@ impl Item<'_> {
     }
 }
 
-/// Reads bencode value by value without building a tree and without
-/// allocating: the same syntax checks, limits ([`DecodeOptions`]) and error
+/// Reads bencode value by value without building a tree and, unless
+/// [`DecodeOptions::canonical`] is on (one 1 KiB table of previous keys),
+/// without allocating: the same syntax checks, limits ([`DecodeOptions`]) and error
 /// offsets as [`decode_with`](crate::decode_with), in one forward pass.
 ///
 /// [`next`](Reader::next) returns each value with its byte offset, in
@@ -78,9 +79,10 @@ pub struct Reader<'a> {
     max_items: usize,
     canonical: bool,
     allow_trailing: bool,
-    /// Canonical mode: the previous key of the dictionary at each depth
-    /// (content start and end offsets), to check the order.
-    last_key: [(u32, u32); MAX_READER_DEPTH],
+    /// Canonical mode only: the previous key of the dictionary at each
+    /// depth (content start and end offsets), to check the order. A
+    /// lenient reader carries none, which keeps it small to make and move.
+    last_key: Option<Box<[(u32, u32); MAX_READER_DEPTH]>>,
 }
 
 impl<'a> Reader<'a> {
@@ -99,7 +101,7 @@ impl<'a> Reader<'a> {
             max_items: opts.max_items,
             canonical: opts.canonical,
             allow_trailing: opts.allow_trailing,
-            last_key: [(0, 0); MAX_READER_DEPTH],
+            last_key: opts.canonical.then(|| Box::new([(0, 0); MAX_READER_DEPTH])),
         }
     }
 
@@ -114,6 +116,7 @@ impl<'a> Reader<'a> {
         self.depth
     }
 
+    #[inline]
     fn in_dict(&self) -> bool {
         self.depth > 0 && self.dicts & (1u128 << (self.depth - 1)) != 0
     }
@@ -149,6 +152,7 @@ impl<'a> Reader<'a> {
     /// [`Error::DepthLimit`], [`Error::ItemLimit`], canonical-mode errors.
     /// [`Error::TrailingBytes`] is left to [`finish`](Reader::finish).
     #[allow(clippy::should_implement_trait)]
+    #[inline]
     pub fn next(&mut self) -> Result<Option<(usize, Item<'a>)>, Error> {
         if self.done {
             return Ok(None);
@@ -214,7 +218,9 @@ impl<'a> Reader<'a> {
                 let bit = 1u128 << self.depth;
                 if is_dict {
                     self.dicts |= bit;
-                    self.last_key[self.depth] = (u32::MAX, 0);
+                    if let Some(keys) = self.last_key.as_deref_mut() {
+                        keys[self.depth] = (u32::MAX, 0);
+                    }
                 } else {
                     self.dicts &= !bit;
                 }
@@ -238,6 +244,7 @@ impl<'a> Reader<'a> {
         Ok(Some((start, item)))
     }
 
+    #[inline]
     fn key(&mut self, rest: &'a [u8], b: u8) -> Result<(usize, Item<'a>), Error> {
         let start = self.pos;
         if !b.is_ascii_digit() {
@@ -250,8 +257,8 @@ impl<'a> Reader<'a> {
         let input = self.input;
         let (after, content) = byte_string(rest, self.canonical).map_err(|e| convert(input, e))?;
         let end = input.len() - after.len();
-        if self.canonical {
-            let slot = &mut self.last_key[self.depth - 1];
+        if let Some(keys) = self.last_key.as_deref_mut() {
+            let slot = &mut keys[self.depth - 1];
             let data = end - content.len();
             if slot.0 != u32::MAX {
                 let prev = &input[slot.0 as usize..slot.1 as usize];
@@ -278,6 +285,7 @@ impl<'a> Reader<'a> {
     ///
     /// # Errors
     /// As [`next`](Reader::next).
+    #[inline]
     pub fn skip(&mut self, item: Item<'a>) -> Result<(), Error> {
         if !item.is_container() {
             return Ok(());

@@ -107,14 +107,17 @@ struct Args<'a> {
     want_seen: bool,
 }
 
-fn read_args<'a>(r: &mut Reader<'a>, at: usize, item: Item<'a>) -> Result<Args<'a>, Error> {
-    let mut a = Args {
-        at,
-        ..Args::default()
-    };
+/// Reads `a` into `a` (filled in place: these records are large to move).
+fn read_args<'a>(
+    r: &mut Reader<'a>,
+    a: &mut Args<'a>,
+    at: usize,
+    item: Item<'a>,
+) -> Result<(), Error> {
+    a.at = at;
     if item != Item::Dict {
         r.skip(item)?;
-        return Ok(a);
+        return Ok(());
     }
     a.is_dict = true;
     while let Some((key, at, value)) = entry(r)? {
@@ -141,7 +144,7 @@ fn read_args<'a>(r: &mut Reader<'a>, at: usize, item: Item<'a>) -> Result<Args<'
         };
         keep(r, slot, at, value)?;
     }
-    Ok(a)
+    Ok(())
 }
 
 /// BEP 32 `want`: the list's `n4` and `n6` strings; anything else ignored.
@@ -183,19 +186,18 @@ enum ValuesSeen<'a> {
     BadItem(usize),
 }
 
+/// Reads `r` into `ret` (filled in place).
 fn read_ret<'a>(
     r: &mut Reader<'a>,
+    ret: &mut Ret<'a>,
     input: &'a [u8],
     at: usize,
     item: Item<'a>,
-) -> Result<Ret<'a>, Error> {
-    let mut ret = Ret {
-        at,
-        ..Ret::default()
-    };
+) -> Result<(), Error> {
+    ret.at = at;
     if item != Item::Dict {
         r.skip(item)?;
-        return Ok(ret);
+        return Ok(());
     }
     ret.is_dict = true;
     while let Some((key, at, value)) = entry(r)? {
@@ -221,7 +223,7 @@ fn read_ret<'a>(
         };
         keep(r, slot, at, value)?;
     }
-    Ok(ret)
+    Ok(())
 }
 
 fn read_values<'a>(
@@ -287,8 +289,11 @@ struct Top<'a> {
     v: Option<Seen<'a>>,
     ip: Option<Seen<'a>>,
     ro: Option<Seen<'a>>,
-    a: Option<Args<'a>>,
-    r: Option<Ret<'a>>,
+    /// `a`, `r`: filled in place; `has_a`, `has_r` say whether they were seen.
+    a: Args<'a>,
+    has_a: bool,
+    r: Ret<'a>,
+    has_r: bool,
     e: Option<Err<'a>>,
 }
 
@@ -344,12 +349,14 @@ impl<'a> Message<'a> {
                 b"v" => &mut top.v,
                 b"ip" => &mut top.ip,
                 b"ro" => &mut top.ro,
-                b"a" if top.a.is_none() => {
-                    top.a = Some(read_args(&mut r, at, value)?);
+                b"a" if !top.has_a => {
+                    top.has_a = true;
+                    read_args(&mut r, &mut top.a, at, value)?;
                     continue;
                 }
-                b"r" if top.r.is_none() => {
-                    top.r = Some(read_ret(&mut r, input, at, value)?);
+                b"r" if !top.has_r => {
+                    top.has_r = true;
+                    read_ret(&mut r, &mut top.r, input, at, value)?;
                     continue;
                 }
                 b"e" if top.e.is_none() => {
@@ -384,12 +391,15 @@ impl<'a> Message<'a> {
         let ip = top.ip.and_then(|v| v.bytes()).and_then(decode_addr);
         let read_only = top.ro.and_then(|v| v.int()).is_some_and(|i| i != 0);
         let body = match kind {
-            b"q" => Body::Query(query(&ctx, top.q, top.a)?),
+            b"q" => Body::Query(query(&ctx, top.q, top.has_a.then_some(&top.a))?),
             b"r" => {
-                let ret = top.r.ok_or_else(|| ctx.err(0, "missing response `r`"))?;
+                if !top.has_r {
+                    return Err(ctx.err(0, "missing response `r`"));
+                }
+                let ret = &top.r;
                 Body::Response(response(&ctx, ret)?)
             }
-            b"e" => Body::Error(error(&ctx, top.e, top.r)?),
+            b"e" => Body::Error(error(&ctx, top.e, top.has_r.then_some(&top.r))?),
             _ => return Err(ctx.err(y.offset(), "message type `y` is not q, r or e")),
         };
         Ok(Message {
@@ -415,7 +425,7 @@ fn id_of(
         .ok_or_else(|| ctx.err(v.offset(), what))
 }
 
-fn query<'a>(ctx: &Ctx, q: Option<Seen<'a>>, a: Option<Args<'a>>) -> Result<Query<'a>, Error> {
+fn query<'a>(ctx: &Ctx, q: Option<Seen<'a>>, a: Option<&Args<'a>>) -> Result<Query<'a>, Error> {
     let q = q.ok_or_else(|| ctx.err(0, "missing method `q`"))?;
     let method = q
         .bytes()
@@ -483,7 +493,7 @@ fn query<'a>(ctx: &Ctx, q: Option<Seen<'a>>, a: Option<Args<'a>>) -> Result<Quer
     })
 }
 
-fn response<'a>(ctx: &Ctx, ret: Ret<'a>) -> Result<Response<'a>, Error> {
+fn response<'a>(ctx: &Ctx, ret: &Ret<'a>) -> Result<Response<'a>, Error> {
     if !ret.is_dict {
         return Err(ctx.err(ret.at, "response `r` is not a dictionary"));
     }
@@ -525,7 +535,7 @@ fn response<'a>(ctx: &Ctx, ret: Ret<'a>) -> Result<Response<'a>, Error> {
     })
 }
 
-fn error<'a>(ctx: &Ctx, e: Option<Err<'a>>, r: Option<Ret<'a>>) -> Result<ErrorReply<'a>, Error> {
+fn error<'a>(ctx: &Ctx, e: Option<Err<'a>>, r: Option<&Ret<'a>>) -> Result<ErrorReply<'a>, Error> {
     let e = e.ok_or_else(|| ctx.err(0, "missing error `e`"))?;
     if !e.is_list {
         return Err(ctx.err(e.at, "error `e` is not a list"));
