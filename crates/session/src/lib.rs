@@ -33,6 +33,7 @@
 mod announce;
 pub mod choker;
 mod config;
+mod dht;
 mod error;
 mod handle;
 mod metadata;
@@ -41,9 +42,11 @@ pub mod picker;
 mod session;
 mod storage;
 mod torrent;
+mod udp;
 mod verify;
 
 pub use config::{AddTorrentOptions, SessionConfig};
+pub use dht::{DhtConfig, DEFAULT_DHT_BOOTSTRAP};
 pub use error::Error;
 pub use handle::{Event, Stats, Status, TorrentHandle};
 pub use session::Session;
