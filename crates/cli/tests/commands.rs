@@ -342,6 +342,7 @@ fn download_and_seed_bad_input() {
         "--listen",
         "127.0.0.1:0",
         "--no-trackers",
+        "--no-dht",
     ];
     let download = |extra: &[&str]| {
         let mut a = vec!["download"];
@@ -382,6 +383,7 @@ fn download_and_seed_bad_input() {
             "--peer-timeout",
             "2",
             "--no-trackers",
+            "--no-dht",
             "--listen",
             "127.0.0.1:0",
         ],
@@ -398,14 +400,17 @@ fn download_and_seed_bad_input() {
             "--peer-timeout",
             "2",
             "--no-trackers",
+            "--no-dht",
             "--listen",
             "127.0.0.1:0",
         ],
     );
     r.fails_with(1, "no peer sent the metadata within 2 s");
 
-    run(&["seed", "--torrent", missing, "--data", out]).fails_with(1, "No such file or directory");
-    run(&["seed", "--torrent", corrupt, "--data", out]).fails_with(1, "not a valid torrent");
+    run(&["seed", "--torrent", missing, "--data", out, "--no-dht"])
+        .fails_with(1, "No such file or directory");
+    run(&["seed", "--torrent", corrupt, "--data", out, "--no-dht"])
+        .fails_with(1, "not a valid torrent");
     let nowhere = dir.path().join("nowhere");
     run(&[
         "seed",
@@ -413,6 +418,7 @@ fn download_and_seed_bad_input() {
         file.to_str().unwrap(),
         "--data",
         nowhere.to_str().unwrap(),
+        "--no-dht",
     ])
     .fails_with(1, "not a folder");
 }
@@ -436,7 +442,13 @@ fn seed_then_download() {
         "--data",
         src.to_str().unwrap(),
     ])
-    .args(["--listen", "127.0.0.1:0", "--no-trackers", "--json"])
+    .args([
+        "--listen",
+        "127.0.0.1:0",
+        "--no-trackers",
+        "--no-dht",
+        "--json",
+    ])
     .stdin(std::process::Stdio::null());
     let mut seeder = common::ChildGuard::spawn("seedbed seed", &mut cmd);
     let listen = seeder.wait_line(Duration::from_secs(30), |l| {
@@ -458,6 +470,7 @@ fn seed_then_download() {
                 "--peer",
                 peer,
                 "--no-trackers",
+                "--no-dht",
                 "--listen",
                 "127.0.0.1:0",
                 "--json",
@@ -508,6 +521,7 @@ fn seed_then_download() {
             "--peer",
             &format!("127.0.0.1:{port}"),
             "--no-trackers",
+            "--no-dht",
             "--listen",
             "127.0.0.1:0",
         ],
