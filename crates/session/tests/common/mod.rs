@@ -557,6 +557,15 @@ impl ChildGuard {
         assert!(status.success(), "{}: {status}", self.name);
     }
 
+    /// Writes `line` and a newline to the process's standard input (for
+    /// scripts that take commands there).
+    pub fn send_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("stdin is held");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
     /// Kills the process now (SIGKILL) and reaps it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
