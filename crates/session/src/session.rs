@@ -93,8 +93,7 @@ impl Session {
                 let local = l
                     .local_addr()
                     .map_err(|e| Error::io("listening address", e))?;
-                let task = tokio::spawn(accept_loop(l, Arc::clone(&registry)));
-                (Some(local), Some(task), udp)
+                (Some(local), Some(l), udp)
             }
             None => (None, None, None),
         };
@@ -103,6 +102,8 @@ impl Session {
         } else {
             None
         };
+        // Accepting starts once nothing can fail any more.
+        let listener = listener.map(|l| tokio::spawn(accept_loop(l, Arc::clone(&registry))));
         let hasher = HashPool::new(config.hashing_threads);
         let peer_id = make_peer_id(&config.peer_id_prefix);
         Ok(Session {
