@@ -12,7 +12,8 @@
 //!   given;
 //! - the routing table's state file: saved while running, and a restart
 //!   with no bootstrap node joins through the nodes it saved;
-//! - a python3-libtorrent DHT node finds the peer our session announced.
+//! - a python3-libtorrent DHT node finds the peer our session announced,
+//!   and another one downloads a bare magnet link from it through the DHT.
 //!
 //! Every session here sets loopback bootstrap nodes (or none).
 
@@ -494,18 +495,24 @@ impl LtSwarm {
     }
 }
 
+/// Our session seeds a public torrent, announced to a swarm of
+/// python3-libtorrent DHT nodes on loopback (their only nodes are each
+/// other and us): a libtorrent node's `get_peers` returns our listen
+/// address, and another libtorrent node given only the bare magnet link
+/// (no tracker, no peer) finds us through the DHT and downloads the
+/// metadata and the data from us.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn libtorrent_finds_the_peer_our_session_announced() {
+async fn libtorrent_finds_the_peer_our_session_announced_and_downloads_from_it() {
     if !common::have_libtorrent() {
         return;
     }
-    common::serially_within(Duration::from_secs(90), async {
+    common::serially_within(Duration::from_secs(120), async {
         let saves = tempfile::tempdir().unwrap();
         let mut swarm = LtSwarm::start(3, saves.path()).await;
         let dir = tempfile::tempdir().unwrap();
         let torrent = small_torrent(dir.path(), false);
         let hash = torrent.info_hash();
-        let (session, _h) =
+        let (session, seed) =
             common::our_seeder_with(dht_config(loopback(), &swarm.addrs), &torrent, dir.path())
                 .await;
         let listen = session.listen_addr().unwrap();
@@ -525,6 +532,38 @@ async fn libtorrent_finds_the_peer_our_session_announced() {
                 "libtorrent never found {listen}: {peers:?}"
             );
         }
+
+        // Node 1 downloads the bare magnet link: its only source of peers
+        // is the DHT, and we are the only peer there.
+        let fetched = tempfile::tempdir().unwrap();
+        let started = Instant::now();
+        let line = swarm
+            .command(
+                &format!("FETCH 1 {hash} {} 60", fetched.path().display()),
+                Duration::from_secs(70),
+            )
+            .await;
+        let sources: Vec<SocketAddr> = match line.strip_prefix("FETCHED 1") {
+            Some(rest) => rest
+                .split_whitespace()
+                .map(|a| a.parse().unwrap())
+                .collect(),
+            None => panic!(
+                "libtorrent did not download from us: {line}\n{}",
+                swarm.guard.tail()
+            ),
+        };
+        println!(
+            "libtorrent downloaded the magnet link in {:.3} s from {sources:?}",
+            started.elapsed().as_secs_f64()
+        );
+        assert_eq!(sources, vec![listen], "the data came from our session");
+        common::assert_same_tree_but_empty_files(
+            &dir.path().join("content"),
+            &fetched.path().join("content"),
+        );
+        let stats = seed.stats();
+        assert!(stats.uploaded >= stats.total_bytes, "{stats:?}");
         session.shutdown().await;
     })
     .await;
