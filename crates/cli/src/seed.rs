@@ -25,6 +25,11 @@ pub struct SeedArgs {
     /// Do not announce to the torrent's trackers.
     #[arg(long)]
     pub no_trackers: bool,
+    /// The DHT (BEP 5): the torrent is announced there (unless private)
+    /// unless --no-dht; through the public routers unless
+    /// --dht-bootstrap.
+    #[command(flatten)]
+    pub dht: crate::dht::DhtFlags,
     /// Print one JSON object per line instead of text: `{"name", "pieces",
     /// "valid_pieces", "listen"}` once seeding, `{"uploaded"}` when
     /// stopping.
