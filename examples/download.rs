@@ -5,12 +5,14 @@
 //! cargo run --release --example download -- (--torrent FILE | --magnet URI) [--output-directory DIR]
 //!     [--peers FILE] [--peer ADDR]... [--max-peers N] [--use-progress-bar]
 //!     [--no-trackers] [--seed] [--listen ADDR] [--peer-timeout SECS] [--fsync] [--sparse]
-//!     [--no-dht | --dht-bootstrap ADDR... [--dht-state FILE]] [--json]
+//!     [--no-dht | --dht-bootstrap ADDR... [--dht-state FILE]] [--utp-only | --no-utp] [--json]
 //! ```
 //!
 //! Peers come from the trackers, the DHT (BEP 5; `--no-dht` turns it off,
 //! `--dht-bootstrap` joins through other nodes than the public routers),
-//! PeX and the peers given.
+//! PeX and the peers given. Peer connections use uTP (BEP 29, dialled
+//! first) and TCP (the fallback), both accepted on the listen port;
+//! `--utp-only` or `--no-utp` keeps one of them.
 //!
 //! Shows a progress bar when asked or when stdout is a terminal, log lines
 //! otherwise. Exits 0 only when every piece is verified on disk; 1 with a
@@ -41,6 +43,7 @@ pub(crate) async fn run(args: DownloadArgs) -> Result<(), Error> {
         listen: Some(args.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))),
         max_peers: args.max_peers,
         dht: args.dht.config(),
+        transports: args.transport.transports(),
         ..SessionConfig::default()
     };
     let session = Session::new(config).await?;

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example seed -- --torrent FILE --data DIR [--listen ADDR] [--no-trackers]
-//!     [--no-dht | --dht-bootstrap ADDR... [--dht-state FILE]] [--json]
+//!     [--no-dht | --dht-bootstrap ADDR... [--dht-state FILE]] [--utp-only | --no-utp] [--json]
 //! ```
 //!
 //! `DIR` is the folder that holds the torrent's content (for a multi-file
@@ -36,6 +36,7 @@ pub(crate) async fn run(args: SeedArgs) -> Result<(), Error> {
     let session = Session::new(SessionConfig {
         listen: Some(args.listen),
         dht: args.dht.config(),
+        transports: args.transport.transports(),
         ..SessionConfig::default()
     })
     .await?;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use indicatif::ProgressBar;
-use seedbed::session::{Stats, Status};
+use seedbed::session::{Stats, Status, Transports};
 
 /// Download a torrent (PyBitTorrent's `Client.py`, as a seedbed program).
 ///
@@ -73,6 +73,10 @@ pub struct DownloadArgs {
     /// unless --dht-bootstrap.
     #[command(flatten)]
     pub dht: crate::dht::DhtFlags,
+    /// Peer transports: TCP and uTP (BEP 29, tried first) unless
+    /// --utp-only or --no-utp.
+    #[command(flatten)]
+    pub transport: TransportFlags,
     /// Print the final summary as one JSON object (`name`, `info_hash`,
     /// `total_bytes`, `pieces`, `downloaded`, `uploaded`, `wasted`,
     /// `seconds`, `mib_per_second`) instead of text.
@@ -97,6 +101,57 @@ pub enum Progress {
     Log(Instant),
 }
 
+/// The transport flags of `download` and `seed`: peer connections over
+/// TCP and uTP (BEP 29; uTP is dialled first, TCP is the fallback, both
+/// are accepted on the listen port), or one of them only.
+///
+/// ```
+/// use clap::Parser;
+/// use seedbed::session::Transports;
+/// use seedbed_cli::download::TransportFlags;
+///
+/// #[derive(Parser)]
+/// struct Cmd {
+///     #[command(flatten)]
+///     transport: TransportFlags,
+/// }
+/// assert_eq!(Cmd::parse_from(["x"]).transport.transports(), Transports::Both);
+/// assert_eq!(Cmd::parse_from(["x", "--utp-only"]).transport.transports(), Transports::UtpOnly);
+/// assert_eq!(Cmd::parse_from(["x", "--no-utp"]).transport.transports(), Transports::TcpOnly);
+/// assert!(Cmd::try_parse_from(["x", "--utp-only", "--no-utp"]).is_err());
+/// ```
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct TransportFlags {
+    /// Peer connections over uTP only (BEP 29): no TCP listener, no TCP
+    /// dials.
+    #[arg(long, conflicts_with = "no_utp")]
+    pub utp_only: bool,
+    /// Peer connections over TCP only: no uTP.
+    #[arg(long)]
+    pub no_utp: bool,
+}
+
+impl TransportFlags {
+    /// The session's transports for these flags.
+    pub fn transports(&self) -> Transports {
+        match (self.utp_only, self.no_utp) {
+            (true, _) => Transports::UtpOnly,
+            (false, true) => Transports::TcpOnly,
+            (false, false) => Transports::Both,
+        }
+    }
+}
+
+/// The peer count for the progress display: `N peers`, with how many use
+/// uTP when any do (`5 peers (3 uTP)`).
+pub fn peers_label(s: &Stats) -> String {
+    if s.peers_utp > 0 {
+        format!("{} peers ({} uTP)", s.peers, s.peers_utp)
+    } else {
+        format!("{} peers", s.peers)
+    }
+}
+
 impl Progress {
     /// A bar when `bar`, else log lines (and then the log is set up).
     pub fn new(bar: bool, total: u64) -> Progress {
@@ -114,18 +169,18 @@ impl Progress {
             Progress::Bar(bar) => {
                 bar.set_length(s.total_bytes);
                 bar.set_position(s.bytes_have);
-                bar.set_message(format!("{} peers", s.peers));
+                bar.set_message(peers_label(s));
             }
             Progress::Log(last) => {
                 if last.elapsed() >= Duration::from_secs(2) {
                     *last = Instant::now();
                     tracing::info!(
-                        "{:?}: {}/{} pieces, {}, {} peers",
+                        "{:?}: {}/{} pieces, {}, {}",
                         s.status,
                         s.pieces_have,
                         s.num_pieces,
                         crate::format::rate(s.download_rate),
-                        s.peers
+                        peers_label(s)
                     );
                 }
             }

@@ -30,6 +30,10 @@ pub struct SeedArgs {
     /// --dht-bootstrap.
     #[command(flatten)]
     pub dht: crate::dht::DhtFlags,
+    /// Peer transports: TCP and uTP (BEP 29) unless --utp-only or
+    /// --no-utp.
+    #[command(flatten)]
+    pub transport: crate::download::TransportFlags,
     /// Print one JSON object per line instead of text: `{"name", "pieces",
     /// "valid_pieces", "listen"}` once seeding, `{"uploaded"}` when
     /// stopping.

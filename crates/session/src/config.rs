@@ -6,12 +6,14 @@ use std::time::Duration;
 
 use crate::dht::DhtConfig;
 use crate::storage::Allocation;
+use crate::transport::Transports;
 
 /// Settings of a [`Session`](crate::Session).
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
-    /// Where to accept incoming peer connections (TCP). Port 0 picks a free
-    /// port; `None` accepts none. Default `0.0.0.0:0`.
+    /// Where to accept incoming peer connections: TCP and uTP (UDP) on the
+    /// same port number ([`transports`](Self::transports)). Port 0 picks
+    /// a port free for both; `None` accepts none. Default `0.0.0.0:0`.
     pub listen: Option<SocketAddr>,
     /// The first bytes of our 20-byte peer id (BEP 20 style); the rest is
     /// random. Default `-SB0100-`.
@@ -54,6 +56,17 @@ pub struct SessionConfig {
     /// ([`DhtConfig::with_bootstrap`]) or turn it off
     /// ([`DhtConfig::disabled`]).
     pub dht: DhtConfig,
+    /// Transports of peer connections: TCP and uTP (BEP 29; dial uTP
+    /// first, then TCP), TCP only, or uTP only. Default
+    /// [`Transports::Both`]. uTP shares the UDP socket of the DHT.
+    pub transports: Transports,
+    /// Time the uTP attempt of a dial gets before it falls back to TCP
+    /// (with [`Transports::Both`]; alone, uTP gets `connect_timeout`).
+    /// Default 3 s (libtorrent's `utp_connect_timeout`).
+    pub utp_connect_timeout: Duration,
+    /// The uTP socket's settings: packet size (MTU), buffers, LEDBAT
+    /// target, connection limits (half-open, total, accept backlog).
+    pub utp: seedbed_utp::EndpointConfig,
 }
 
 impl Default for SessionConfig {
@@ -73,6 +86,9 @@ impl Default for SessionConfig {
             tracker_timeout: Duration::from_secs(15),
             max_metadata_size: 30 * 1024 * 1024,
             dht: DhtConfig::default(),
+            transports: Transports::Both,
+            utp_connect_timeout: Duration::from_secs(3),
+            utp: seedbed_utp::EndpointConfig::default(),
         }
     }
 }

@@ -228,7 +228,8 @@ async fn resolve(names: &[String], ipv6: bool) -> Vec<SocketAddr> {
 
 impl SessionDht {
     /// Starts the node on `socket` (the session's UDP socket, or a fresh
-    /// one on `0.0.0.0:0` when the session does not listen), its reader,
+    /// one on `0.0.0.0:0`), its reader (which passes uTP datagrams to
+    /// `utp`, the session's uTP socket, when it runs),
     /// the bootstrap (in the background) and the state saver. `listen` is
     /// the TCP listen address (announced to the DHT).
     ///
@@ -236,16 +237,18 @@ impl SessionDht {
     /// [`Error::Io`] when a socket cannot be bound or read.
     pub(crate) async fn start(
         config: &DhtConfig,
-        socket: Option<UdpSocket>,
+        socket: Option<Arc<UdpSocket>>,
+        utp: Option<mpsc::Sender<(SocketAddr, bytes::Bytes)>>,
         listen: Option<SocketAddr>,
     ) -> Result<SessionDht, Error> {
         let socket = match socket {
             Some(s) => s,
-            None => UdpSocket::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))
-                .await
-                .map_err(|e| Error::io("bind the DHT's UDP socket", e))?,
+            None => Arc::new(
+                UdpSocket::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))
+                    .await
+                    .map_err(|e| Error::io("bind the DHT's UDP socket", e))?,
+            ),
         };
-        let socket = Arc::new(socket);
         let local = socket
             .local_addr()
             .map_err(|e| Error::io("the DHT's UDP address", e))?;
@@ -257,7 +260,12 @@ impl SessionDht {
         let node = DhtNode::with_socket(config.node.clone(), None, state, Arc::clone(&socket), rx)
             .map_err(|e| Error::io("start the DHT", std::io::Error::other(e)))?;
         let counters = Arc::new(UdpCounters::default());
-        let mut tasks = vec![udp::spawn_reader(socket, Some(tx), Arc::clone(&counters))];
+        let mut tasks = vec![udp::spawn_reader(
+            socket,
+            Some(tx),
+            utp,
+            Arc::clone(&counters),
+        )];
         let (ready_tx, ready) = watch::channel(false);
         let names = config.bootstrap.clone();
         let boot = node.clone();
@@ -548,7 +556,7 @@ mod tests {
             ..DhtConfig::with_bootstrap(Vec::<String>::new())
         };
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let dht = SessionDht::start(&config, Some(socket), None)
+        let dht = SessionDht::start(&config, Some(Arc::new(socket)), None, None)
             .await
             .unwrap();
         let id = dht.node().initial_id();
@@ -563,7 +571,7 @@ mod tests {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let config = DhtConfig::with_bootstrap(Vec::<String>::new());
         let listen: SocketAddr = "0.0.0.0:7000".parse().unwrap();
-        let dht = SessionDht::start(&config, Some(socket), Some(listen))
+        let dht = SessionDht::start(&config, Some(Arc::new(socket)), None, Some(listen))
             .await
             .unwrap();
         assert!(dht.is_us(&"127.0.0.1:7000".parse().unwrap()));

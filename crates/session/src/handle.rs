@@ -10,6 +10,7 @@ use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::error::Error;
 use crate::torrent::{DriverCmd, TorrentShared};
+use crate::transport::Transport;
 
 /// Events a receiver may fall behind before it loses the oldest.
 const EVENT_BACKLOG: usize = 1024;
@@ -188,6 +189,21 @@ pub struct Stats {
     pub upload_rate: f64,
     /// Connected peers.
     pub peers: usize,
+    /// Of `peers`, those connected over uTP (BEP 29); the others use TCP.
+    /// [`TorrentHandle::peers`] lists each peer's transport.
+    pub peers_utp: usize,
+}
+
+/// One connected peer, from [`TorrentHandle::peers`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerInfo {
+    /// The peer's address (for uTP, its UDP address).
+    pub addr: SocketAddr,
+    /// The connection's transport.
+    pub transport: Transport,
+    /// We dialled it (else it connected to us).
+    pub outgoing: bool,
 }
 
 /// A handle to one torrent in a [`Session`](crate::Session). Cheap to
@@ -257,9 +273,10 @@ impl TorrentHandle {
                 download_rate: 0.0,
                 upload_rate: 0.0,
                 peers: 0,
+                peers_utp: 0,
             };
         };
-        let (pieces_have, bytes_have, peers) = {
+        let (pieces_have, bytes_have, peers, peers_utp) = {
             let st = s.lock();
             let have = st.picker.have();
             let g = s.info.geometry();
@@ -268,7 +285,12 @@ impl TorrentHandle {
                 .filter_map(|i| g.piece(i))
                 .map(|p| u64::from(g.piece_len(p)))
                 .sum();
-            (have.count_ones(), bytes, st.peers.len())
+            let utp = st
+                .peers
+                .values()
+                .filter(|p| p.transport == Transport::Utp)
+                .count();
+            (have.count_ones(), bytes, st.peers.len(), utp)
         };
         let rates = *s.rates.lock().unwrap_or_else(|e| e.into_inner());
         Stats {
@@ -283,7 +305,28 @@ impl TorrentHandle {
             download_rate: rates.0,
             upload_rate: rates.1,
             peers,
+            peers_utp,
         }
+    }
+
+    /// The connected peers with their transports (empty while metadata
+    /// is being fetched).
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        let Some(s) = self.shared() else {
+            return Vec::new();
+        };
+        let st = s.lock();
+        let mut peers: Vec<PeerInfo> = st
+            .peers
+            .values()
+            .map(|p| PeerInfo {
+                addr: p.addr,
+                transport: p.transport,
+                outgoing: p.outgoing,
+            })
+            .collect();
+        peers.sort_by_key(|p| p.addr);
+        peers
     }
 
     /// Waits until every piece is verified on disk.

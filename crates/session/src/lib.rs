@@ -52,12 +52,14 @@ pub mod picker;
 mod session;
 mod storage;
 mod torrent;
+mod transport;
 mod udp;
 mod verify;
 
 pub use config::{AddTorrentOptions, SessionConfig};
 pub use dht::{DhtConfig, DEFAULT_DHT_BOOTSTRAP};
 pub use error::Error;
-pub use handle::{Event, Stats, Status, TorrentHandle};
+pub use handle::{Event, PeerInfo, Stats, Status, TorrentHandle};
 pub use session::Session;
 pub use storage::{Allocation, Storage};
+pub use transport::{Transport, Transports};

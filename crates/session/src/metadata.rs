@@ -2,7 +2,7 @@
 //! (BEP 9), several peers at once, and checking it against the info hash.
 //!
 //! `seedbed_peer_wire::MetadataAssembler` is the sans-IO part (which piece
-//! to ask whom, what to accept); `fetch` drives it over TCP connections.
+//! to ask whom, what to accept); `fetch` drives it over peer connections (uTP or TCP).
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -17,7 +17,6 @@ use seedbed_peer_wire::{
     MetadataAssembler, MetadataMessage, Reserved, UT_METADATA,
 };
 use sha1::{Digest, Sha1};
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::timeout;
 use tokio_util::codec::Framed;
@@ -33,6 +32,8 @@ pub(crate) struct FetchContext {
     pub(crate) slot: Arc<Slot>,
     /// The session's DHT, to look the link's peers up (BEP 5).
     pub(crate) dht: Option<crate::dht::SessionDht>,
+    /// Opens peer connections (uTP first, then TCP, by the settings).
+    pub(crate) dialer: crate::transport::Dialer,
 }
 
 #[derive(Default)]
@@ -140,8 +141,12 @@ pub(crate) async fn fetch(
                     Arc::clone(&ctx.config),
                 );
                 let (peer_id, slot) = (ctx.peer_id, Arc::clone(&ctx.slot));
+                let dialer = ctx.dialer.clone();
                 tokio::spawn(async move {
-                    let _ = ask_peer(addr, info_hash, peer_id, &config, &state, &done, &slot).await;
+                    let _ = ask_peer(
+                        addr, &dialer, info_hash, peer_id, &config, &state, &done, &slot,
+                    )
+                    .await;
                     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
                     st.active.remove(&addr);
                     // Ask again later, backing off: 2, 4, 8 ... 64 s.
@@ -239,8 +244,10 @@ async fn announce_for_peers(
 
 /// Asks one peer for metadata pieces until it has nothing more to give or
 /// the dictionary is complete.
+#[allow(clippy::too_many_arguments)]
 async fn ask_peer(
     addr: SocketAddr,
+    dialer: &crate::transport::Dialer,
     info_hash: InfoHash,
     peer_id: PeerId,
     config: &SessionConfig,
@@ -249,11 +256,7 @@ async fn ask_peer(
     slot: &Slot,
 ) -> Option<()> {
     let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
-    let stream = timeout(config.connect_timeout, TcpStream::connect(addr))
-        .await
-        .ok()?
-        .ok()?;
-    let _ = stream.set_nodelay(true);
+    let stream = dialer.dial(addr).await.ok()?;
     let mut framed = Framed::new(stream, HandshakeCodec::new());
     let ours = Handshake::new(info_hash, peer_id).with_reserved(
         Reserved::ZERO

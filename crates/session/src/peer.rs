@@ -16,7 +16,6 @@ use seedbed_peer_wire::{
     ExtensionIds, Handshake, HandshakeCodec, HandshakeEvent, Message, MessageCodec,
     MetadataMessage, PexFlags, PexMessage, Reserved, METADATA_PIECE_LEN, UT_METADATA, UT_PEX,
 };
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
@@ -25,6 +24,7 @@ use tokio_util::codec::Framed;
 use crate::error::Error;
 use crate::picker::Received;
 use crate::torrent::{DriverCmd, PeerCmd, PeerKey, PieceBuffer, State, TorrentShared};
+use crate::transport::PeerStream;
 
 /// Our reserved bits: fast extension (BEP 6) and extension protocol
 /// (BEP 10).
@@ -63,7 +63,7 @@ const PEX_INTERVAL: Duration = Duration::from_secs(60);
 /// Most peers in one PeX message (BEP 11 suggests at most 50 added).
 const PEX_MAX: usize = 50;
 
-type PeerFramed = Framed<TcpStream, MessageCodec>;
+type PeerFramed = Framed<PeerStream, MessageCodec>;
 
 fn our_handshake(shared: &TorrentShared) -> Handshake {
     // BEP 5: the DHT bit says we run a DHT node (and send `port`).
@@ -75,14 +75,15 @@ fn our_handshake(shared: &TorrentShared) -> Handshake {
     Handshake::new(shared.info_hash, shared.peer_id).with_reserved(reserved)
 }
 
-/// Dials `addr`, handshakes and runs the connection until it ends.
+/// Dials `addr` (uTP first, then TCP, as the session's transports say),
+/// handshakes and runs the connection until it ends.
 pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
-    let t = shared.config.connect_timeout;
+    let mut t = shared.config.connect_timeout;
+    if shared.dialer.transports == crate::Transports::Both {
+        t += shared.config.utp_connect_timeout;
+    }
     let attempt = async {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| Error::io(format!("connect to {addr}"), e))?;
-        let _ = stream.set_nodelay(true);
+        let stream = shared.dialer.dial(addr).await?;
         let mut framed = Framed::new(stream, HandshakeCodec::new());
         framed.send(our_handshake(&shared)).await?;
         match framed.next().await {
@@ -122,7 +123,7 @@ pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
 /// torrent: answers with our handshake, reads the peer id, runs it.
 pub(crate) async fn accept(
     shared: Arc<TorrentShared>,
-    mut framed: Framed<TcpStream, HandshakeCodec>,
+    mut framed: Framed<PeerStream, HandshakeCodec>,
     addr: SocketAddr,
 ) {
     let t = shared.config.connect_timeout;
@@ -162,7 +163,8 @@ async fn run(
     outgoing: bool,
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let Some(key) = shared.register_peer(addr, tx, outgoing) else {
+    let transport = framed.get_ref().transport();
+    let Some(key) = shared.register_peer(addr, tx, outgoing, transport) else {
         return;
     };
     let mut conn = Conn::new(Arc::clone(&shared), key, addr, framed, rx, &theirs);

@@ -8,8 +8,9 @@ use futures_util::StreamExt;
 use rand::Rng;
 use seedbed_metainfo::{Info, InfoHash, Magnet, PeerId, Torrent, Version};
 use seedbed_peer_wire::{HandshakeCodec, HandshakeEvent};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use seedbed_utp::UtpSocket;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::codec::Framed;
 
@@ -21,6 +22,7 @@ use crate::metadata;
 use crate::peer;
 use crate::storage::Storage;
 use crate::torrent::{new_shared, run_driver, Registry};
+use crate::transport::{Dialer, PeerStream};
 use crate::verify::HashPool;
 
 /// A BitTorrent session: accepts peer connections on one port and runs any
@@ -50,10 +52,18 @@ struct Inner {
     peer_id: PeerId,
     listen_addr: Option<SocketAddr>,
     hasher: HashPool,
-    listener: Mutex<Option<JoinHandle<()>>>,
+    /// The accept loops (TCP, uTP) and, without a DHT, the UDP socket's
+    /// reader.
+    tasks: Mutex<Vec<JoinHandle<()>>>,
     /// The DHT node, unless [`DhtConfig::enabled`](crate::DhtConfig) is off.
     dht: Option<SessionDht>,
+    /// Opens peer connections over uTP and TCP.
+    dialer: Dialer,
 }
+
+/// uTP datagrams queued from the socket's reader to the uTP driver; past
+/// it they are dropped (as a full socket buffer would).
+const UTP_QUEUE: usize = 4096;
 
 /// A random peer id with `prefix` (cut to 20 bytes) in front.
 fn make_peer_id(prefix: &[u8]) -> PeerId {
@@ -70,42 +80,99 @@ fn make_peer_id(prefix: &[u8]) -> PeerId {
 
 impl Session {
     /// Starts a session: binds the listening socket (if configured), the
-    /// UDP socket on the same address and port and the DHT node on it
-    /// (unless [`SessionConfig::dht`] is disabled; the bootstrap runs in
-    /// the background), and the hashing threads.
+    /// UDP socket on the same address and port with the DHT node (unless
+    /// [`SessionConfig::dht`] is disabled; the bootstrap runs in the
+    /// background) and uTP on it (unless [`SessionConfig::transports`] is
+    /// TCP only; with uTP only there is no TCP listener), and the hashing
+    /// threads.
     ///
     /// # Errors
     /// [`Error::Io`] if the listen address cannot be bound (for TCP, or
-    /// for UDP when the DHT runs).
+    /// for UDP when the DHT or uTP runs).
     pub async fn new(config: SessionConfig) -> Result<Session, Error> {
         let registry: Arc<Registry> = Arc::new(Mutex::new(HashMap::new()));
+        let transports = config.transports;
+        let need_udp = config.dht.enabled || transports.utp();
         let (listen_addr, listener, udp) = match config.listen {
-            Some(addr) => {
-                let (l, udp) = if config.dht.enabled {
-                    let (l, udp) = crate::udp::bind_pair(addr).await?;
-                    (l, Some(udp))
-                } else {
-                    let l = TcpListener::bind(addr)
-                        .await
-                        .map_err(|e| Error::io(format!("listen on {addr}"), e))?;
-                    (l, None)
-                };
+            Some(addr) if transports.tcp() && need_udp => {
+                let (l, udp) = crate::udp::bind_pair(addr).await?;
                 let local = l
                     .local_addr()
                     .map_err(|e| Error::io("listening address", e))?;
-                (Some(local), Some(l), udp)
+                (Some(local), Some(l), Some(udp))
+            }
+            Some(addr) if transports.tcp() => {
+                let l = TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| Error::io(format!("listen on {addr}"), e))?;
+                let local = l
+                    .local_addr()
+                    .map_err(|e| Error::io("listening address", e))?;
+                (Some(local), Some(l), None)
+            }
+            Some(addr) => {
+                // uTP only: no TCP listener, UDP alone on the address.
+                let udp = UdpSocket::bind(addr)
+                    .await
+                    .map_err(|e| Error::io(format!("UDP on {addr}"), e))?;
+                let local = udp
+                    .local_addr()
+                    .map_err(|e| Error::io("listening address", e))?;
+                (Some(local), None, Some(udp))
+            }
+            None if need_udp => {
+                let any = SocketAddr::from(([0, 0, 0, 0], 0));
+                let udp = UdpSocket::bind(any)
+                    .await
+                    .map_err(|e| Error::io("bind a UDP socket", e))?;
+                (None, None, Some(udp))
             }
             None => (None, None, None),
         };
+        let udp = udp.map(Arc::new);
+        // uTP (BEP 29) on the UDP socket; the socket's reader (the DHT's,
+        // or ours without a DHT) passes it every datagram not KRPC.
+        let (utp, utp_tx) = match (&udp, transports.utp()) {
+            (Some(socket), true) => {
+                let (tx, rx) = mpsc::channel(UTP_QUEUE);
+                let utp_config = seedbed_utp::EndpointConfig {
+                    accept_incoming: config.utp.accept_incoming && config.listen.is_some(),
+                    ..config.utp
+                };
+                let utp = UtpSocket::with_socket(Arc::clone(socket), rx, utp_config)
+                    .map_err(|e| Error::io("start uTP", e))?;
+                (Some(utp), Some(tx))
+            }
+            _ => (None, None),
+        };
+        let mut tasks = Vec::new();
         let dht = if config.dht.enabled {
-            Some(SessionDht::start(&config.dht, udp, listen_addr).await?)
+            Some(SessionDht::start(&config.dht, udp, utp_tx, listen_addr).await?)
         } else {
+            if let Some(socket) = udp {
+                let counters = Arc::new(crate::udp::UdpCounters::default());
+                tasks.push(crate::udp::spawn_reader(socket, None, utp_tx, counters));
+            }
             None
         };
         // Accepting starts once nothing can fail any more.
-        let listener = listener.map(|l| tokio::spawn(accept_loop(l, Arc::clone(&registry))));
+        if let Some(l) = listener {
+            tasks.push(tokio::spawn(accept_loop(l, Arc::clone(&registry))));
+        }
+        if let (Some(utp), Some(_)) = (&utp, listen_addr) {
+            tasks.push(tokio::spawn(utp_accept_loop(
+                utp.clone(),
+                Arc::clone(&registry),
+            )));
+        }
         let hasher = HashPool::new(config.hashing_threads);
         let peer_id = make_peer_id(&config.peer_id_prefix);
+        let dialer = Dialer {
+            transports,
+            utp,
+            connect_timeout: config.connect_timeout,
+            utp_connect_timeout: config.utp_connect_timeout,
+        };
         Ok(Session {
             inner: Arc::new(Inner {
                 config: Arc::new(config),
@@ -113,8 +180,9 @@ impl Session {
                 peer_id,
                 listen_addr,
                 hasher,
-                listener: Mutex::new(listener),
+                tasks: Mutex::new(tasks),
                 dht,
+                dialer,
             }),
         })
     }
@@ -204,6 +272,7 @@ impl Session {
                 listen_port: inner.listen_addr.map(|a| a.port()),
                 slot: Arc::clone(&task_slot),
                 dht: inner.dht.clone(),
+                dialer: inner.dialer.clone(),
             };
             let fetched = tokio::select! {
                 r = metadata::fetch(&ctx, &magnet, &opts) => r,
@@ -267,12 +336,12 @@ impl Session {
         if let Some(dht) = &self.inner.dht {
             dht.shutdown().await;
         }
-        if let Some(task) = self
+        for task in self
             .inner
-            .listener
+            .tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .take()
+            .drain(..)
         {
             task.abort();
         }
@@ -335,6 +404,7 @@ async fn start_torrent(
         Arc::downgrade(&inner.registry),
         slot,
         dht,
+        inner.dialer.clone(),
     );
     let _ = slot.shared.set(Arc::clone(&shared));
     // Peers added through the handle just before the torrent existed.
@@ -362,22 +432,48 @@ async fn accept_loop(listener: TcpListener, registry: Arc<Registry>) {
             }
         };
         let _ = stream.set_nodelay(true);
-        let registry = Arc::clone(&registry);
-        tokio::spawn(async move {
-            let mut framed = Framed::new(stream, HandshakeCodec::early_info_hash());
-            let first =
-                tokio::time::timeout(std::time::Duration::from_secs(10), framed.next()).await;
-            let Ok(Some(Ok(HandshakeEvent::Prefix(prefix)))) = first else {
-                return;
-            };
-            let shared = registry
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&prefix.info_hash)
-                .and_then(|slot| slot.shared.get().cloned());
-            if let Some(shared) = shared {
-                peer::accept(shared, framed, addr).await;
+        tokio::spawn(incoming(
+            PeerStream::Tcp(stream),
+            addr,
+            Arc::clone(&registry),
+        ));
+    }
+}
+
+/// Accepts uTP connections on the session's UDP socket (the same port
+/// number as TCP). Ends when the uTP socket stops.
+async fn utp_accept_loop(socket: UtpSocket, registry: Arc<Registry>) {
+    loop {
+        match socket.accept().await {
+            Ok((stream, addr)) => {
+                tokio::spawn(incoming(
+                    PeerStream::Utp(stream),
+                    addr,
+                    Arc::clone(&registry),
+                ));
             }
-        });
+            Err(e) => {
+                tracing::debug!(%e, "uTP accept ended");
+                return;
+            }
+        }
+    }
+}
+
+/// An incoming connection of either transport: reads the first 48 bytes
+/// of the handshake, finds the torrent, hands it to the peer code.
+async fn incoming(stream: PeerStream, addr: SocketAddr, registry: Arc<Registry>) {
+    let mut framed = Framed::new(stream, HandshakeCodec::early_info_hash());
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), framed.next()).await;
+    let Ok(Some(Ok(HandshakeEvent::Prefix(prefix)))) = first else {
+        return;
+    };
+    let shared = registry
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&prefix.info_hash)
+        .and_then(|slot| slot.shared.get().cloned());
+    if let Some(shared) = shared {
+        peer::accept(shared, framed, addr).await;
     }
 }

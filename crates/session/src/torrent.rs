@@ -23,6 +23,7 @@ use crate::handle::{Event, Slot, Status};
 use crate::peer;
 use crate::picker::PiecePicker;
 use crate::storage::Storage;
+use crate::transport::{Dialer, Transport};
 use crate::verify::{sha1, sha1_blocks, HashPool};
 
 /// The engine's key for one peer connection.
@@ -78,6 +79,10 @@ pub(crate) struct PeerEntry {
     /// Where the peer accepts connections: the dialled address, or its IP
     /// with the port from its extension handshake (`p`). Shared by PeX.
     pub(crate) listen_addr: Option<SocketAddr>,
+    /// The connection's transport (TCP or uTP).
+    pub(crate) transport: Transport,
+    /// We dialled the peer.
+    pub(crate) outgoing: bool,
 }
 
 /// Blocks of a piece being downloaded, kept in memory until the piece is
@@ -153,6 +158,8 @@ pub(crate) struct TorrentShared {
     /// The session's DHT, unless it is off or the torrent is private
     /// (BEP 27): the DHT bit and `port` messages on connections.
     pub(crate) dht: Option<SessionDht>,
+    /// Opens peer connections (uTP first, then TCP, by the settings).
+    pub(crate) dialer: Dialer,
 }
 
 impl fmt::Debug for TorrentShared {
@@ -283,6 +290,7 @@ impl TorrentShared {
         addr: SocketAddr,
         tx: mpsc::UnboundedSender<PeerCmd>,
         outgoing: bool,
+        transport: Transport,
     ) -> Option<PeerKey> {
         let mut st = self.lock();
         if outgoing {
@@ -310,6 +318,8 @@ impl TorrentShared {
                 up: 0,
                 trust: 0,
                 listen_addr: outgoing.then_some(addr),
+                transport,
+                outgoing,
             },
         );
         if let Some(k) = st.known.get_mut(&addr) {
@@ -387,6 +397,7 @@ pub(crate) fn new_shared(
     registry: Weak<Registry>,
     slot: &Slot,
     dht: Option<SessionDht>,
+    dialer: Dialer,
 ) -> (Arc<TorrentShared>, mpsc::UnboundedReceiver<DriverCmd>) {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let events = slot.events.clone();
@@ -438,6 +449,7 @@ pub(crate) fn new_shared(
         max_unverified,
         epoch: Instant::now(),
         dht,
+        dialer,
         opts,
         info,
     });

@@ -6,15 +6,15 @@
 //! | first byte | protocol | goes to |
 //! |---|---|---|
 //! | `d` | KRPC (BEP 5): a bencoded dictionary | the DHT driver (`seedbed_dht::driver::DhtNode::with_socket`) |
-//! | anything else | uTP (BEP 29): its header starts with `type << 4 \| version`, never `d` (0x64 is type 6) | uTP, once the session runs it; dropped until then |
+//! | anything else | uTP (BEP 29): its header starts with `type << 4 \| version`, never `d` (0x64 is type 6) | the session's uTP socket (`seedbed_utp::UtpSocket::with_socket`), unless uTP is off |
 //!
-//! The DHT (and later uTP) sends on the same socket; only this task reads.
+//! The DHT and uTP send on the same socket; only this task reads.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -23,6 +23,9 @@ use crate::error::Error;
 
 /// Largest datagram read (UDP's maximum payload).
 const RECV_BUFFER: usize = 65_536;
+/// Bytes allocated at once for received datagrams (about 700 uTP
+/// packets of 1500 bytes).
+const READ_CHUNK: usize = 1 << 20;
 /// Attempts to find a port free for both TCP and UDP when the listen
 /// address asks for any port (port 0).
 const BIND_ATTEMPTS: usize = 32;
@@ -53,8 +56,10 @@ pub(crate) struct UdpCounters {
     /// KRPC datagrams dropped because the DHT's queue was full (or no DHT
     /// runs).
     pub(crate) dht_dropped: AtomicU64,
-    /// Not KRPC: for uTP (dropped while the session has no uTP).
+    /// Not KRPC: handed to uTP.
     pub(crate) utp: AtomicU64,
+    /// uTP datagrams dropped because its queue was full (or uTP is off).
+    pub(crate) utp_dropped: AtomicU64,
 }
 
 /// Binds a TCP listener and a UDP socket on the same address and port.
@@ -88,18 +93,29 @@ pub(crate) async fn bind_pair(addr: SocketAddr) -> Result<(TcpListener, UdpSocke
 }
 
 /// Starts the task that reads `socket` and routes its datagrams: KRPC to
-/// `dht` (dropped, and counted, when its queue is full: the reader never
-/// waits for the DHT), the rest to uTP. It runs until aborted.
+/// `dht`, the rest to `utp` (each dropped, and counted, when its queue is
+/// full or it does not run: the reader never waits). It runs until
+/// aborted.
+///
+/// Datagrams are read into one large buffer and handed on as slices of
+/// it (`Bytes`), so there is one allocation per many datagrams, not one
+/// per datagram.
 pub(crate) fn spawn_reader(
     socket: Arc<UdpSocket>,
     dht: Option<mpsc::Sender<(SocketAddr, Bytes)>>,
+    utp: Option<mpsc::Sender<(SocketAddr, Bytes)>>,
     counters: Arc<UdpCounters>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut buf = vec![0u8; RECV_BUFFER];
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
         loop {
-            let (n, from) = match socket.recv_from(&mut buf).await {
-                Ok(x) => x,
+            if buf.capacity() < RECV_BUFFER {
+                // Reuses the chunk when every datagram of it is gone.
+                buf.reserve(READ_CHUNK);
+            }
+            buf.clear();
+            let from = match socket.recv_buf_from(&mut buf).await {
+                Ok((_, from)) => from,
                 Err(e) => {
                     // ICMP errors (port unreachable) of our own sends
                     // surface here on Linux; the socket stays usable.
@@ -107,27 +123,16 @@ pub(crate) fn spawn_reader(
                     continue;
                 }
             };
-            let datagram = &buf[..n];
-            match route(datagram) {
-                Route::Dht => {
-                    let sent = dht.as_ref().is_some_and(|tx| {
-                        tx.try_send((from, Bytes::copy_from_slice(datagram)))
-                            .is_ok()
-                    });
-                    let counter = if sent {
-                        &counters.dht
-                    } else {
-                        &counters.dht_dropped
-                    };
-                    counter.fetch_add(1, Ordering::Relaxed);
-                }
-                Route::Utp => {
-                    // uTP: hand the datagram to the uTP driver here (its
-                    // channel, like the DHT's) once the session runs uTP
-                    // (crates/utp). Dropped until then.
-                    counters.utp.fetch_add(1, Ordering::Relaxed);
-                }
-            }
+            let datagram = buf.split().freeze();
+            let (to, ok, dropped) = match route(&datagram) {
+                Route::Dht => (&dht, &counters.dht, &counters.dht_dropped),
+                Route::Utp => (&utp, &counters.utp, &counters.utp_dropped),
+            };
+            let sent = to
+                .as_ref()
+                .is_some_and(|tx| tx.try_send((from, datagram)).is_ok());
+            let counter = if sent { ok } else { dropped };
+            counter.fetch_add(1, Ordering::Relaxed);
         }
     })
 }
@@ -163,7 +168,7 @@ mod tests {
         let addr = socket.local_addr().unwrap();
         let (tx, mut rx) = mpsc::channel(1);
         let counters = Arc::new(UdpCounters::default());
-        let task = spawn_reader(socket, Some(tx), Arc::clone(&counters));
+        let task = spawn_reader(socket, Some(tx), None, Arc::clone(&counters));
         let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         peer.send_to(b"d1:y1:qe", addr).await.unwrap();
         let (from, data) = rx.recv().await.unwrap();
@@ -174,14 +179,19 @@ mod tests {
         peer.send_to(b"d1:y1:re", addr).await.unwrap();
         peer.send_to(b"d1:y1:ee", addr).await.unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while counters.utp.load(Ordering::Relaxed) + counters.dht_dropped.load(Ordering::Relaxed)
+        while counters.utp_dropped.load(Ordering::Relaxed)
+            + counters.dht_dropped.load(Ordering::Relaxed)
             < 2
         {
             assert!(std::time::Instant::now() < deadline, "{counters:?}");
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         assert_eq!(counters.dht.load(Ordering::Relaxed), 2);
-        assert_eq!(counters.utp.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            counters.utp_dropped.load(Ordering::Relaxed),
+            1,
+            "no uTP here"
+        );
         assert_eq!(counters.dht_dropped.load(Ordering::Relaxed), 1);
         task.abort();
     }

@@ -692,6 +692,42 @@ pub async fn lt_leech_magnet(
     (g, SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
+/// As [`lt_seed`] (no upload limit), with libtorrent on uTP only (BEP
+/// 29; TCP off both ways): its address is a UDP one.
+pub async fn lt_seed_utp(torrent: &Path, dir: &Path, limit: Duration) -> (ChildGuard, SocketAddr) {
+    let cmd = lt_command(&[
+        "seed",
+        torrent.to_str().unwrap(),
+        dir.to_str().unwrap(),
+        "--utp-only",
+    ]);
+    let mut g = ChildGuard::spawn("libtorrent uTP seeder", cmd);
+    let port = g.wait_line(limit, ready_port).await;
+    (g, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// As [`lt_leech`], with libtorrent on uTP only (BEP 29; TCP off both
+/// ways): it dials `connect` over uTP.
+pub async fn lt_leech_utp(
+    torrent: &Path,
+    dir: &Path,
+    connect: SocketAddr,
+    limit: Duration,
+) -> (ChildGuard, SocketAddr) {
+    let peer = connect.to_string();
+    let cmd = lt_command(&[
+        "leech",
+        torrent.to_str().unwrap(),
+        dir.to_str().unwrap(),
+        "--connect",
+        &peer,
+        "--utp-only",
+    ]);
+    let mut g = ChildGuard::spawn("libtorrent uTP leecher", cmd);
+    let port = g.wait_line(limit, ready_port).await;
+    (g, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
 fn ready_port(line: &str) -> Option<u16> {
     line.strip_prefix("READY ")?.trim().parse().ok()
 }

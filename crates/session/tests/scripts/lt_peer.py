@@ -7,11 +7,11 @@ Subcommands:
       Makes a torrent of the folder ROOT (v1 + v2 hybrid unless --v1-only)
       and writes it to OUT. Prints "INFOHASH <40 hex>".
 
-  seed TORRENT DIR [--upload-limit BYTES_PER_S] [--connect HOST:PORT]...
+  seed TORRENT DIR [--upload-limit BYTES_PER_S] [--connect HOST:PORT]... [--utp-only]
       Checks the data in DIR, prints "READY <port>" once seeding, then
       seeds until killed or until its standard input closes.
 
-  leech TORRENT DIR [--connect HOST:PORT]...
+  leech TORRENT DIR [--connect HOST:PORT]... [--utp-only]
       Prints "READY <port>", downloads into DIR, then rechecks every piece
       from disk and prints "COMPLETE" once seeding after the recheck, and
       exits 0.
@@ -25,6 +25,8 @@ Subcommands:
 
 Every peer listens on 127.0.0.1 only (port picked by the system), with DHT,
 LSD, UPnP, NAT-PMP and uTP off, so that everything stays on loopback.
+With --utp-only (seed, leech) it is the other way round for the
+transports: uTP (BEP 29) on, TCP off, incoming and outgoing.
 """
 
 import argparse
@@ -58,7 +60,7 @@ def exit_when_stdin_closes():
     threading.Thread(target=watch, daemon=True).start()
 
 
-def make_session(seed, upload_limit=0):
+def make_session(seed, upload_limit=0, utp_only=False):
     s = lt.high_performance_seed() if seed else lt.default_settings()
     s.update(
         {
@@ -79,6 +81,16 @@ def make_session(seed, upload_limit=0):
             | lt.alert_category.tracker,
         }
     )
+    if utp_only:
+        # Peer connections over uTP (BEP 29) only: TCP off both ways.
+        s.update(
+            {
+                "enable_incoming_tcp": False,
+                "enable_outgoing_tcp": False,
+                "enable_incoming_utp": True,
+                "enable_outgoing_utp": True,
+            }
+        )
     ses = lt.session(s)
     if upload_limit:
         # Loopback peers are "local": libtorrent exempts them from rate
@@ -143,7 +155,7 @@ def cmd_create(args):
 
 def cmd_seed(args):
     exit_when_stdin_closes()
-    ses = make_session(True, args.upload_limit)
+    ses = make_session(True, args.upload_limit, args.utp_only)
     h = add(ses, args.torrent, args.dir)
     deadline = time.time() + 120
     while not h.status().is_seeding:
@@ -169,7 +181,7 @@ def cmd_seed(args):
 
 def cmd_leech(args):
     exit_when_stdin_closes()
-    ses = make_session(False)
+    ses = make_session(False, utp_only=args.utp_only)
     h = add(ses, args.torrent, args.dir)
     say("READY", ses.listen_port())
     connect_all(h, args.connect)
@@ -266,10 +278,12 @@ def main():
     s.add_argument("dir")
     s.add_argument("--upload-limit", type=int, default=0)
     s.add_argument("--connect", action="append", default=[])
+    s.add_argument("--utp-only", action="store_true")
     l = sub.add_parser("leech")
     l.add_argument("torrent")
     l.add_argument("dir")
     l.add_argument("--connect", action="append", default=[])
+    l.add_argument("--utp-only", action="store_true")
     m = sub.add_parser("leech-magnet")
     m.add_argument("uri")
     m.add_argument("dir")

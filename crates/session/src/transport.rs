@@ -1,0 +1,247 @@
+//! Peer connections over TCP or uTP (BEP 29): the stream type the peer
+//! code runs its codecs on, and the dialler that tries uTP first and falls
+//! back to TCP, as libtorrent does.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use seedbed_utp::{UtpSocket, UtpStream};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+use crate::error::Error;
+
+/// Which transports the session uses for peer connections
+/// ([`SessionConfig::transports`](crate::SessionConfig::transports)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transports {
+    /// TCP and uTP: accept both on the listen port (TCP and UDP, the
+    /// same number), dial uTP first and fall back to TCP when the uTP
+    /// handshake fails or is not answered within
+    /// [`SessionConfig::utp_connect_timeout`](crate::SessionConfig::utp_connect_timeout)
+    /// (libtorrent's behaviour). The default.
+    #[default]
+    Both,
+    /// TCP only: no uTP socket (a UDP socket still exists for the DHT).
+    TcpOnly,
+    /// uTP only: no TCP listener, no TCP dials.
+    UtpOnly,
+}
+
+impl Transports {
+    /// Peer connections may use TCP.
+    pub fn tcp(self) -> bool {
+        self != Transports::UtpOnly
+    }
+
+    /// Peer connections may use uTP.
+    pub fn utp(self) -> bool {
+        self != Transports::TcpOnly
+    }
+}
+
+/// The transport of one peer connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Transport {
+    /// TCP.
+    Tcp,
+    /// uTP (BEP 29) on the session's UDP socket.
+    Utp,
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transport::Tcp => "tcp",
+            Transport::Utp => "utp",
+        })
+    }
+}
+
+/// A peer connection's byte stream: the codecs run on it unchanged.
+#[derive(Debug)]
+pub(crate) enum PeerStream {
+    Tcp(TcpStream),
+    Utp(UtpStream),
+}
+
+impl PeerStream {
+    /// Which transport it runs on.
+    pub(crate) fn transport(&self) -> Transport {
+        match self {
+            PeerStream::Tcp(_) => Transport::Tcp,
+            PeerStream::Utp(_) => Transport::Utp,
+        }
+    }
+}
+
+impl AsyncRead for PeerStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            PeerStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            PeerStream::Utp(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for PeerStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            PeerStream::Tcp(s) => Pin::new(s).poll_write(cx, data),
+            PeerStream::Utp(s) => Pin::new(s).poll_write(cx, data),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            PeerStream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            PeerStream::Utp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            PeerStream::Tcp(s) => s.is_write_vectored(),
+            PeerStream::Utp(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            PeerStream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            PeerStream::Utp(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            PeerStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            PeerStream::Utp(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Opens peer connections by the session's [`Transports`] setting; cheap
+/// to clone.
+#[derive(Clone, Debug)]
+pub(crate) struct Dialer {
+    pub(crate) transports: Transports,
+    /// The session's uTP socket (when uTP is on).
+    pub(crate) utp: Option<UtpSocket>,
+    /// Time for a TCP connect, or for a uTP one when it is the only
+    /// transport.
+    pub(crate) connect_timeout: Duration,
+    /// Time for the uTP attempt before falling back to TCP.
+    pub(crate) utp_connect_timeout: Duration,
+}
+
+impl Dialer {
+    /// Connects to `addr`: uTP first (when on), then TCP (when on).
+    ///
+    /// # Errors
+    /// [`Error::Io`] with the last attempt's error (a time-out is
+    /// `TimedOut`).
+    pub(crate) async fn dial(&self, addr: SocketAddr) -> Result<PeerStream, Error> {
+        let mut last = None;
+        if let (true, Some(utp)) = (self.transports.utp(), &self.utp) {
+            let limit = if self.transports.tcp() {
+                self.utp_connect_timeout
+            } else {
+                self.connect_timeout
+            };
+            match timeout(limit, utp.connect(addr)).await {
+                Ok(Ok(s)) => return Ok(PeerStream::Utp(s)),
+                Ok(Err(e)) => last = Some(e),
+                Err(_) => last = Some(io::ErrorKind::TimedOut.into()),
+            }
+            tracing::trace!(%addr, e = ?last, "uTP connect failed");
+        }
+        if self.transports.tcp() {
+            match timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(s)) => {
+                    let _ = s.set_nodelay(true);
+                    return Ok(PeerStream::Tcp(s));
+                }
+                Ok(Err(e)) => last = Some(e),
+                Err(_) => last = Some(io::ErrorKind::TimedOut.into()),
+            }
+        }
+        let e = last.unwrap_or_else(|| io::Error::other("no transport for peer connections"));
+        Err(Error::io(format!("connect to {addr}"), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn dialer(transports: Transports, utp: Option<UtpSocket>) -> Dialer {
+        Dialer {
+            transports,
+            utp,
+            connect_timeout: Duration::from_secs(5),
+            utp_connect_timeout: Duration::from_millis(500),
+        }
+    }
+
+    #[test]
+    fn settings() {
+        assert_eq!(Transports::default(), Transports::Both);
+        assert!(Transports::Both.tcp() && Transports::Both.utp());
+        assert!(Transports::TcpOnly.tcp() && !Transports::TcpOnly.utp());
+        assert!(!Transports::UtpOnly.tcp() && Transports::UtpOnly.utp());
+        assert_eq!(Transport::Utp.to_string(), "utp");
+    }
+
+    #[tokio::test]
+    async fn utp_first_then_tcp() {
+        // A peer with both: uTP wins.
+        let server = UtpSocket::bind("127.0.0.1:0").await.unwrap();
+        // A TCP-only peer: nothing on its UDP port answers uTP.
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ours = UtpSocket::bind("127.0.0.1:0").await.unwrap();
+        let d = dialer(Transports::Both, Some(ours.clone()));
+        let (s, accepted) = tokio::join!(d.dial(server.local_addr()), server.accept());
+        let mut s = s.unwrap();
+        assert_eq!(s.transport(), Transport::Utp);
+        let (mut a, _) = accepted.unwrap();
+        s.write_all(b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        a.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"ping");
+        // The TCP-only peer: TCP after the uTP attempt.
+        let tcp_addr = tcp.local_addr().unwrap();
+        let (s, _) = tokio::join!(d.dial(tcp_addr), tcp.accept());
+        assert_eq!(s.unwrap().transport(), Transport::Tcp);
+        // uTP only: that peer cannot be reached.
+        let only = dialer(Transports::UtpOnly, Some(ours));
+        let only = Dialer {
+            connect_timeout: Duration::from_millis(500),
+            ..only
+        };
+        assert!(matches!(only.dial(tcp_addr).await, Err(Error::Io { .. })));
+        // TCP only never tries uTP.
+        let d = dialer(Transports::TcpOnly, None);
+        let (s, _) = tokio::join!(d.dial(tcp_addr), tcp.accept());
+        assert_eq!(s.unwrap().transport(), Transport::Tcp);
+    }
+}
