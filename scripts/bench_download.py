@@ -11,7 +11,12 @@ peak resident memory, and the seedbed / libtorrent ratios of the medians.
 Before each run, dirty pages are flushed (sync) and page-cache memory is
 recycled (see warm_page_cache); neither is measured.
 
-Usage: scripts/bench_download.py [--size MIB] [--runs N] [--keep] [--no-warm] [--fsync]
+With --utp (issue 12) the transfers run over uTP (BEP 29): the seeder
+accepts uTP and TCP, the libtorrent leecher and seedbed (--utp-only) use
+uTP only, and a third leecher, seedbed over TCP (--no-utp), gives our uTP
+against our TCP in the same run. Without it everything is TCP only.
+
+Usage: scripts/bench_download.py [--size MIB] [--runs N] [--keep] [--no-warm] [--fsync] [--utp]
 Called by scripts/bench-download.sh, which builds the example first.
 Loopback only; everything it starts is stopped; its temp folder is removed.
 """
@@ -34,11 +39,12 @@ ROOT = os.path.dirname(HERE)
 
 LEECH_LT = r'''
 import libtorrent as lt, sys, time
-torrent, out, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+torrent, out, port, utp = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "utp"
 s = lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False,
                 "enable_upnp": False, "enable_natpmp": False,
                 "allow_multiple_connections_per_ip": True, "min_reconnect_time": 1,
-                "enable_outgoing_utp": False, "enable_incoming_utp": False,
+                "enable_outgoing_utp": utp, "enable_incoming_utp": utp,
+                "enable_outgoing_tcp": not utp, "enable_incoming_tcp": not utp,
                 "alert_mask": 0})
 p = lt.add_torrent_params()
 p.ti = lt.torrent_info(torrent)
@@ -79,12 +85,14 @@ def make_seed(tmp, size_mib):
 
 SEED = r'''
 import libtorrent as lt, sys, time
-torrent, data = sys.argv[1], sys.argv[2]
+torrent, data, utp = sys.argv[1], sys.argv[2], sys.argv[3] == "utp"
 settings = lt.high_performance_seed()
 settings.update({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False,
                  "enable_upnp": False, "enable_natpmp": False,
                  "allow_multiple_connections_per_ip": True, "min_reconnect_time": 1,
-                 "enable_outgoing_utp": False, "enable_incoming_utp": False})
+                 # With --utp the seeder takes both (our TCP run is the
+                 # baseline of our uTP run); else TCP only.
+                 "enable_outgoing_utp": utp, "enable_incoming_utp": utp})
 s = lt.session(settings)
 p = lt.add_torrent_params()
 p.ti = lt.torrent_info(torrent)
@@ -164,6 +172,7 @@ def main():
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--no-warm", action="store_true", help="do not recycle page-cache memory before each run")
     ap.add_argument("--fsync", action="store_true", help="seedbed flushes its files before exiting (--fsync)")
+    ap.add_argument("--utp", action="store_true", help="transfers over uTP (and seedbed over TCP beside)")
     ap.add_argument("--download-bin", default=os.path.join(ROOT, "target/release/examples/download"))
     args = ap.parse_args()
 
@@ -173,25 +182,28 @@ def main():
         print(f"making {args.size} MiB and its torrent in {tmp}", flush=True)
         data_dir, tpath = make_seed(tmp, args.size)
         want = file_sha1(os.path.join(data_dir, "bench.bin"))
-        seeder = subprocess.Popen(["/usr/bin/python3", "-c", SEED, tpath, data_dir],
+        mode = "utp" if args.utp else "tcp"
+        seeder = subprocess.Popen(["/usr/bin/python3", "-c", SEED, tpath, data_dir, mode],
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         port = int(seeder.stdout.readline())
         print(f"python3-libtorrent {lt.__version__} seeding on 127.0.0.1:{port}", flush=True)
         time.sleep(1)
-        results = {"seedbed": [], "libtorrent": []}
+        who_all = ["seedbed", "libtorrent"] + (["seedbed-tcp"] if args.utp else [])
+        results = {w: [] for w in who_all}
         for run in range(args.runs):
-            order = ["seedbed", "libtorrent"] if run % 2 == 0 else ["libtorrent", "seedbed"]
+            order = who_all if run % 2 == 0 else who_all[::-1]
             for who in order:
                 out = os.path.join(tmp, f"out-{who}-{run}")
                 os.makedirs(out)
-                if who == "seedbed":
+                if who.startswith("seedbed"):
                     cmd = [args.download_bin, "--torrent", tpath, "--output-directory", out,
                            "--peer", f"127.0.0.1:{port}", "--no-trackers", "--no-dht",
-                           "--listen", "127.0.0.1:0"]
+                           "--listen", "127.0.0.1:0",
+                           "--utp-only" if who == "seedbed" and args.utp else "--no-utp"]
                     if args.fsync:
                         cmd.append("--fsync")
                 else:
-                    cmd = ["/usr/bin/python3", "-c", LEECH_LT, tpath, out, str(port)]
+                    cmd = ["/usr/bin/python3", "-c", LEECH_LT, tpath, out, str(port), mode]
                 # Earlier runs' writes are flushed first, so no run pays
                 # for another's writeback.
                 os.sync()
@@ -202,7 +214,7 @@ def main():
                 if got != want:
                     raise SystemExit(f"{who}: downloaded data differs from the seed's")
                 results[who].append((wall, cpu, peak))
-                print(f"run {run + 1} {who:10s} wall {wall:6.2f} s  cpu {cpu:6.2f} s  peak {peak:7.1f} MiB",
+                print(f"run {run + 1} {who:11s} wall {wall:6.2f} s  cpu {cpu:6.2f} s  peak {peak:7.1f} MiB",
                       flush=True)
                 shutil.rmtree(out)
         med = {w: tuple(statistics.median(r[i] for r in rs) for i in range(3)) for w, rs in results.items()}
@@ -211,6 +223,10 @@ def main():
         print(f"median seedbed    wall {s[0]:.2f} s  cpu {s[1]:.2f} s  peak {s[2]:.1f} MiB")
         print(f"median libtorrent wall {l[0]:.2f} s  cpu {l[1]:.2f} s  peak {l[2]:.1f} MiB")
         print(f"ratio seedbed/libtorrent: wall {s[0] / l[0]:.2f}  cpu {s[1] / l[1]:.2f}  peak memory {s[2] / l[2]:.2f}")
+        if args.utp:
+            t = med["seedbed-tcp"]
+            print(f"median seedbed over TCP wall {t[0]:.2f} s  cpu {t[1]:.2f} s  peak {t[2]:.1f} MiB")
+            print(f"ratio seedbed uTP/TCP: wall {s[0] / t[0]:.2f}  cpu {s[1] / t[1]:.2f}  peak memory {s[2] / t[2]:.2f}")
     finally:
         if seeder is not None:
             seeder.send_signal(signal.SIGKILL)

@@ -6,9 +6,9 @@
 //! announces) and adds only engine logic: piece picking (rarest first,
 //! endgame), request pipelining, verification on hashing threads, storage
 //! with positioned IO, choking, resume, magnet links (metadata exchange,
-//! BEP 9), peer exchange (BEP 11) and the Mainline DHT (BEP 5, through
-//! `seedbed-dht`). `DESIGN.md` in this crate describes the tasks,
-//! channels and piece states.
+//! BEP 9), peer exchange (BEP 11), the Mainline DHT (BEP 5, through
+//! `seedbed-dht`) and uTP (BEP 29, through `seedbed-utp`). `DESIGN.md`
+//! in this crate describes the tasks, channels and piece states.
 //!
 //! The DHT is on by default ([`SessionConfig::dht`]): the session binds a
 //! UDP socket on its listen address and port, joins through the public
@@ -18,6 +18,14 @@
 //! [`DhtConfig::disabled`] turns it off (the `seedbed` program's
 //! `--no-dht`); [`DhtConfig::with_bootstrap`] joins through other nodes
 //! (tests use loopback ones).
+//!
+//! Peer connections run over TCP and uTP (BEP 29, through `seedbed-utp`
+//! on the same UDP socket as the DHT): both are accepted on the listen
+//! port, and dials try uTP first and fall back to TCP, as libtorrent
+//! does. [`SessionConfig::transports`] keeps one of them
+//! ([`Transports::TcpOnly`], [`Transports::UtpOnly`]);
+//! [`Stats::peers_utp`] and [`TorrentHandle::peers`] say which transport
+//! each peer uses.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), seedbed_session::Error> {

@@ -94,11 +94,15 @@ pub async fn within<T>(limit: Duration, test: impl std::future::Future<Output = 
 
 /// A session on 127.0.0.1 with a port picked by the system, without the
 /// DHT (tests never reach past loopback: the DHT tests set loopback
-/// bootstrap nodes instead).
+/// bootstrap nodes instead). Both transports, as by default; the uTP
+/// attempt of a dial gets 500 ms (a uTP handshake on loopback takes less
+/// than a millisecond), so peers without uTP (the fake peers, libtorrent
+/// and Transmission with uTP off) are reached over TCP soon after.
 pub fn config() -> SessionConfig {
     SessionConfig {
         listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         connect_timeout: Duration::from_secs(5),
+        utp_connect_timeout: Duration::from_millis(500),
         dht: DhtConfig::disabled(),
         ..SessionConfig::default()
     }
