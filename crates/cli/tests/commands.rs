@@ -355,6 +355,7 @@ fn download_and_seed_bad_input() {
     download(&["--torrent", corrupt]).fails_with(1, "not a valid torrent");
     download(&["--magnet", "magnet:?xt=urn:btih:nothex"]).fails_with(1, "bad magnet link");
     download(&[]).fails_with(2, "--torrent");
+    download(&["--torrent", missing, "--utp-only", "--no-utp"]).fails_with(2, "--utp-only");
     let peers = dir.path().join("peers.txt");
     std::fs::write(&peers, "127.0.0.1:1\nnonsense\n").unwrap();
     download(&[
@@ -459,36 +460,38 @@ fn seed_then_download() {
     });
 
     let dst = dir.path().join("dst");
-    let download = |peer: &str, dst: &std::path::Path| {
-        run_within(
-            Duration::from_secs(60),
-            &[
-                "download",
-                "--torrent",
-                torrent,
-                "--output-directory",
-                dst.to_str().unwrap(),
-                "--peer",
-                peer,
-                "--no-trackers",
-                "--no-dht",
-                "--listen",
-                "127.0.0.1:0",
-                "--json",
-            ],
-        )
-        .ok()
-        .json()
+    let download = |peer: &str, dst: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "download",
+            "--torrent",
+            torrent,
+            "--output-directory",
+            dst.to_str().unwrap(),
+            "--peer",
+            peer,
+            "--no-trackers",
+            "--no-dht",
+            "--listen",
+            "127.0.0.1:0",
+            "--json",
+        ];
+        args.extend(extra);
+        run_within(Duration::from_secs(60), &args).ok().json()
     };
-    let j = download(&listen, &dst);
-    assert_eq!(j["info_hash"], hash.as_str());
-    assert_eq!(j["total_bytes"], 2_000_000 + 1000 + 77_777);
-    for rel in ["a/b/big.bin", "a/small.txt", "top.bin"] {
-        assert!(
-            std::fs::read(content.join(rel)).unwrap()
-                == std::fs::read(dst.join("content").join(rel)).unwrap(),
-            "{rel} differs"
-        );
+    // Both transports (uTP dialled first), then each one alone: the
+    // seeder accepts TCP and uTP on its listen port.
+    for (i, extra) in [&[][..], &["--utp-only"], &["--no-utp"]].iter().enumerate() {
+        let dst = dst.join(i.to_string());
+        let j = download(&listen, &dst, extra);
+        assert_eq!(j["info_hash"], hash.as_str());
+        assert_eq!(j["total_bytes"], 2_000_000 + 1000 + 77_777);
+        for rel in ["a/b/big.bin", "a/small.txt", "top.bin"] {
+            assert!(
+                std::fs::read(content.join(rel)).unwrap()
+                    == std::fs::read(dst.join("content").join(rel)).unwrap(),
+                "{rel} differs ({extra:?})"
+            );
+        }
     }
     // Ctrl-C: the seeder says how much it uploaded and exits 0.
     let ok = std::process::Command::new("kill")
@@ -504,7 +507,10 @@ fn seed_then_download() {
     );
     let last: serde_json::Value =
         serde_json::from_str(seeder.stdout().lines().last().unwrap()).unwrap();
-    assert!(last["uploaded"].as_u64().unwrap() >= 2_000_000, "{last}");
+    assert!(
+        last["uploaded"].as_u64().unwrap() >= 3 * 2_000_000,
+        "{last}"
+    );
 
     if !common::have_libtorrent() {
         return;
