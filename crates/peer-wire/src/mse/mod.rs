@@ -45,6 +45,8 @@ mod error;
 mod initiator;
 mod keys;
 mod responder;
+#[cfg(feature = "mse-stream")]
+mod stream;
 
 pub use cipher::{Rc4Pair, Rc4Stream};
 pub use dh::{
@@ -54,6 +56,8 @@ pub use error::Error;
 pub use initiator::Initiator;
 pub use keys::{key_a, key_b, obfuscated_skey, req1, req3, SkeyHash};
 pub use responder::Responder;
+#[cfg(feature = "mse-stream")]
+pub use stream::{accept, connect, AcceptOptions, MseStream};
 
 use seedbed_metainfo::InfoHash;
 
