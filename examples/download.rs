@@ -4,6 +4,7 @@
 //! cargo run --release --example download -- (--torrent FILE | --magnet URI) [--output-directory DIR]
 //!     [--peers FILE] [--peer ADDR]... [--max-peers N] [--use-progress-bar]
 //!     [--no-trackers] [--seed] [--listen ADDR] [--peer-timeout SECS] [--fsync] [--sparse]
+//!     [--encryption disabled|enabled|forced] [--encryption-level plaintext|rc4|both]
 //! ```
 //!
 //! Shows a progress bar when asked or when stdout is a terminal, log lines
@@ -21,7 +22,10 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use seedbed::metainfo::{Magnet, Torrent};
-use seedbed::session::{AddTorrentOptions, Allocation, Session, SessionConfig, Status};
+use seedbed::session::{
+    AddTorrentOptions, Allocation, EncryptionConfig, EncryptionLevel, EncryptionPolicy, Session,
+    SessionConfig, Status,
+};
 
 #[derive(Parser, Debug)]
 #[command(about = "Download a torrent with seedbed")]
@@ -70,6 +74,15 @@ struct Args {
     /// Create sparse files instead of reserving their disk space up front.
     #[arg(long)]
     sparse: bool,
+    /// Message Stream Encryption: `disabled` (plain only), `enabled`
+    /// (either; dial plain, retry encrypted) or `forced` (encrypted only,
+    /// both directions).
+    #[arg(long, default_value = "enabled")]
+    encryption: EncryptionPolicy,
+    /// What an encrypted connection's payload may be: `plaintext`, `rc4`
+    /// or `both`.
+    #[arg(long, default_value = "both")]
+    encryption_level: EncryptionLevel,
 }
 
 fn read_peers_file(path: &PathBuf) -> Result<Vec<SocketAddr>, String> {
@@ -114,6 +127,10 @@ async fn run(args: Args, progress: bool) -> Result<(), String> {
     let config = SessionConfig {
         listen: Some(args.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))),
         max_peers: args.max_peers,
+        encryption: EncryptionConfig {
+            level: args.encryption_level,
+            ..EncryptionConfig::with_policy(args.encryption)
+        },
         ..SessionConfig::default()
     };
     let session = Session::new(config).await.map_err(|e| e.to_string())?;

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example seed -- --torrent FILE --data DIR [--listen ADDR] [--no-trackers]
+//!     [--encryption disabled|enabled|forced] [--encryption-level plaintext|rc4|both]
 //! ```
 //!
 //! `DIR` is the folder that holds the torrent's content (for a multi-file
@@ -15,7 +16,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use seedbed::metainfo::Torrent;
-use seedbed::session::{AddTorrentOptions, Event, Session, SessionConfig};
+use seedbed::session::{
+    AddTorrentOptions, EncryptionConfig, EncryptionLevel, EncryptionPolicy, Event, Session,
+    SessionConfig,
+};
 
 #[derive(Parser, Debug)]
 #[command(about = "Seed a torrent with seedbed")]
@@ -32,6 +36,15 @@ struct Args {
     /// Do not announce to the torrent's trackers.
     #[arg(long)]
     no_trackers: bool,
+    /// Message Stream Encryption: `disabled` (plain only), `enabled`
+    /// (either; dial plain, retry encrypted) or `forced` (encrypted only,
+    /// both directions).
+    #[arg(long, default_value = "enabled")]
+    encryption: EncryptionPolicy,
+    /// What an encrypted connection's payload may be: `plaintext`, `rc4`
+    /// or `both`.
+    #[arg(long, default_value = "both")]
+    encryption_level: EncryptionLevel,
 }
 
 #[tokio::main]
@@ -62,6 +75,10 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let session = Session::new(SessionConfig {
         listen: Some(args.listen),
+        encryption: EncryptionConfig {
+            level: args.encryption_level,
+            ..EncryptionConfig::with_policy(args.encryption)
+        },
         ..SessionConfig::default()
     })
     .await
