@@ -240,18 +240,27 @@ async fn handshake(
     limit: Duration,
 ) -> Result<(Framed<PeerStream, HandshakeCodec>, Handshake), String> {
     let mut framed = if encrypted {
+        // Our handshake goes as the initial payload (IA) when the payload
+        // will be RC4; when it may be plaintext it follows step 4 instead:
+        // Transmission 3.00 reads a non-empty IA as plaintext when it
+        // selects plaintext (4.x does not), and drops the connection.
+        let in_ia = enc.level == EncryptionLevel::Rc4;
+        let ia = if in_ia { &ours.to_bytes()[..] } else { &[] };
         let s = mse::connect(
             stream,
             ours.info_hash,
-            &ours.to_bytes(),
+            ia,
             &enc.mse_config(),
             secrets(),
             limit,
         )
         .await
         .map_err(|e| e.to_string())?;
-        // Our handshake went as the initial payload.
-        Framed::new(s, HandshakeCodec::new())
+        let mut f = Framed::new(s, HandshakeCodec::new());
+        if !in_ia {
+            f.send(ours).await.map_err(|e| e.to_string())?;
+        }
+        f
     } else {
         let mut f = Framed::new(
             MseStream::plaintext(stream, BytesMut::new()),
