@@ -5,6 +5,7 @@
 //! cargo run --release --example download -- (--torrent FILE | --magnet URI) [--output-directory DIR]
 //!     [--peers FILE] [--peer ADDR]... [--max-peers N] [--use-progress-bar]
 //!     [--no-trackers] [--seed] [--listen ADDR] [--peer-timeout SECS] [--fsync] [--sparse] [--json]
+//!     [--encryption disabled|enabled|forced] [--encryption-level plaintext|rc4|both]
 //! ```
 //!
 //! Shows a progress bar when asked or when stdout is a terminal, log lines
@@ -35,6 +36,7 @@ pub(crate) async fn run(args: DownloadArgs) -> Result<(), Error> {
     let config = SessionConfig {
         listen: Some(args.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))),
         max_peers: args.max_peers,
+        encryption: args.encryption(),
         ..SessionConfig::default()
     };
     let session = Session::new(config).await?;

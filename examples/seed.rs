@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example seed -- --torrent FILE --data DIR [--listen ADDR] [--no-trackers] [--json]
+//!     [--encryption disabled|enabled|forced] [--encryption-level plaintext|rc4|both]
 //! ```
 //!
 //! `DIR` is the folder that holds the torrent's content (for a multi-file
@@ -33,6 +34,7 @@ pub(crate) async fn run(args: SeedArgs) -> Result<(), Error> {
     }
     let session = Session::new(SessionConfig {
         listen: Some(args.listen),
+        encryption: args.encryption(),
         ..SessionConfig::default()
     })
     .await?;

@@ -33,6 +33,7 @@
 mod announce;
 pub mod choker;
 mod config;
+mod encryption;
 mod error;
 mod handle;
 mod metadata;
@@ -44,6 +45,7 @@ mod torrent;
 mod verify;
 
 pub use config::{AddTorrentOptions, SessionConfig};
+pub use encryption::{EncryptionConfig, EncryptionLevel, EncryptionPolicy};
 pub use error::Error;
 pub use handle::{Event, Stats, Status, TorrentHandle};
 pub use session::Session;

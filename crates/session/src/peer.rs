@@ -16,12 +16,12 @@ use seedbed_peer_wire::{
     ExtensionIds, Handshake, HandshakeCodec, HandshakeEvent, Message, MessageCodec,
     MetadataMessage, PexFlags, PexMessage, Reserved, METADATA_PIECE_LEN, UT_METADATA, UT_PEX,
 };
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_util::codec::Framed;
 
+use crate::encryption::{dial, PeerStream};
 use crate::error::Error;
 use crate::picker::Received;
 use crate::torrent::{DriverCmd, PeerCmd, PeerKey, PieceBuffer, State, TorrentShared};
@@ -63,7 +63,7 @@ const PEX_INTERVAL: Duration = Duration::from_secs(60);
 /// Most peers in one PeX message (BEP 11 suggests at most 50 added).
 const PEX_MAX: usize = 50;
 
-type PeerFramed = Framed<TcpStream, MessageCodec>;
+type PeerFramed = Framed<PeerStream, MessageCodec>;
 
 fn our_handshake(shared: &TorrentShared) -> Handshake {
     Handshake::new(shared.info_hash, shared.peer_id).with_reserved(OUR_RESERVED)
@@ -71,33 +71,11 @@ fn our_handshake(shared: &TorrentShared) -> Handshake {
 
 /// Dials `addr`, handshakes and runs the connection until it ends.
 pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
-    let t = shared.config.connect_timeout;
-    let attempt = async {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| Error::io(format!("connect to {addr}"), e))?;
-        let _ = stream.set_nodelay(true);
-        let mut framed = Framed::new(stream, HandshakeCodec::new());
-        framed.send(our_handshake(&shared)).await?;
-        match framed.next().await {
-            Some(Ok(HandshakeEvent::Complete(hs))) => Ok((framed, hs)),
-            Some(Ok(HandshakeEvent::Prefix(_))) => unreachable!("not an early-info-hash codec"),
-            Some(Err(e)) => Err(e.into()),
-            None => Err(Error::Peer {
-                addr,
-                reason: "closed during the handshake".into(),
-            }),
-        }
-    };
-    let (framed, theirs) = match timeout(t, attempt).await {
-        Ok(Ok(x)) => x,
-        Ok(Err(e)) => {
+    // TCP, then plain or MSE handshakes as the encryption policy says.
+    let (framed, theirs) = match dial(&shared.config, addr, our_handshake(&shared)).await {
+        Ok(x) => x,
+        Err(e) => {
             tracing::debug!(%addr, %e, "connect failed");
-            shared.connect_failed(addr);
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%addr, "connect timed out");
             shared.connect_failed(addr);
             return;
         }
@@ -116,7 +94,7 @@ pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
 /// torrent: answers with our handshake, reads the peer id, runs it.
 pub(crate) async fn accept(
     shared: Arc<TorrentShared>,
-    mut framed: Framed<TcpStream, HandshakeCodec>,
+    mut framed: Framed<PeerStream, HandshakeCodec>,
     addr: SocketAddr,
 ) {
     let t = shared.config.connect_timeout;

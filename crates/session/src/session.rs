@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::codec::Framed;
 
 use crate::config::{AddTorrentOptions, SessionConfig};
+use crate::encryption::{same_torrent, Acceptor};
 use crate::error::Error;
 use crate::handle::{Event, Slot, Status, TorrentHandle};
 use crate::metadata;
@@ -81,7 +82,8 @@ impl Session {
                 let local = l
                     .local_addr()
                     .map_err(|e| Error::io("listening address", e))?;
-                let task = tokio::spawn(accept_loop(l, Arc::clone(&registry)));
+                let acceptor = Acceptor::new(&config, Arc::clone(&registry));
+                let task = tokio::spawn(accept_loop(l, Arc::clone(&registry), Arc::new(acceptor)));
                 (Some(local), Some(task))
             }
             None => (None, None),
@@ -313,7 +315,7 @@ async fn start_torrent(
     Ok(())
 }
 
-async fn accept_loop(listener: TcpListener, registry: Arc<Registry>) {
+async fn accept_loop(listener: TcpListener, registry: Arc<Registry>, acceptor: Arc<Acceptor>) {
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(x) => x,
@@ -325,13 +327,20 @@ async fn accept_loop(listener: TcpListener, registry: Arc<Registry>) {
         };
         let _ = stream.set_nodelay(true);
         let registry = Arc::clone(&registry);
+        let acceptor = Arc::clone(&acceptor);
         tokio::spawn(async move {
+            let Some(stream) = acceptor.accept(stream, addr).await else {
+                return;
+            };
             let mut framed = Framed::new(stream, HandshakeCodec::early_info_hash());
             let first =
                 tokio::time::timeout(std::time::Duration::from_secs(10), framed.next()).await;
             let Ok(Some(Ok(HandshakeEvent::Prefix(prefix)))) = first else {
                 return;
             };
+            if !same_torrent(framed.get_ref(), &prefix.info_hash) {
+                return;
+            }
             let shared = registry
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
