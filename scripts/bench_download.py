@@ -202,7 +202,7 @@ def main():
                 os.makedirs(out)
                 if who == "seedbed":
                     cmd = [args.download_bin, "--torrent", tpath, "--output-directory", out,
-                           "--peer", f"127.0.0.1:{port}", "--no-trackers",
+                           "--peer", f"127.0.0.1:{port}", "--no-trackers", "--no-dht",
                            "--listen", "127.0.0.1:0"]
                     if args.fsync:
                         cmd.append("--fsync")

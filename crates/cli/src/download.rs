@@ -30,7 +30,7 @@ pub struct DownloadArgs {
     pub torrent: Option<PathBuf>,
     /// A magnet link (BEP 9) instead of a .torrent file: the info
     /// dictionary is fetched from the link's `x.pe` peers, its `tr`
-    /// trackers and the --peer/--peers addresses.
+    /// trackers, the DHT and the --peer/--peers addresses.
     #[arg(long, value_name = "URI")]
     pub magnet: Option<String>,
     /// Where files are written (multi-file torrents in a folder named after
@@ -78,6 +78,10 @@ pub struct DownloadArgs {
     /// or `both`.
     #[arg(long, value_name = "LEVEL", default_value = "both")]
     pub encryption_level: EncryptionLevel,
+    /// The DHT (BEP 5): on unless --no-dht, through the public routers
+    /// unless --dht-bootstrap.
+    #[command(flatten)]
+    pub dht: crate::dht::DhtFlags,
     /// Print the final summary as one JSON object (`name`, `info_hash`,
     /// `total_bytes`, `pieces`, `downloaded`, `uploaded`, `wasted`,
     /// `seconds`, `mib_per_second`) instead of text.

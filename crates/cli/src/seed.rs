@@ -35,6 +35,11 @@ pub struct SeedArgs {
     /// or `both`.
     #[arg(long, value_name = "LEVEL", default_value = "both")]
     pub encryption_level: EncryptionLevel,
+    /// The DHT (BEP 5): the torrent is announced there (unless private)
+    /// unless --no-dht; through the public routers unless
+    /// --dht-bootstrap.
+    #[command(flatten)]
+    pub dht: crate::dht::DhtFlags,
     /// Print one JSON object per line instead of text: `{"name", "pieces",
     /// "valid_pieces", "listen"}` once seeding, `{"uploaded"}` when
     /// stopping.

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::dht::DhtConfig;
 use crate::storage::Allocation;
 
 /// Settings of a [`Session`](crate::Session).
@@ -50,6 +51,12 @@ pub struct SessionConfig {
     /// Message Stream Encryption (MSE/PE) policy, both directions.
     /// Default: enabled both ways, plaintext or RC4 payload, as libtorrent.
     pub encryption: crate::encryption::EncryptionConfig,
+    /// The Mainline DHT (BEP 5): on by default for public torrents, on a
+    /// UDP socket bound to the `listen` address and port, joining through
+    /// the public routers. Tests set loopback nodes
+    /// ([`DhtConfig::with_bootstrap`]) or turn it off
+    /// ([`DhtConfig::disabled`]).
+    pub dht: DhtConfig,
 }
 
 impl Default for SessionConfig {
@@ -69,6 +76,7 @@ impl Default for SessionConfig {
             tracker_timeout: Duration::from_secs(15),
             max_metadata_size: 30 * 1024 * 1024,
             encryption: crate::encryption::EncryptionConfig::default(),
+            dht: DhtConfig::default(),
         }
     }
 }

@@ -6,8 +6,18 @@
 //! announces) and adds only engine logic: piece picking (rarest first,
 //! endgame), request pipelining, verification on hashing threads, storage
 //! with positioned IO, choking, resume, magnet links (metadata exchange,
-//! BEP 9) and peer exchange (BEP 11). `DESIGN.md` in this crate
-//! describes the tasks, channels and piece states.
+//! BEP 9), peer exchange (BEP 11) and the Mainline DHT (BEP 5, through
+//! `seedbed-dht`). `DESIGN.md` in this crate describes the tasks,
+//! channels and piece states.
+//!
+//! The DHT is on by default ([`SessionConfig::dht`]): the session binds a
+//! UDP socket on its listen address and port, joins through the public
+//! routers ([`DEFAULT_DHT_BOOTSTRAP`]), announces every public torrent and
+//! takes its peers, looks the peers of magnet links up there, and sends
+//! and follows the `port` message. Private torrents (BEP 27) never use it.
+//! [`DhtConfig::disabled`] turns it off (the `seedbed` program's
+//! `--no-dht`); [`DhtConfig::with_bootstrap`] joins through other nodes
+//! (tests use loopback ones).
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), seedbed_session::Error> {
@@ -34,6 +44,7 @@ mod announce;
 pub mod choker;
 mod config;
 mod encryption;
+mod dht;
 mod error;
 mod handle;
 mod metadata;
@@ -42,10 +53,12 @@ pub mod picker;
 mod session;
 mod storage;
 mod torrent;
+mod udp;
 mod verify;
 
 pub use config::{AddTorrentOptions, SessionConfig};
 pub use encryption::{EncryptionConfig, EncryptionLevel, EncryptionPolicy};
+pub use dht::{DhtConfig, DEFAULT_DHT_BOOTSTRAP};
 pub use error::Error;
 pub use handle::{Event, Stats, Status, TorrentHandle};
 pub use session::Session;

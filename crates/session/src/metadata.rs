@@ -29,6 +29,8 @@ pub(crate) struct FetchContext {
     pub(crate) peer_id: PeerId,
     pub(crate) listen_port: Option<u16>,
     pub(crate) slot: Arc<Slot>,
+    /// The session's DHT, to look the link's peers up (BEP 5).
+    pub(crate) dht: Option<crate::dht::SessionDht>,
 }
 
 #[derive(Default)]
@@ -90,6 +92,18 @@ pub(crate) async fn fetch(
             ctx.slot.events.clone(),
         ))
     });
+    let dht_lookups = ctx.dht.as_ref().map(|dht| {
+        let state = Arc::clone(&state);
+        // v2-only links: look up the truncated v2 info hash (BEP 52) here.
+        dht.spawn_metadata_lookups(info_hash, move |peers| {
+            let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+            for p in peers {
+                if !st.known.contains(&p) {
+                    st.known.push(p);
+                }
+            }
+        })
+    });
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let bytes = loop {
         {
@@ -144,8 +158,8 @@ pub(crate) async fn fetch(
             _ = done.notified() => {}
         }
     };
-    if let Some(a) = announcer {
-        a.abort();
+    for task in announcer.into_iter().chain(dht_lookups) {
+        task.abort();
     }
     let info = match Info::from_bytes(bytes) {
         Ok(i) => i,

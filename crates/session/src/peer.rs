@@ -66,7 +66,13 @@ const PEX_MAX: usize = 50;
 type PeerFramed = Framed<PeerStream, MessageCodec>;
 
 fn our_handshake(shared: &TorrentShared) -> Handshake {
-    Handshake::new(shared.info_hash, shared.peer_id).with_reserved(OUR_RESERVED)
+    // BEP 5: the DHT bit says we run a DHT node (and send `port`).
+    let reserved = if shared.dht.is_some() {
+        OUR_RESERVED.with(Reserved::DHT)
+    } else {
+        OUR_RESERVED
+    };
+    Handshake::new(shared.info_hash, shared.peer_id).with_reserved(reserved)
 }
 
 /// Dials `addr`, handshakes and runs the connection until it ends.
@@ -187,6 +193,10 @@ struct Conn {
     pex_next: Instant,
     /// Peers named in our PeX messages so far.
     pex_sent: HashSet<SocketAddr>,
+    /// The peer set the DHT bit (BEP 5): it gets our `port` message.
+    their_dht: bool,
+    /// The peer's `port` message was handled (only the first one is).
+    port_seen: bool,
 }
 
 impl Conn {
@@ -238,6 +248,8 @@ impl Conn {
             private,
             pex_next: now + PEX_FIRST,
             pex_sent: HashSet::new(),
+            their_dht: theirs.reserved.dht(),
+            port_seen: false,
         }
     }
 
@@ -322,6 +334,12 @@ impl Conn {
                     self.allowed_ours.insert(piece);
                     self.send(Message::AllowedFast { piece }).await?;
                 }
+            }
+        }
+        // BEP 5: a peer that runs a DHT node learns our DHT port.
+        if self.their_dht {
+            if let Some(dht) = &self.shared.dht {
+                self.send(Message::Port(dht.udp_port())).await?;
             }
         }
         SinkExt::<Message>::flush(&mut self.framed).await?;
@@ -422,11 +440,27 @@ impl Conn {
                 }
             }
             Message::Extended { id, payload } => self.on_extension(id, &payload).await?,
-            // Other extensions (BEP 9, 11), DHT port, suggestions and v2
-            // hash messages are not used by this engine yet.
+            Message::Port(port) => self.on_port(port).await,
+            // Suggestions and v2 hash messages are not used by this engine
+            // yet.
             _ => {}
         }
         Ok(true)
+    }
+
+    /// BEP 5 `port`: the peer's DHT node listens on its IP and `port`;
+    /// the DHT pings it, and it enters the routing table if it answers.
+    /// Only the first `port` of a connection counts (a peer cannot make us
+    /// ping a stream of ports), and none when we run no DHT for this
+    /// torrent (off, or private).
+    async fn on_port(&mut self, port: u16) {
+        if self.port_seen || port == 0 {
+            return;
+        }
+        self.port_seen = true;
+        if let Some(dht) = &self.shared.dht {
+            dht.add_node(SocketAddr::new(self.addr.ip(), port)).await;
+        }
     }
 
     async fn set_has(&mut self, bits: Bitfield) -> Result<bool, Error> {

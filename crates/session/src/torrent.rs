@@ -18,6 +18,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use crate::announce::{self, AnnounceCmd};
 use crate::choker::{self, Candidate};
 use crate::config::{AddTorrentOptions, SessionConfig};
+use crate::dht::SessionDht;
 use crate::handle::{Event, Slot, Status};
 use crate::peer;
 use crate::picker::PiecePicker;
@@ -149,6 +150,9 @@ pub(crate) struct TorrentShared {
     pub(crate) max_unverified: u64,
     /// Zero of the picker's clock (`PiecePicker::set_clock`).
     pub(crate) epoch: Instant,
+    /// The session's DHT, unless it is off or the torrent is private
+    /// (BEP 27): the DHT bit and `port` messages on connections.
+    pub(crate) dht: Option<SessionDht>,
 }
 
 impl fmt::Debug for TorrentShared {
@@ -382,6 +386,7 @@ pub(crate) fn new_shared(
     hasher: HashPool,
     registry: Weak<Registry>,
     slot: &Slot,
+    dht: Option<SessionDht>,
 ) -> (Arc<TorrentShared>, mpsc::UnboundedReceiver<DriverCmd>) {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let events = slot.events.clone();
@@ -432,6 +437,7 @@ pub(crate) fn new_shared(
         unverified: AtomicU64::new(0),
         max_unverified,
         epoch: Instant::now(),
+        dht,
         opts,
         info,
     });

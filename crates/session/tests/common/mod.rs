@@ -22,7 +22,7 @@ use futures_util::{SinkExt, StreamExt};
 use seedbed_metainfo::{InfoHash, PeerId, Torrent, TorrentBuilder, TorrentVersion};
 use seedbed_peer_wire::{Handshake, HandshakeCodec, HandshakeEvent, Reserved};
 use seedbed_session::{
-    AddTorrentOptions, Event, Session, SessionConfig, Stats, Status, TorrentHandle,
+    AddTorrentOptions, DhtConfig, Event, Session, SessionConfig, Stats, Status, TorrentHandle,
 };
 use seedbed_tracker_proto::client::{ClientOptions, TrackerClient};
 use sha1::{Digest, Sha1};
@@ -92,11 +92,14 @@ pub async fn within<T>(limit: Duration, test: impl std::future::Future<Output = 
         .expect("test took too long")
 }
 
-/// A session on 127.0.0.1 with a port picked by the system.
+/// A session on 127.0.0.1 with a port picked by the system, without the
+/// DHT (tests never reach past loopback: the DHT tests set loopback
+/// bootstrap nodes instead).
 pub fn config() -> SessionConfig {
     SessionConfig {
         listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         connect_timeout: Duration::from_secs(5),
+        dht: DhtConfig::disabled(),
         ..SessionConfig::default()
     }
 }
@@ -552,6 +555,15 @@ impl ChildGuard {
             .await;
         let status = self.wait_exit(Duration::from_secs(30)).await;
         assert!(status.success(), "{}: {status}", self.name);
+    }
+
+    /// Writes `line` and a newline to the process's standard input (for
+    /// scripts that take commands there).
+    pub fn send_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("stdin is held");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
     }
 
     /// Kills the process now (SIGKILL) and reaps it.
