@@ -59,7 +59,13 @@ fn forced_rc4_seed_serves_forced_rc4_download_and_refuses_plain() {
     let mut cmd = common::seedbed();
     cmd.args(["seed", "--torrent", file.to_str().unwrap()])
         .args(["--data", src.to_str().unwrap()])
-        .args(["--listen", "127.0.0.1:0", "--no-trackers", "--no-dht", "--json"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--no-trackers",
+            "--no-dht",
+            "--json",
+        ])
         .args(["--encryption", "forced", "--encryption-level", "rc4"])
         .stdin(Stdio::null());
     let mut seeder = ChildGuard::spawn("seedbed seed --encryption forced", &mut cmd);

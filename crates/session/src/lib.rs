@@ -43,8 +43,8 @@
 mod announce;
 pub mod choker;
 mod config;
-mod encryption;
 mod dht;
+mod encryption;
 mod error;
 mod handle;
 mod metadata;
@@ -57,8 +57,8 @@ mod udp;
 mod verify;
 
 pub use config::{AddTorrentOptions, SessionConfig};
-pub use encryption::{EncryptionConfig, EncryptionLevel, EncryptionPolicy};
 pub use dht::{DhtConfig, DEFAULT_DHT_BOOTSTRAP};
+pub use encryption::{EncryptionConfig, EncryptionLevel, EncryptionPolicy};
 pub use error::Error;
 pub use handle::{Event, Stats, Status, TorrentHandle};
 pub use session::Session;

@@ -14,8 +14,8 @@ use tokio::task::JoinHandle;
 use tokio_util::codec::Framed;
 
 use crate::config::{AddTorrentOptions, SessionConfig};
-use crate::encryption::{same_torrent, Acceptor};
 use crate::dht::SessionDht;
+use crate::encryption::{same_torrent, Acceptor};
 use crate::error::Error;
 use crate::handle::{Event, Slot, Status, TorrentHandle};
 use crate::metadata;
