@@ -11,9 +11,10 @@
 //! cargo run --release --example dht -- serve --bind 127.0.0.1:6881 [--bootstrap ADDR...]
 //! ```
 //!
-//! `ADDR` is `host:port`. `get-peers`, `announce` and `serve` without
-//! `--bootstrap` join the public DHT through the well-known routers; tests
-//! and demos always pass loopback nodes. `--state FILE` keeps the routing
+//! `ADDR` is `host:port`. `get-peers` and `announce` without
+//! `--bootstrap` join the public DHT through the well-known routers
+//! (`serve` without it joins nothing: others join it); tests and demos
+//! always pass loopback nodes. `--state FILE` keeps the routing
 //! table between runs (BEP 5), so the next run bootstraps from the nodes
 //! it knew. `--json` prints one JSON object. `RUST_LOG=seedbed_dht=debug`
 //! shows what the node does.

@@ -5,6 +5,7 @@
 //! cargo run --release --example download -- (--torrent FILE | --magnet URI) [--output-directory DIR]
 //!     [--peers FILE] [--peer ADDR]... [--max-peers N] [--use-progress-bar]
 //!     [--no-trackers] [--seed] [--listen ADDR] [--peer-timeout SECS] [--fsync] [--sparse]
+//!     [--encryption disabled|enabled|forced] [--encryption-level plaintext|rc4|both]
 //!     [--no-dht | --dht-bootstrap ADDR... [--dht-state FILE]] [--utp-only | --no-utp] [--json]
 //! ```
 //!
@@ -42,6 +43,7 @@ pub(crate) async fn run(args: DownloadArgs) -> Result<(), Error> {
     let config = SessionConfig {
         listen: Some(args.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))),
         max_peers: args.max_peers,
+        encryption: args.encryption(),
         dht: args.dht.config(),
         transports: args.transport.transports(),
         ..SessionConfig::default()

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example seed -- --torrent FILE --data DIR [--listen ADDR] [--no-trackers]
+//!     [--encryption disabled|enabled|forced] [--encryption-level plaintext|rc4|both]
 //!     [--no-dht | --dht-bootstrap ADDR... [--dht-state FILE]] [--utp-only | --no-utp] [--json]
 //! ```
 //!
@@ -35,6 +36,7 @@ pub(crate) async fn run(args: SeedArgs) -> Result<(), Error> {
     }
     let session = Session::new(SessionConfig {
         listen: Some(args.listen),
+        encryption: args.encryption(),
         dht: args.dht.config(),
         transports: args.transport.transports(),
         ..SessionConfig::default()

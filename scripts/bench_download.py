@@ -11,17 +11,23 @@ peak resident memory, and the seedbed / libtorrent ratios of the medians.
 Before each run, dirty pages are flushed (sync) and page-cache memory is
 recycled (see warm_page_cache); neither is measured.
 
+With --rc4, Message Stream Encryption with an RC4 payload is forced on all
+three: the libtorrent seeder and leecher (out_enc_policy and in_enc_policy
+forced, allowed_enc_level RC4) and seedbed (--encryption forced).
+
 With --utp (issue 12) the transfers run over uTP (BEP 29): the seeder
 accepts uTP and TCP, the libtorrent leecher and seedbed (--utp-only) use
 uTP only, and a third leecher, seedbed over TCP (--no-utp), gives our uTP
-against our TCP in the same run. Without it everything is TCP only.
+against our TCP in the same run. Without it everything is TCP only
+(seedbed with --no-utp).
 
-Usage: scripts/bench_download.py [--size MIB] [--runs N] [--keep] [--no-warm] [--fsync] [--utp]
+Usage: scripts/bench_download.py [--size MIB] [--runs N] [--keep] [--no-warm] [--fsync] [--rc4] [--utp]
 Called by scripts/bench-download.sh, which builds the example first.
 Loopback only; everything it starts is stopped; its temp folder is removed.
 """
 import argparse
 import hashlib
+import json
 import os
 import resource
 import shutil
@@ -37,15 +43,23 @@ import libtorrent as lt
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
+# MSE forced both ways with an RC4 payload (libtorrent's pe_forced = 0,
+# pe_rc4 = 2), for --rc4.
+RC4_SETTINGS = {"out_enc_policy": 0, "in_enc_policy": 0, "allowed_enc_level": 2, "prefer_rc4": True}
+# uTP on, for --utp: the seeder also keeps TCP (for seedbed-tcp), the
+# libtorrent leecher turns TCP off.
+UTP_SEED_SETTINGS = {"enable_outgoing_utp": True, "enable_incoming_utp": True}
+UTP_LEECH_SETTINGS = dict(UTP_SEED_SETTINGS, enable_outgoing_tcp=False, enable_incoming_tcp=False)
+
 LEECH_LT = r'''
-import libtorrent as lt, sys, time
-torrent, out, port, utp = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "utp"
-s = lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False,
+import json, libtorrent as lt, sys, time
+torrent, out, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+extra = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+s = lt.session(dict({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False,
                 "enable_upnp": False, "enable_natpmp": False,
                 "allow_multiple_connections_per_ip": True, "min_reconnect_time": 1,
-                "enable_outgoing_utp": utp, "enable_incoming_utp": utp,
-                "enable_outgoing_tcp": not utp, "enable_incoming_tcp": not utp,
-                "alert_mask": 0})
+                "enable_outgoing_utp": False, "enable_incoming_utp": False,
+                "alert_mask": 0}, **extra))
 p = lt.add_torrent_params()
 p.ti = lt.torrent_info(torrent)
 p.save_path = out
@@ -84,15 +98,15 @@ def make_seed(tmp, size_mib):
 
 
 SEED = r'''
-import libtorrent as lt, sys, time
-torrent, data, utp = sys.argv[1], sys.argv[2], sys.argv[3] == "utp"
+import json, libtorrent as lt, sys, time
+torrent, data = sys.argv[1], sys.argv[2]
+extra = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
 settings = lt.high_performance_seed()
 settings.update({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False,
                  "enable_upnp": False, "enable_natpmp": False,
                  "allow_multiple_connections_per_ip": True, "min_reconnect_time": 1,
-                 # With --utp the seeder takes both (our TCP run is the
-                 # baseline of our uTP run); else TCP only.
-                 "enable_outgoing_utp": utp, "enable_incoming_utp": utp})
+                 "enable_outgoing_utp": False, "enable_incoming_utp": False})
+settings.update(extra)
 s = lt.session(settings)
 p = lt.add_torrent_params()
 p.ti = lt.torrent_info(torrent)
@@ -172,7 +186,10 @@ def main():
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--no-warm", action="store_true", help="do not recycle page-cache memory before each run")
     ap.add_argument("--fsync", action="store_true", help="seedbed flushes its files before exiting (--fsync)")
-    ap.add_argument("--utp", action="store_true", help="transfers over uTP (and seedbed over TCP beside)")
+    ap.add_argument("--rc4", action="store_true",
+                    help="force MSE with an RC4 payload on the seeder and both leechers")
+    ap.add_argument("--utp", action="store_true",
+                    help="transfers over uTP (and seedbed over TCP beside)")
     ap.add_argument("--download-bin", default=os.path.join(ROOT, "target/release/examples/download"))
     args = ap.parse_args()
 
@@ -182,11 +199,15 @@ def main():
         print(f"making {args.size} MiB and its torrent in {tmp}", flush=True)
         data_dir, tpath = make_seed(tmp, args.size)
         want = file_sha1(os.path.join(data_dir, "bench.bin"))
-        mode = "utp" if args.utp else "tcp"
-        seeder = subprocess.Popen(["/usr/bin/python3", "-c", SEED, tpath, data_dir, mode],
+        base = RC4_SETTINGS if args.rc4 else {}
+        extra = json.dumps(dict(base, **UTP_LEECH_SETTINGS) if args.utp else base)
+        seed_extra = json.dumps(dict(base, **UTP_SEED_SETTINGS) if args.utp else base)
+        seeder = subprocess.Popen(["/usr/bin/python3", "-c", SEED, tpath, data_dir, seed_extra],
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         port = int(seeder.stdout.readline())
-        print(f"python3-libtorrent {lt.__version__} seeding on 127.0.0.1:{port}", flush=True)
+        mode = ", MSE forced with RC4 on all three" if args.rc4 else ""
+        mode += ", over uTP" if args.utp else ""
+        print(f"python3-libtorrent {lt.__version__} seeding on 127.0.0.1:{port}{mode}", flush=True)
         time.sleep(1)
         who_all = ["seedbed", "libtorrent"] + (["seedbed-tcp"] if args.utp else [])
         results = {w: [] for w in who_all}
@@ -202,8 +223,10 @@ def main():
                            "--utp-only" if who == "seedbed" and args.utp else "--no-utp"]
                     if args.fsync:
                         cmd.append("--fsync")
+                    if args.rc4:
+                        cmd += ["--encryption", "forced", "--encryption-level", "rc4"]
                 else:
-                    cmd = ["/usr/bin/python3", "-c", LEECH_LT, tpath, out, str(port), mode]
+                    cmd = ["/usr/bin/python3", "-c", LEECH_LT, tpath, out, str(port), extra]
                 # Earlier runs' writes are flushed first, so no run pays
                 # for another's writeback.
                 os.sync()

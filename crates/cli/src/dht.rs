@@ -83,8 +83,9 @@ pub fn parse_node(s: &str) -> Result<String, String> {
 /// torrent, announce one, ask a node for a sample of its info hashes
 /// (BEP 51), or serve as a node.
 ///
-/// `get-peers`, `announce` and `serve` without --bootstrap join the public
-/// DHT through its routers. Errors go to stderr; the exit status is then 1.
+/// `get-peers` and `announce` without --bootstrap join the public DHT
+/// through its routers; `serve` without it joins nothing and waits for
+/// others to join it. Errors go to stderr; the exit status is then 1.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "dht")]
 pub struct DhtArgs {

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use indicatif::ProgressBar;
-use seedbed::session::{Stats, Status, Transports};
+use seedbed::session::{
+    EncryptionConfig, EncryptionLevel, EncryptionPolicy, Stats, Status, Transports,
+};
 
 /// Download a torrent (PyBitTorrent's `Client.py`, as a seedbed program).
 ///
@@ -69,6 +71,15 @@ pub struct DownloadArgs {
     /// Create sparse files instead of reserving their disk space up front.
     #[arg(long)]
     pub sparse: bool,
+    /// Message Stream Encryption: `disabled` (plain connections only),
+    /// `enabled` (either; dial plain, retry encrypted) or `forced`
+    /// (encrypted only, both directions).
+    #[arg(long, value_name = "POLICY", default_value = "enabled")]
+    pub encryption: EncryptionPolicy,
+    /// What an encrypted connection's payload may be: `plaintext`, `rc4`
+    /// or `both`.
+    #[arg(long, value_name = "LEVEL", default_value = "both")]
+    pub encryption_level: EncryptionLevel,
     /// The DHT (BEP 5): on unless --no-dht, through the public routers
     /// unless --dht-bootstrap.
     #[command(flatten)]
@@ -89,6 +100,15 @@ impl DownloadArgs {
     /// (and no JSON was asked for).
     pub fn progress_bar(&self) -> bool {
         self.use_progress_bar || (std::io::stdout().is_terminal() && !self.json)
+    }
+
+    /// The session's encryption settings from `--encryption` and
+    /// `--encryption-level`.
+    pub fn encryption(&self) -> EncryptionConfig {
+        EncryptionConfig {
+            level: self.encryption_level,
+            ..EncryptionConfig::with_policy(self.encryption)
+        }
     }
 }
 

@@ -716,3 +716,106 @@ fn download_a_bare_magnet_link_through_the_dht() {
         );
     }
 }
+
+/// `seed --dht-bootstrap NODE --dht-state FILE` shares its listen port
+/// with the DHT's UDP socket, announces the torrent to the loopback node
+/// (`dht get-peers` there finds the seeder's listen address) and writes
+/// the routing table, with that node, to FILE at exit; `seed --no-dht`
+/// binds no UDP socket at all.
+#[test]
+fn seed_dht_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let content = make_content(&src, 200_000);
+    let file = dir.path().join("t.torrent");
+    let hash = create_torrent(&content, &file, None);
+    let state = dir.path().join("dht.state");
+
+    let mut cmd = common::seedbed();
+    cmd.args(["dht", "serve", "--bind", "127.0.0.1:0", "--json"])
+        .stdin(std::process::Stdio::null());
+    let mut node = common::ChildGuard::spawn("seedbed dht serve", &mut cmd);
+    let node_addr: std::net::SocketAddr = node.wait_line(Duration::from_secs(20), |l| {
+        let v: serde_json::Value = serde_json::from_str(l).ok()?;
+        v["addrs"][0].as_str()?.parse().ok()
+    });
+
+    let seed = |dht: &[&str]| {
+        let mut cmd = common::seedbed();
+        cmd.args(["seed", "--torrent", file.to_str().unwrap()])
+            .args(["--data", src.to_str().unwrap()])
+            .args(["--listen", "127.0.0.1:0", "--no-trackers", "--json"])
+            .args(dht)
+            .stdin(std::process::Stdio::null());
+        let mut seeder = common::ChildGuard::spawn("seedbed seed", &mut cmd);
+        let listen: std::net::SocketAddr = seeder.wait_line(Duration::from_secs(30), |l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            v["listen"].as_str()?.parse().ok()
+        });
+        (seeder, listen)
+    };
+    let stop = |mut seeder: common::ChildGuard| {
+        let ok = std::process::Command::new("kill")
+            .args(["-INT", &seeder.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        assert!(
+            seeder.wait_exit(Duration::from_secs(30)).success(),
+            "{}",
+            seeder.tail()
+        );
+    };
+
+    let node_str = node_addr.to_string();
+    let (seeder, listen) = seed(&[
+        "--dht-bootstrap",
+        &node_str,
+        "--dht-state",
+        state.to_str().unwrap(),
+    ]);
+    // The DHT holds the listen address's UDP port.
+    assert!(
+        std::net::UdpSocket::bind(listen).is_err(),
+        "no UDP socket on {listen}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = run(&[
+            "dht",
+            "get-peers",
+            &hash,
+            "--bootstrap",
+            &node_str,
+            "--bind",
+            "127.0.0.1:0",
+            "--timeout",
+            "10",
+            "--json",
+        ])
+        .ok()
+        .json();
+        if found["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == listen.to_string().as_str())
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the seeder is not announced: {found}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop(seeder);
+    let saved = seedbed::dht::RoutingState::decode(&std::fs::read(&state).unwrap()).unwrap();
+    assert!(saved.nodes.iter().any(|n| n.addr == node_addr), "{saved:?}");
+
+    // --no-dht: the listen port's UDP side stays free.
+    let (seeder, listen) = seed(&["--no-dht"]);
+    std::net::UdpSocket::bind(listen).expect("no UDP socket with --no-dht");
+    stop(seeder);
+}

@@ -52,6 +52,7 @@ mod announce;
 pub mod choker;
 mod config;
 mod dht;
+mod encryption;
 mod error;
 mod handle;
 mod metadata;
@@ -66,6 +67,7 @@ mod verify;
 
 pub use config::{AddTorrentOptions, SessionConfig};
 pub use dht::{DhtConfig, DEFAULT_DHT_BOOTSTRAP};
+pub use encryption::{EncryptionConfig, EncryptionLevel, EncryptionPolicy};
 pub use error::Error;
 pub use handle::{Event, PeerInfo, Stats, Status, TorrentHandle};
 pub use session::Session;

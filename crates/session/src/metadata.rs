@@ -13,13 +13,12 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use seedbed_metainfo::{Info, InfoHash, Magnet, PeerId};
 use seedbed_peer_wire::{
-    ExtendedHandshake, Handshake, HandshakeCodec, HandshakeEvent, Limits, Message, MessageCodec,
-    MetadataAssembler, MetadataMessage, Reserved, UT_METADATA,
+    ExtendedHandshake, Handshake, Limits, Message, MessageCodec, MetadataAssembler,
+    MetadataMessage, Reserved, UT_METADATA,
 };
 use sha1::{Digest, Sha1};
 use tokio::sync::Notify;
 use tokio::time::timeout;
-use tokio_util::codec::Framed;
 
 use crate::config::{AddTorrentOptions, SessionConfig};
 use crate::handle::{Event, Slot};
@@ -256,21 +255,16 @@ async fn ask_peer(
     slot: &Slot,
 ) -> Option<()> {
     let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
-    let stream = dialer.dial(addr).await.ok()?;
-    let mut framed = Framed::new(stream, HandshakeCodec::new());
     let ours = Handshake::new(info_hash, peer_id).with_reserved(
         Reserved::ZERO
             .with(Reserved::EXTENSION_PROTOCOL)
             .with(Reserved::FAST),
     );
-    framed.send(ours).await.ok()?;
-    let theirs = match timeout(config.connect_timeout, framed.next())
+    // uTP or TCP, then plain or MSE handshakes as the encryption policy
+    // says.
+    let (framed, theirs) = crate::encryption::dial(config, dialer, addr, ours)
         .await
-        .ok()??
-    {
-        Ok(HandshakeEvent::Complete(hs)) => hs,
-        _ => return None,
-    };
+        .ok()?;
     if theirs.info_hash != info_hash || !theirs.reserved.extension_protocol() {
         return None;
     }

@@ -21,10 +21,10 @@ use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_util::codec::Framed;
 
+use crate::encryption::{dial, PeerStream};
 use crate::error::Error;
 use crate::picker::Received;
 use crate::torrent::{DriverCmd, PeerCmd, PeerKey, PieceBuffer, State, TorrentShared};
-use crate::transport::PeerStream;
 
 /// Our reserved bits: fast extension (BEP 6) and extension protocol
 /// (BEP 10).
@@ -78,37 +78,17 @@ fn our_handshake(shared: &TorrentShared) -> Handshake {
 /// Dials `addr` (uTP first, then TCP, as the session's transports say),
 /// handshakes and runs the connection until it ends.
 pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
-    let mut t = shared.config.connect_timeout;
-    if shared.dialer.transports == crate::Transports::Both {
-        t += shared.config.utp_connect_timeout;
-    }
-    let attempt = async {
-        let stream = shared.dialer.dial(addr).await?;
-        let mut framed = Framed::new(stream, HandshakeCodec::new());
-        framed.send(our_handshake(&shared)).await?;
-        match framed.next().await {
-            Some(Ok(HandshakeEvent::Complete(hs))) => Ok((framed, hs)),
-            Some(Ok(HandshakeEvent::Prefix(_))) => unreachable!("not an early-info-hash codec"),
-            Some(Err(e)) => Err(e.into()),
-            None => Err(Error::Peer {
-                addr,
-                reason: "closed during the handshake".into(),
-            }),
-        }
-    };
-    let (framed, theirs) = match timeout(t, attempt).await {
-        Ok(Ok(x)) => x,
-        Ok(Err(e)) => {
-            tracing::debug!(%addr, %e, "connect failed");
-            shared.connect_failed(addr);
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%addr, "connect timed out");
-            shared.connect_failed(addr);
-            return;
-        }
-    };
+    // uTP or TCP (by the transports setting), then plain or MSE
+    // handshakes as the encryption policy says.
+    let (framed, theirs) =
+        match dial(&shared.config, &shared.dialer, addr, our_handshake(&shared)).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::debug!(%addr, %e, "connect failed");
+                shared.connect_failed(addr);
+                return;
+            }
+        };
     if theirs.info_hash != shared.info_hash || theirs.peer_id == shared.peer_id {
         tracing::debug!(%addr, "wrong info hash or our own peer id");
         shared.connect_failed(addr);
@@ -163,7 +143,7 @@ async fn run(
     outgoing: bool,
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let transport = framed.get_ref().transport();
+    let transport = framed.get_ref().get_ref().transport();
     let Some(key) = shared.register_peer(addr, tx, outgoing, transport) else {
         return;
     };

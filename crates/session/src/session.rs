@@ -16,13 +16,14 @@ use tokio_util::codec::Framed;
 
 use crate::config::{AddTorrentOptions, SessionConfig};
 use crate::dht::SessionDht;
+use crate::encryption::{same_torrent, Acceptor};
 use crate::error::Error;
 use crate::handle::{Event, Slot, Status, TorrentHandle};
 use crate::metadata;
 use crate::peer;
 use crate::storage::Storage;
 use crate::torrent::{new_shared, run_driver, Registry};
-use crate::transport::{Dialer, PeerStream};
+use crate::transport::{Dialer, TransportStream};
 use crate::verify::HashPool;
 
 /// A BitTorrent session: accepts peer connections on one port and runs any
@@ -156,13 +157,19 @@ impl Session {
             None
         };
         // Accepting starts once nothing can fail any more.
+        let acceptor = Arc::new(Acceptor::new(&config, Arc::clone(&registry)));
         if let Some(l) = listener {
-            tasks.push(tokio::spawn(accept_loop(l, Arc::clone(&registry))));
+            tasks.push(tokio::spawn(accept_loop(
+                l,
+                Arc::clone(&registry),
+                Arc::clone(&acceptor),
+            )));
         }
         if let (Some(utp), Some(_)) = (&utp, listen_addr) {
             tasks.push(tokio::spawn(utp_accept_loop(
                 utp.clone(),
                 Arc::clone(&registry),
+                acceptor,
             )));
         }
         let hasher = HashPool::new(config.hashing_threads);
@@ -421,7 +428,7 @@ async fn start_torrent(
     Ok(())
 }
 
-async fn accept_loop(listener: TcpListener, registry: Arc<Registry>) {
+async fn accept_loop(listener: TcpListener, registry: Arc<Registry>, acceptor: Arc<Acceptor>) {
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(x) => x,
@@ -433,23 +440,25 @@ async fn accept_loop(listener: TcpListener, registry: Arc<Registry>) {
         };
         let _ = stream.set_nodelay(true);
         tokio::spawn(incoming(
-            PeerStream::Tcp(stream),
+            TransportStream::Tcp(stream),
             addr,
             Arc::clone(&registry),
+            Arc::clone(&acceptor),
         ));
     }
 }
 
 /// Accepts uTP connections on the session's UDP socket (the same port
 /// number as TCP). Ends when the uTP socket stops.
-async fn utp_accept_loop(socket: UtpSocket, registry: Arc<Registry>) {
+async fn utp_accept_loop(socket: UtpSocket, registry: Arc<Registry>, acceptor: Arc<Acceptor>) {
     loop {
         match socket.accept().await {
             Ok((stream, addr)) => {
                 tokio::spawn(incoming(
-                    PeerStream::Utp(stream),
+                    TransportStream::Utp(stream),
                     addr,
                     Arc::clone(&registry),
+                    Arc::clone(&acceptor),
                 ));
             }
             Err(e) => {
@@ -460,14 +469,26 @@ async fn utp_accept_loop(socket: UtpSocket, registry: Arc<Registry>) {
     }
 }
 
-/// An incoming connection of either transport: reads the first 48 bytes
-/// of the handshake, finds the torrent, hands it to the peer code.
-async fn incoming(stream: PeerStream, addr: SocketAddr, registry: Arc<Registry>) {
+/// An incoming connection of either transport: plain or MSE as the
+/// encryption policy allows, then the first 48 bytes of the handshake
+/// find the torrent, and the peer code takes it.
+async fn incoming(
+    stream: TransportStream,
+    addr: SocketAddr,
+    registry: Arc<Registry>,
+    acceptor: Arc<Acceptor>,
+) {
+    let Some(stream) = acceptor.accept(stream, addr).await else {
+        return;
+    };
     let mut framed = Framed::new(stream, HandshakeCodec::early_info_hash());
     let first = tokio::time::timeout(std::time::Duration::from_secs(10), framed.next()).await;
     let Ok(Some(Ok(HandshakeEvent::Prefix(prefix)))) = first else {
         return;
     };
+    if !same_torrent(framed.get_ref(), &prefix.info_hash) {
+        return;
+    }
     let shared = registry
         .lock()
         .unwrap_or_else(|e| e.into_inner())

@@ -64,45 +64,46 @@ impl std::fmt::Display for Transport {
     }
 }
 
-/// A peer connection's byte stream: the codecs run on it unchanged.
+/// A peer connection's byte stream below encryption (MSE, see
+/// `encryption.rs`): the codecs run on it unchanged.
 #[derive(Debug)]
-pub(crate) enum PeerStream {
+pub(crate) enum TransportStream {
     Tcp(TcpStream),
     Utp(UtpStream),
 }
 
-impl PeerStream {
+impl TransportStream {
     /// Which transport it runs on.
     pub(crate) fn transport(&self) -> Transport {
         match self {
-            PeerStream::Tcp(_) => Transport::Tcp,
-            PeerStream::Utp(_) => Transport::Utp,
+            TransportStream::Tcp(_) => Transport::Tcp,
+            TransportStream::Utp(_) => Transport::Utp,
         }
     }
 }
 
-impl AsyncRead for PeerStream {
+impl AsyncRead for TransportStream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            PeerStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            PeerStream::Utp(s) => Pin::new(s).poll_read(cx, buf),
+            TransportStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            TransportStream::Utp(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
 
-impl AsyncWrite for PeerStream {
+impl AsyncWrite for TransportStream {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            PeerStream::Tcp(s) => Pin::new(s).poll_write(cx, data),
-            PeerStream::Utp(s) => Pin::new(s).poll_write(cx, data),
+            TransportStream::Tcp(s) => Pin::new(s).poll_write(cx, data),
+            TransportStream::Utp(s) => Pin::new(s).poll_write(cx, data),
         }
     }
 
@@ -112,29 +113,29 @@ impl AsyncWrite for PeerStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            PeerStream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            PeerStream::Utp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            TransportStream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            TransportStream::Utp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
-            PeerStream::Tcp(s) => s.is_write_vectored(),
-            PeerStream::Utp(s) => s.is_write_vectored(),
+            TransportStream::Tcp(s) => s.is_write_vectored(),
+            TransportStream::Utp(s) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            PeerStream::Tcp(s) => Pin::new(s).poll_flush(cx),
-            PeerStream::Utp(s) => Pin::new(s).poll_flush(cx),
+            TransportStream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            TransportStream::Utp(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            PeerStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            PeerStream::Utp(s) => Pin::new(s).poll_shutdown(cx),
+            TransportStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            TransportStream::Utp(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
@@ -159,7 +160,7 @@ impl Dialer {
     /// # Errors
     /// [`Error::Io`] with the last attempt's error (a time-out is
     /// `TimedOut`).
-    pub(crate) async fn dial(&self, addr: SocketAddr) -> Result<PeerStream, Error> {
+    pub(crate) async fn dial(&self, addr: SocketAddr) -> Result<TransportStream, Error> {
         let mut last = None;
         if let (true, Some(utp)) = (self.transports.utp(), &self.utp) {
             let limit = if self.transports.tcp() {
@@ -168,7 +169,7 @@ impl Dialer {
                 self.connect_timeout
             };
             match timeout(limit, utp.connect(addr)).await {
-                Ok(Ok(s)) => return Ok(PeerStream::Utp(s)),
+                Ok(Ok(s)) => return Ok(TransportStream::Utp(s)),
                 Ok(Err(e)) => last = Some(e),
                 Err(_) => last = Some(io::ErrorKind::TimedOut.into()),
             }
@@ -178,7 +179,7 @@ impl Dialer {
             match timeout(self.connect_timeout, TcpStream::connect(addr)).await {
                 Ok(Ok(s)) => {
                     let _ = s.set_nodelay(true);
-                    return Ok(PeerStream::Tcp(s));
+                    return Ok(TransportStream::Tcp(s));
                 }
                 Ok(Err(e)) => last = Some(e),
                 Err(_) => last = Some(io::ErrorKind::TimedOut.into()),

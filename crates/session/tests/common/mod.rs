@@ -742,6 +742,18 @@ fn ready_port(line: &str) -> Option<u16> {
 /// idle limit; as a leecher its ratio limit is 0, so it exits once it has
 /// everything.
 pub fn transmission(torrent: &Path, dir: &Path, port: u16, seed: bool) -> ChildGuard {
+    transmission_with(torrent, dir, port, seed, 0)
+}
+
+/// As [`transmission`], with its `encryption` setting: 0 prefer plain
+/// (tolerate encrypted), 1 prefer encrypted, 2 require encrypted (MSE).
+pub fn transmission_with(
+    torrent: &Path,
+    dir: &Path,
+    port: u16,
+    seed: bool,
+    encryption: u8,
+) -> ChildGuard {
     let cfg = tempfile::Builder::new()
         .prefix("seedbed-transmission-")
         .tempdir()
@@ -762,7 +774,7 @@ pub fn transmission(torrent: &Path, dir: &Path, port: u16, seed: bool) -> ChildG
   "speed-limit-down-enabled": false,
   "speed-limit-up-enabled": false,
   "alt-speed-enabled": false,
-  "encryption": 0,
+  "encryption": {encryption},
   "ratio-limit-enabled": {leech},
   "ratio-limit": 0,
   "idle-seeding-limit-enabled": false,
@@ -774,7 +786,10 @@ pub fn transmission(torrent: &Path, dir: &Path, port: u16, seed: bool) -> ChildG
     std::fs::write(cfg.join("settings.json"), settings).unwrap();
     let mut cmd = Command::new(TRANSMISSION_CLI);
     cmd.arg("-g").arg(&cfg).arg("-w").arg(dir);
-    cmd.args(["-p", &port.to_string(), "-D", "-U", "-M", "-et"]);
+    // The command line overrides settings.json: tolerated, preferred,
+    // required.
+    let enc_flag = ["-et", "-ep", "-er"][usize::from(encryption.min(2))];
+    cmd.args(["-p", &port.to_string(), "-D", "-U", "-M", enc_flag]);
     if seed {
         cmd.arg("-v");
     }
