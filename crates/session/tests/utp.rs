@@ -241,3 +241,93 @@ async fn utp_only_does_not_fall_back_to_tcp() {
     })
     .await;
 }
+
+/// Message Stream Encryption over uTP: libtorrent on uTP only with MSE
+/// forced both ways (RC4 payload) seeds to our session with encryption
+/// forced; every byte arrives, over uTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_from_libtorrent_over_utp_with_rc4_forced() {
+    if !common::have_libtorrent() {
+        return;
+    }
+    common::serially_within(TEST_TIME, async {
+        let f = Fixture::v1();
+        let mut c = std::process::Command::new(common::PYTHON);
+        c.arg(common::lt_script())
+            .args(["seed", f.file.to_str().unwrap(), f.src().to_str().unwrap()])
+            .args(["--utp-only", "--encryption", "2"]);
+        let mut lt = common::ChildGuard::spawn("libtorrent uTP seeder, RC4 forced", c);
+        let port: u16 = lt
+            .wait_line(START_TIME, |l| {
+                l.strip_prefix("READY ")?.trim().parse().ok()
+            })
+            .await;
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let session = Session::new(SessionConfig {
+            encryption: seedbed_session::EncryptionConfig {
+                level: seedbed_session::EncryptionLevel::Rc4,
+                ..seedbed_session::EncryptionConfig::with_policy(
+                    seedbed_session::EncryptionPolicy::Forced,
+                )
+            },
+            ..config(Transports::Both)
+        })
+        .await
+        .unwrap();
+        let handle = session
+            .add_torrent(
+                &f.torrent,
+                AddTorrentOptions::new(f.dst())
+                    .trackers(false)
+                    .seed(false)
+                    .peers([addr]),
+            )
+            .await
+            .unwrap();
+        let watch = Watch::new(&handle);
+        let started = Instant::now();
+        common::wait_complete(&handle, TEST_TIME).await;
+        println!(
+            "{}",
+            common::describe("from libtorrent over uTP, RC4", started, &handle.stats())
+        );
+        f.assert_downloaded();
+        assert_eq!(watch.seen(), HashSet::from([Transport::Utp]));
+        session.shutdown().await;
+    })
+    .await;
+}
+
+/// MSE over uTP between our sessions, both forcing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_over_utp_between_our_sessions() {
+    common::serially_within(TEST_TIME, async {
+        let forced = SessionConfig {
+            encryption: seedbed_session::EncryptionConfig::with_policy(
+                seedbed_session::EncryptionPolicy::Forced,
+            ),
+            ..config(Transports::UtpOnly)
+        };
+        let f = Fixture::v1();
+        let (seed_session, _seed) =
+            common::our_seeder_with(forced.clone(), &f.torrent, f.src()).await;
+        let addr = seed_session.listen_addr().unwrap();
+        let session = Session::new(forced).await.unwrap();
+        let handle = session
+            .add_torrent(
+                &f.torrent,
+                AddTorrentOptions::new(f.dst())
+                    .trackers(false)
+                    .seed(false)
+                    .peers([addr]),
+            )
+            .await
+            .unwrap();
+        let watch = Watch::new(&handle);
+        common::wait_complete(&handle, TEST_TIME).await;
+        f.assert_downloaded();
+        assert_eq!(watch.seen(), HashSet::from([Transport::Utp]));
+        common::shut_down([session, seed_session]).await;
+    })
+    .await;
+}
