@@ -5,8 +5,8 @@
 //! Today's `seedbed-session` has no per-peer, per-file, tracker or piece
 //! map snapshots (issue 15, "What a program needs to show"), so an
 //! `Observer` follows the torrent's [`Event`]s: peers from
-//! `PeerConnected`/`PeerDisconnected` (address only: client, flags and
-//! rates show `-`), trackers from `TrackerAnswered`/`TrackerFailed`, the
+//! `PeerConnected`/`PeerDisconnected` (address; flags `P` uTP and `I`
+//! incoming from `TorrentHandle::peers`; client and rates show `-`), trackers from `TrackerAnswered`/`TrackerFailed`, the
 //! piece map from `Checked`/`PieceVerified`, and file progress from the
 //! piece map and the torrent's file list. When the session gains
 //! `TorrentHandle::peers()`, `file_progress()`, `piece_map()` and
@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use seedbed::metainfo::Info;
-use seedbed::session::{Event, Stats, TorrentHandle};
+use seedbed::session::{Event, Stats, TorrentHandle, Transport};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::model::{Detail, FileRow, PeerRow, PieceMap, PieceState, TrackerRow};
@@ -52,6 +52,9 @@ pub(crate) struct Observer {
     observed: Arc<Mutex<Observed>>,
     /// The torrent's files, when it was added from a .torrent file.
     info: Option<Arc<Info>>,
+    /// The torrent, for what the session tells directly (each peer's
+    /// transport and direction).
+    handle: TorrentHandle,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -96,6 +99,7 @@ impl Observer {
         Observer {
             observed,
             info,
+            handle: handle.clone(),
             task,
         }
     }
@@ -112,13 +116,29 @@ impl Observer {
             // Complete: whatever was missed, every piece is here.
             o.have.iter_mut().for_each(|h| *h = true);
         }
+        // `P` uTP (BEP 29), `I` incoming, from the session's peer list.
+        let known: BTreeMap<SocketAddr, String> = self
+            .handle
+            .peers()
+            .into_iter()
+            .map(|p| {
+                let mut flags = String::new();
+                if p.transport == Transport::Utp {
+                    flags.push('P');
+                }
+                if !p.outgoing {
+                    flags.push('I');
+                }
+                (p.addr, flags)
+            })
+            .collect();
         let peers = o
             .peers
             .keys()
             .map(|&addr| PeerRow {
                 addr,
                 client: None,
-                flags: String::new(),
+                flags: known.get(&addr).cloned().unwrap_or_default(),
                 down_rate: None,
                 up_rate: None,
                 progress: None,
