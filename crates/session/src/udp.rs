@@ -163,6 +163,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn reader_hands_utp_datagrams_on_intact() {
+        // More datagrams than one read chunk holds, kept alive while later
+        // ones arrive: slices of a chunk must never be overwritten.
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let addr = socket.local_addr().unwrap();
+        let (tx, mut rx) = mpsc::channel(4096);
+        let counters = Arc::new(UdpCounters::default());
+        let task = spawn_reader(socket, None, Some(tx), Arc::clone(&counters));
+        let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let datagram = |i: u32| {
+            let mut d = vec![0x41u8; 1400];
+            d[1..5].copy_from_slice(&i.to_be_bytes());
+            d[1399] = i as u8;
+            d
+        };
+        let n = 2 * READ_CHUNK as u32 / 1400;
+        let mut kept = Vec::new();
+        for i in 0..n {
+            peer.send_to(&datagram(i), addr).await.unwrap();
+            tokio::task::yield_now().await;
+            // Receive as we go (loopback UDP drops what the socket buffer
+            // cannot hold), keeping every datagram.
+            while let Ok((from, d)) = rx.try_recv() {
+                assert_eq!(from, peer.local_addr().unwrap());
+                kept.push(d);
+            }
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while kept.len() < n as usize && std::time::Instant::now() < deadline {
+            if let Ok(Some((_, d))) =
+                tokio::time::timeout(std::time::Duration::from_millis(100), rx.recv()).await
+            {
+                kept.push(d);
+            }
+        }
+        assert!(
+            kept.len() > READ_CHUNK / 1400,
+            "more than one chunk's worth"
+        );
+        for d in &kept {
+            let i = u32::from_be_bytes(d[1..5].try_into().unwrap());
+            assert_eq!(&d[..], &datagram(i)[..], "datagram {i} intact");
+        }
+        assert_eq!(counters.utp.load(Ordering::Relaxed), kept.len() as u64);
+        assert_eq!(counters.dht_dropped.load(Ordering::Relaxed), 0);
+        task.abort();
+    }
+
+    #[tokio::test]
     async fn reader_routes_and_counts() {
         let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let addr = socket.local_addr().unwrap();
