@@ -9,6 +9,7 @@ use seedbed_metainfo::InfoHash;
 use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::error::Error;
+use crate::storage::DiskStats;
 use crate::torrent::{DriverCmd, TorrentShared};
 
 /// Events a receiver may fall behind before it loses the oldest.
@@ -284,6 +285,14 @@ impl TorrentHandle {
             upload_rate: rates.1,
             peers,
         }
+    }
+
+    /// Bytes the torrent's storage read from and wrote to its files since
+    /// it was added (zeros while a magnet link's metadata is fetched).
+    pub fn disk_stats(&self) -> DiskStats {
+        self.shared()
+            .map(|s| s.storage.disk_stats())
+            .unwrap_or_default()
     }
 
     /// Waits until every piece is verified on disk.

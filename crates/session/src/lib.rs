@@ -47,4 +47,4 @@ pub use config::{AddTorrentOptions, SessionConfig};
 pub use error::Error;
 pub use handle::{Event, Stats, Status, TorrentHandle};
 pub use session::Session;
-pub use storage::{Allocation, Storage};
+pub use storage::{Allocation, DiskStats, Storage};

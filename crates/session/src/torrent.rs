@@ -174,17 +174,17 @@ impl TorrentShared {
     }
 
     pub(crate) fn set_status(&self, status: Status) {
-        let changed = self.status.send_if_modified(|s| {
+        // The event goes out while the watch is still locked, so whoever
+        // sees the new status (and then subscribes) does not get it too.
+        self.status.send_if_modified(|s| {
             if *s == status {
                 false
             } else {
                 *s = status.clone();
+                self.emit(Event::StatusChanged(status));
                 true
             }
         });
-        if changed {
-            self.emit(Event::StatusChanged(status));
-        }
     }
 
     /// Queues a complete piece for hashing and, if it passes, writing.
@@ -490,6 +490,14 @@ pub(crate) async fn run_driver(
     );
 
     let complete = shared.lock().picker.is_complete();
+    if complete {
+        let storage = Arc::clone(&shared.storage);
+        if let Ok(Err(e)) =
+            tokio::task::spawn_blocking(move || storage.create_empty_files(|_| true)).await
+        {
+            tracing::warn!(%e, "creating empty files");
+        }
+    }
     let mut paused = shared.opts.paused;
     let working = |complete: bool| {
         if complete {
@@ -571,6 +579,11 @@ pub(crate) async fn run_driver(
                         }
                     }
                     DriverCmd::Completed => {
+                        let storage = Arc::clone(&shared.storage);
+                        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || storage.create_empty_files(|_| true)).await {
+                            shared.set_status(Status::Failed(e.to_string()));
+                            continue;
+                        }
                         if shared.opts.sync_on_completion {
                             let storage = Arc::clone(&shared.storage);
                             if let Ok(Err(e)) = tokio::task::spawn_blocking(move || storage.sync()).await {
