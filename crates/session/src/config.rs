@@ -47,6 +47,15 @@ pub struct SessionConfig {
     /// (BEP 9 `metadata_size`), checked before anything is allocated.
     /// Default 30 MiB, as libtorrent.
     pub max_metadata_size: u32,
+    /// A folder for every torrent's resume data (fast resume), one file
+    /// `<info hash in hex>.resume` per torrent, used when the torrent's
+    /// [`AddTorrentOptions::resume_file`] is not set. `None` (the
+    /// default): no resume data unless a torrent names its file.
+    pub resume_dir: Option<PathBuf>,
+    /// While pieces are being verified, resume data is saved this often
+    /// (besides on pause, on completion and when the torrent stops).
+    /// Default 120 s.
+    pub resume_save_interval: Duration,
 }
 
 impl Default for SessionConfig {
@@ -65,6 +74,8 @@ impl Default for SessionConfig {
             user_agent: concat!("seedbed/", env!("CARGO_PKG_VERSION")).to_string(),
             tracker_timeout: Duration::from_secs(15),
             max_metadata_size: 30 * 1024 * 1024,
+            resume_dir: None,
+            resume_save_interval: Duration::from_secs(120),
         }
     }
 }
@@ -96,6 +107,11 @@ pub struct AddTorrentOptions {
     /// written (in the page cache) before they count as done, which
     /// survives the process being killed but not a power loss.
     pub sync_on_completion: bool,
+    /// Where this torrent's resume data is read at start and saved (fast
+    /// resume: see `ResumeData`). `None` (the default) uses
+    /// `<info hash in hex>.resume` in [`SessionConfig::resume_dir`], if
+    /// that is set.
+    pub resume_file: Option<PathBuf>,
 }
 
 impl AddTorrentOptions {
@@ -110,6 +126,7 @@ impl AddTorrentOptions {
             paused: false,
             allocation: Allocation::default(),
             sync_on_completion: false,
+            resume_file: None,
         }
     }
 
@@ -146,6 +163,12 @@ impl AddTorrentOptions {
     /// Flushes the files to the disk at completion or not.
     pub fn sync_on_completion(mut self, on: bool) -> Self {
         self.sync_on_completion = on;
+        self
+    }
+
+    /// Reads and saves resume data at `path`.
+    pub fn resume_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.resume_file = Some(path.into());
         self
     }
 

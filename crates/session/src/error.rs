@@ -57,6 +57,12 @@ pub enum Error {
     /// The metainfo layer rejected a torrent.
     #[error(transparent)]
     Metainfo(#[from] seedbed_metainfo::Error),
+    /// Resume data that cannot be used: not bencode, another format or
+    /// version, or not the shape of the torrent (the bencode error gives
+    /// the byte offset or key path). Never fatal: the data on disk is
+    /// checked instead.
+    #[error("resume data: {0}")]
+    Resume(#[source] seedbed_bencode::Error),
 }
 
 impl Error {

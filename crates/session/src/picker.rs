@@ -188,6 +188,16 @@ impl PiecePicker {
         self.have.set(piece.get(), true);
     }
 
+    /// Forgets every verified and started piece (a recheck follows):
+    /// every piece is missing again. Availability is kept.
+    pub fn forget_pieces(&mut self) {
+        let n = self.status.len() as u32;
+        self.status.fill(PieceStatus::Missing);
+        self.partial.clear();
+        self.have = Bitfield::new(n);
+        self.missing = n;
+    }
+
     /// Appends up to `want` blocks to request from a peer that has `bits`,
     /// skipping blocks for which `ours(block)` is true (already requested
     /// from this peer). Order: free blocks of partial pieces, then new

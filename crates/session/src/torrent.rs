@@ -21,8 +21,9 @@ use crate::config::{AddTorrentOptions, SessionConfig};
 use crate::handle::{Event, Slot, Status};
 use crate::peer;
 use crate::picker::PiecePicker;
+use crate::resume::{self, ResumeState};
 use crate::storage::Storage;
-use crate::verify::{sha1, sha1_blocks, HashPool};
+use crate::verify::{sha1_blocks, HashPool};
 
 /// The engine's key for one peer connection.
 pub(crate) type PeerKey = u64;
@@ -55,6 +56,9 @@ pub(crate) enum DriverCmd {
     Stop(oneshot::Sender<()>),
     /// Every piece is verified.
     Completed,
+    /// Forget what is verified and hash the data again
+    /// (`TorrentHandle::force_recheck`).
+    Recheck,
 }
 
 /// A connected peer, as the torrent sees it.
@@ -149,6 +153,8 @@ pub(crate) struct TorrentShared {
     pub(crate) max_unverified: u64,
     /// Zero of the picker's clock (`PiecePicker::set_clock`).
     pub(crate) epoch: Instant,
+    /// Where resume data is kept, and its saves.
+    pub(crate) resume: ResumeState,
 }
 
 impl fmt::Debug for TorrentShared {
@@ -402,6 +408,7 @@ pub(crate) fn new_shared(
     let max_unverified = config
         .max_unverified_bytes
         .max(2 * hasher.threads() as u64 * u64::from(geometry.piece_length()));
+    let resume = ResumeState::new(resume::resume_path(&config, &opts, &info.info_hash()));
     let shared = Arc::new(TorrentShared {
         info_hash: info.info_hash(),
         trackers,
@@ -432,47 +439,11 @@ pub(crate) fn new_shared(
         unverified: AtomicU64::new(0),
         max_unverified,
         epoch: Instant::now(),
+        resume,
         opts,
         info,
     });
     (shared, cmd_rx)
-}
-
-/// Hashes the data already on disk with every hashing thread and marks the
-/// pieces that pass. Pieces only in freshly created files are skipped.
-async fn check_existing(shared: &Arc<TorrentShared>) -> u32 {
-    let g = *shared.info.geometry();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut queued = 0u32;
-    for piece in g.pieces() {
-        if shared.storage.piece_is_fresh(piece) {
-            continue;
-        }
-        queued += 1;
-        let shared = Arc::clone(shared);
-        let tx = tx.clone();
-        shared.hasher.clone().submit(move || {
-            let mut buf = vec![0u8; g.piece_len(piece) as usize];
-            let ok = shared.storage.read(piece, 0, &mut buf).is_ok()
-                && shared
-                    .info
-                    .piece_hash_v1(piece)
-                    .is_some_and(|h| *h == sha1(&buf));
-            let _ = tx.send((piece, ok));
-        });
-    }
-    drop(tx);
-    let mut good = 0;
-    for _ in 0..queued {
-        let Some((piece, ok)) = rx.recv().await else {
-            break;
-        };
-        if ok {
-            shared.lock().picker.mark_have(piece);
-            good += 1;
-        }
-    }
-    good
 }
 
 /// The torrent's driver: runs until the torrent is stopped.
@@ -481,13 +452,8 @@ pub(crate) async fn run_driver(
     mut cmd_rx: mpsc::UnboundedReceiver<DriverCmd>,
 ) {
     shared.set_status(Status::Checking);
-    let good = check_existing(&shared).await;
-    shared.emit(Event::Checked { pieces: good });
-    tracing::info!(
-        name = shared.info.name(),
-        pieces = good,
-        "checked existing data"
-    );
+    let checked = resume::startup_check(&shared).await;
+    report_check(&shared, checked);
 
     let complete = shared.lock().picker.is_complete();
     if complete {
@@ -534,6 +500,12 @@ pub(crate) async fn run_driver(
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let every = shared
+        .config
+        .resume_save_interval
+        .max(Duration::from_millis(1));
+    let mut save_tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    save_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks: u64 = 0;
     let mut last = (0u64, 0u64, Instant::now());
     loop {
@@ -562,6 +534,7 @@ pub(crate) async fn run_driver(
                             shared.disconnect_all();
                             tell(AnnounceCmd::Pause);
                             shared.set_status(Status::Paused);
+                            resume::save_now(&shared).await;
                         }
                     }
                     DriverCmd::Resume => {
@@ -592,6 +565,7 @@ pub(crate) async fn run_driver(
                             }
                         }
                         tracing::info!(name = shared.info.name(), "download complete");
+                        resume::save_now(&shared).await;
                         shared.emit(Event::Completed);
                         tell(AnnounceCmd::Completed);
                         if shared.opts.seed {
@@ -604,9 +578,27 @@ pub(crate) async fn run_driver(
                             shared.set_status(Status::Finished);
                         }
                     }
+                    DriverCmd::Recheck => {
+                        shared.lock().closed = true;
+                        shared.disconnect_all();
+                        shared.set_status(Status::Checking);
+                        let checked = resume::recheck(&shared).await;
+                        report_check(&shared, checked);
+                        let complete = shared.lock().picker.is_complete();
+                        shared.lock().closed = paused || finished_without_seeding(&shared);
+                        shared.set_status(if paused { Status::Paused } else { working(complete) });
+                        if !paused {
+                            let now = Instant::now();
+                            for k in shared.lock().known.values_mut() {
+                                k.next_attempt = now;
+                            }
+                            connect_more(&shared);
+                        }
+                    }
                     DriverCmd::Stop(ack) => {
                         shared.lock().closed = true;
                         shared.disconnect_all();
+                        resume::save_now(&shared).await;
                         if let Some(a) = &announcer {
                             let (tx, rx) = oneshot::channel();
                             let _ = a.send(AnnounceCmd::Stop(tx));
@@ -621,6 +613,7 @@ pub(crate) async fn run_driver(
                     }
                 }
             }
+            _ = save_tick.tick() => resume::save_if_changed(&shared).await,
             _ = tick.tick() => {
                 ticks += 1;
                 // Rates: exponential average over about 5 s.
@@ -644,6 +637,21 @@ pub(crate) async fn run_driver(
             }
         }
     }
+}
+
+/// Tells what a check found: [`Event::Checked`] and a log line.
+fn report_check(shared: &TorrentShared, checked: resume::Checked) {
+    shared.emit(Event::Checked {
+        pieces: checked.good,
+    });
+    tracing::info!(
+        name = shared.info.name(),
+        pieces = checked.good,
+        trusted = checked.trusted,
+        hashed = checked.hashed,
+        read = shared.storage.disk_stats().read,
+        "checked existing data"
+    );
 }
 
 /// Starts connections to known peers until the torrent's limit.
