@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::file_selection::FilePriority;
 use crate::storage::Allocation;
 
 /// Settings of a [`Session`](crate::Session).
@@ -112,6 +113,19 @@ pub struct AddTorrentOptions {
     /// `<info hash in hex>.resume` in [`SessionConfig::resume_dir`], if
     /// that is set.
     pub resume_file: Option<PathBuf>,
+    /// Priority of each file by index (the torrent's files in order, pad
+    /// files not counted, from 0; the `info` example prints them); files
+    /// past the end of the list get [`default_file_priority`](Self::default_file_priority).
+    /// A list longer than the torrent's files is an
+    /// [`Error::FileIndex`](crate::Error::FileIndex) when the torrent
+    /// starts. Default empty.
+    pub file_priorities: Vec<FilePriority>,
+    /// Priority of files not in [`file_priorities`](Self::file_priorities).
+    /// Default [`FilePriority::Normal`].
+    pub default_file_priority: FilePriority,
+    /// Fetch pieces in order (for streaming) instead of rarest first; see
+    /// `TorrentHandle::set_sequential`. Default `false`.
+    pub sequential: bool,
 }
 
 impl AddTorrentOptions {
@@ -127,6 +141,9 @@ impl AddTorrentOptions {
             allocation: Allocation::default(),
             sync_on_completion: false,
             resume_file: None,
+            file_priorities: Vec::new(),
+            default_file_priority: FilePriority::Normal,
+            sequential: false,
         }
     }
 
@@ -169,6 +186,32 @@ impl AddTorrentOptions {
     /// Reads and saves resume data at `path`.
     pub fn resume_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.resume_file = Some(path.into());
+        self
+    }
+
+    /// Sets the priority of each file, by index (see
+    /// [`file_priorities`](Self::file_priorities)).
+    pub fn file_priorities(mut self, priorities: impl IntoIterator<Item = FilePriority>) -> Self {
+        self.file_priorities = priorities.into_iter().collect();
+        self
+    }
+
+    /// Downloads only the files with these indexes (the torrent's files in
+    /// order, pad files not counted, from 0); the others are skipped.
+    pub fn only_files(mut self, indexes: impl IntoIterator<Item = usize>) -> Self {
+        let indexes: Vec<usize> = indexes.into_iter().collect();
+        let len = indexes.iter().max().map_or(0, |m| m + 1);
+        self.file_priorities = vec![FilePriority::Skip; len];
+        for i in indexes {
+            self.file_priorities[i] = FilePriority::Normal;
+        }
+        self.default_file_priority = FilePriority::Skip;
+        self
+    }
+
+    /// Fetches pieces in order (streaming) or not.
+    pub fn sequential(mut self, on: bool) -> Self {
+        self.sequential = on;
         self
     }
 

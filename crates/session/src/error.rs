@@ -63,6 +63,19 @@ pub enum Error {
     /// checked instead.
     #[error("resume data: {0}")]
     Resume(#[source] seedbed_bencode::Error),
+    /// A file index past the torrent's files (indexes count the files that
+    /// are not pad files, from 0).
+    #[error("file {index} does not exist: the torrent has {files} files")]
+    FileIndex {
+        /// The index asked for.
+        index: usize,
+        /// How many files the torrent has.
+        files: usize,
+    },
+    /// The torrent's info dictionary is not known yet (a magnet link whose
+    /// metadata is being fetched).
+    #[error("the torrent's metadata is not known yet")]
+    NoMetadata,
 }
 
 impl Error {

@@ -34,8 +34,10 @@ mod announce;
 pub mod choker;
 mod config;
 mod error;
+mod file_selection;
 mod handle;
 mod metadata;
+mod part_file;
 mod peer;
 pub mod picker;
 mod resume;
@@ -46,6 +48,7 @@ mod verify;
 
 pub use config::{AddTorrentOptions, SessionConfig};
 pub use error::Error;
+pub use file_selection::FilePriority;
 pub use handle::{Event, Stats, Status, TorrentHandle};
 pub use resume::{FileStamp, ResumeData, RESUME_FORMAT, RESUME_VERSION};
 pub use session::Session;

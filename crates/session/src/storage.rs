@@ -9,13 +9,15 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use seedbed_metainfo::{Info, PieceIndex};
+use seedbed_peer_wire::Bitfield;
 
 use crate::error::Error;
+use crate::part_file::PartFile;
 use crate::resume::{DiskState, FileStamp};
 
 /// How [`Storage`] sizes a file when it creates it (as libtorrent's
@@ -51,11 +53,17 @@ pub struct DiskStats {
 /// length then (and preallocated with [`Allocation::Preallocate`]), as
 /// libtorrent does. A download that never starts leaves nothing behind.
 /// Files already there are opened, not changed, until written to.
+///
+/// Bytes of skipped files (see `FilePriority`) that share a piece with a
+/// wanted file go to the part file `.<name>.parts` in the download folder
+/// instead, as long as the skipped file does not exist; they move into the
+/// real file when it is wanted again.
 #[derive(Debug)]
 pub struct Storage {
     info: Arc<Info>,
     allocation: Allocation,
     files: Vec<Option<StorageFile>>,
+    part: PartFile,
     read_bytes: AtomicU64,
     written_bytes: AtomicU64,
 }
@@ -73,6 +81,10 @@ struct StorageFile {
     /// the kernel anyway (ext4 takes the inode lock); waiting here sleeps
     /// instead of spinning on that lock.
     write_lock: Mutex<bool>,
+    /// The file's bytes are kept in the part file: it is skipped (or was,
+    /// and its bytes are still there) and does not exist. Changed only
+    /// under the part file's lock.
+    in_part: AtomicBool,
 }
 
 impl StorageFile {
@@ -253,6 +265,8 @@ impl Storage {
         root: &Path,
         allocation: Allocation,
     ) -> Result<Storage, Error> {
+        let part = PartFile::open(&info, root)?;
+        let part_exists = part.lock().exists();
         let mut files = Vec::with_capacity(info.files().len());
         for entry in info.files() {
             if entry.is_pad() || entry.symlink_target().is_some() {
@@ -271,17 +285,22 @@ impl Storage {
                     .map_err(|e| Error::io(format!("open {}", path.display()), e))?;
                 let _ = file.set(f);
             }
+            // A missing file may have bytes in the part file (it was
+            // skipped); the engine moves those it needs once it knows.
+            let in_part = part_exists && entry.length() > 0 && !path.exists();
             files.push(Some(StorageFile {
                 path,
                 length: entry.length(),
                 file,
                 write_lock: Mutex::new(false),
+                in_part: AtomicBool::new(in_part),
             }));
         }
         Ok(Storage {
             info,
             allocation,
             files,
+            part,
             read_bytes: AtomicU64::new(0),
             written_bytes: AtomicU64::new(0),
         })
@@ -295,9 +314,93 @@ impl Storage {
         self.info
             .piece_spans(piece)
             .all(|span| match &self.files[span.file] {
+                Some(f) if f.in_part.load(Ordering::Acquire) => !self.part.lock().exists(),
                 Some(f) => f.file.get().is_none(),
                 None => true,
             })
+    }
+
+    /// Marks the file at `index` of [`Info::files`] skipped or wanted.
+    /// Skipped: if it does not exist, bytes of it that wanted pieces
+    /// carry go to the part file from now on. Wanted: if its bytes were in
+    /// the part file, those of the pieces in `exportable()` (called with
+    /// the part file locked, so no piece is written to it meanwhile: pass
+    /// the pieces verified or being verified) are written into the file,
+    /// created for them, and the part file is deleted once no file uses
+    /// it.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub(crate) fn set_wanted(
+        &self,
+        index: usize,
+        wanted: bool,
+        exportable: impl FnOnce() -> Bitfield,
+    ) -> Result<(), Error> {
+        let Some(Some(f)) = self.files.get(index) else {
+            return Ok(());
+        };
+        let mut part = self.part.lock();
+        if !wanted {
+            if f.length > 0
+                && !f.in_part.load(Ordering::Acquire)
+                && f.file.get().is_none()
+                && !f.path.exists()
+            {
+                f.in_part.store(true, Ordering::Release);
+            }
+            return Ok(());
+        }
+        if !f.in_part.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let entry = &self.info.files()[index];
+        let g = self.info.geometry();
+        if part.exists() && f.length > 0 {
+            let pieces = exportable();
+            let first = g.piece_at(entry.offset()).map_or(0, |p| p.get());
+            let last = g
+                .piece_at(entry.offset() + f.length - 1)
+                .map_or(0, |p| p.get());
+            for &p in self.part.slotted_pieces(first, last) {
+                if !pieces.get(p) {
+                    continue;
+                }
+                let range = g.piece_range(g.piece(p).expect("slot in range"));
+                let start = range.start.max(entry.offset());
+                let end = range.end.min(entry.offset() + f.length);
+                let mut buf = vec![0u8; (end - start) as usize];
+                part.read(p, start - range.start, &mut buf).map_err(|e| {
+                    Error::io(format!("read {}", self.part.location().display()), e)
+                })?;
+                let mut sized = f.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+                let file = f.materialize(&mut sized, self.allocation)?;
+                write_all_vectored_at(file, &[&buf], start - entry.offset())
+                    .map_err(|e| Error::io(format!("write {}", f.path.display()), e))?;
+                self.written_bytes
+                    .fetch_add(buf.len() as u64, Ordering::Relaxed);
+            }
+        }
+        f.in_part.store(false, Ordering::Release);
+        if !self.any_in_part() {
+            part.remove();
+        }
+        Ok(())
+    }
+
+    fn any_in_part(&self) -> bool {
+        self.files
+            .iter()
+            .flatten()
+            .any(|f| f.in_part.load(Ordering::Acquire))
+    }
+
+    /// Deletes the part file if no file keeps bytes in it.
+    pub(crate) fn tidy_part_file(&self) {
+        let mut part = self.part.lock();
+        if !self.any_in_part() {
+            part.remove();
+        }
     }
 
     /// The stamps of the files and the part file on disk now, for resume
@@ -309,8 +412,15 @@ impl Storage {
                 .iter()
                 .map(|f| f.as_ref().and_then(|f| FileStamp::of_path(&f.path)))
                 .collect(),
-            part_file: None,
-            in_part: vec![false; self.files.len()],
+            part_file: FileStamp::of_path(self.part.location()),
+            in_part: self
+                .files
+                .iter()
+                .map(|f| {
+                    f.as_ref()
+                        .is_some_and(|f| f.in_part.load(Ordering::Acquire))
+                })
+                .collect(),
         }
     }
 
@@ -335,6 +445,9 @@ impl Storage {
         for span in self.info.file_spans(start, buf.len() as u64) {
             let out = &mut buf[pos..pos + span.len as usize];
             match &self.files[span.file] {
+                Some(f)
+                    if f.in_part.load(Ordering::Acquire)
+                        && self.read_part(f, piece, offset, pos, out)? => {}
                 Some(f) => {
                     let file = f.file.get().ok_or_else(|| {
                         Error::io(
@@ -359,8 +472,30 @@ impl Storage {
         Ok(())
     }
 
+    /// Reads `out` from the part file for a file kept there; `false` when
+    /// the file left it meanwhile (read the real file then).
+    fn read_part(
+        &self,
+        f: &StorageFile,
+        piece: PieceIndex,
+        offset: u32,
+        pos: usize,
+        out: &mut [u8],
+    ) -> Result<bool, Error> {
+        let part = self.part.lock();
+        if !f.in_part.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        part.read(piece.get(), u64::from(offset) + pos as u64, out)
+            .map_err(|e| Error::io(format!("read {}", self.part.location().display()), e))?;
+        self.read_bytes
+            .fetch_add(out.len() as u64, Ordering::Relaxed);
+        Ok(true)
+    }
+
     /// Writes a whole piece given as consecutive blocks; bytes that fall in
-    /// pad files are skipped. A file is created (with its folders) and
+    /// pad files are skipped, those of files kept in the part file go
+    /// there. A file is created (with its folders) and
     /// given its final length by the first piece written to it.
     ///
     /// # Errors
@@ -372,6 +507,7 @@ impl Storage {
         let mut block = 0usize;
         let mut in_block = 0usize;
         let mut parts: Vec<&[u8]> = Vec::with_capacity(blocks.len() + 1);
+        let mut in_piece = 0u64;
         for span in self.info.file_spans(start, len) {
             let mut remaining = span.len as usize;
             parts.clear();
@@ -391,13 +527,29 @@ impl Storage {
                     in_block = 0;
                 }
             }
-            if let Some(f) = &self.files[span.file] {
-                let mut sized = f.write_lock.lock().unwrap_or_else(|e| e.into_inner());
-                let file = f.materialize(&mut sized, self.allocation)?;
-                write_all_vectored_at(file, &parts, span.offset)
-                    .map_err(|e| Error::io(format!("write {}", f.path.display()), e))?;
-                self.written_bytes.fetch_add(span.len, Ordering::Relaxed);
+            let at = in_piece;
+            in_piece += span.len;
+            let Some(f) = &self.files[span.file] else {
+                continue;
+            };
+            if f.in_part.load(Ordering::Acquire) {
+                let mut part = self.part.lock();
+                if f.in_part.load(Ordering::Acquire) {
+                    if part.write(piece.get(), at, &parts)? {
+                        self.written_bytes.fetch_add(span.len, Ordering::Relaxed);
+                        continue;
+                    }
+                    // A piece of the skipped file alone (it was being
+                    // fetched when the file was skipped): no slot, so the
+                    // file is created after all.
+                    f.in_part.store(false, Ordering::Release);
+                }
             }
+            let mut sized = f.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+            let file = f.materialize(&mut sized, self.allocation)?;
+            write_all_vectored_at(file, &parts, span.offset)
+                .map_err(|e| Error::io(format!("write {}", f.path.display()), e))?;
+            self.written_bytes.fetch_add(span.len, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -426,6 +578,7 @@ impl Storage {
     /// # Errors
     /// [`Error::Io`] naming the file.
     pub fn sync(&self) -> Result<(), Error> {
+        self.part.lock().sync()?;
         for f in self.files.iter().flatten() {
             if let Some(file) = f.file.get() {
                 file.sync_data()
@@ -680,6 +833,83 @@ mod tests {
             .unwrap();
         assert_eq!(std::fs::metadata(&a).unwrap().len(), 100_000);
         assert_files_equal(&info, &src, &out);
+    }
+
+    #[test]
+    fn skipped_files_bytes_go_to_the_part_file_and_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, info) = content(dir.path(), TorrentVersion::V1);
+        let out = dir.path().join("out");
+        let g = info.geometry();
+        let index = |name: &str| {
+            info.files()
+                .iter()
+                .position(|f| f.path().file_name() == name)
+                .unwrap()
+        };
+        let (a, b) = (index("a.bin"), index("b.bin"));
+        let b_path = out.join("content/sub/b.bin");
+        let part = out.join(".content.parts");
+        // b.bin (5,000 bytes) lies inside piece 6 with the ends of a.bin
+        // and c.bin.
+        let shared = g.piece(6).unwrap();
+        let s = Storage::open(Arc::clone(&info), &out).unwrap();
+        s.set_wanted(b, false, || unreachable!()).unwrap();
+        for p in g.pieces() {
+            s.write_piece(p, &piece_blocks(&info, &src, p, BLOCK))
+                .unwrap();
+        }
+        assert!(!b_path.exists(), "a skipped file is not created");
+        assert!(part.exists());
+        assert!(
+            std::fs::metadata(&part).unwrap().len() <= 2 * 16384,
+            "one slot per shared piece"
+        );
+        let mut back = vec![0u8; g.piece_len(shared) as usize];
+        s.read(shared, 0, &mut back).unwrap();
+        assert_eq!(back, piece_blocks(&info, &src, shared, BLOCK).concat());
+        let state = s.disk_state();
+        assert!(state.in_part[b] && state.files[b].is_none() && state.part_file.is_some());
+        drop(s);
+
+        // Opened again: b.bin's bytes are found in the part file.
+        let s = Storage::open(Arc::clone(&info), &out).unwrap();
+        assert!(!s.piece_is_fresh(shared));
+        let mut again = vec![0u8; back.len()];
+        s.read(shared, 0, &mut again).unwrap();
+        assert_eq!(again, back);
+        // Wanted: moved into b.bin, the part file goes.
+        s.set_wanted(b, true, || Bitfield::full(g.num_pieces()))
+            .unwrap();
+        assert!(!part.exists());
+        assert_eq!(
+            std::fs::read(&b_path).unwrap(),
+            std::fs::read(src.join("sub/b.bin")).unwrap()
+        );
+        s.read(shared, 0, &mut again).unwrap();
+        assert_eq!(again, back);
+        s.create_empty_files(|_| true).unwrap();
+        assert_files_equal(&info, &src, &out);
+
+        // A piece of a skipped file alone has no slot: the file is made.
+        let out2 = dir.path().join("out2");
+        let s = Storage::open(Arc::clone(&info), &out2).unwrap();
+        s.set_wanted(a, false, || unreachable!()).unwrap();
+        let first = g.piece(0).unwrap();
+        s.write_piece(first, &piece_blocks(&info, &src, first, BLOCK))
+            .unwrap();
+        assert!(out2.join("content/a.bin").exists());
+        assert!(!out2.join(".content.parts").exists());
+        // Wanted again with nothing verified: no file appears.
+        let out3 = dir.path().join("out3");
+        let s = Storage::open(Arc::clone(&info), &out3).unwrap();
+        s.set_wanted(b, false, || unreachable!()).unwrap();
+        s.write_piece(shared, &piece_blocks(&info, &src, shared, BLOCK))
+            .unwrap();
+        s.set_wanted(b, true, || Bitfield::new(g.num_pieces()))
+            .unwrap();
+        assert!(!out3.join("content/sub/b.bin").exists());
+        assert!(!out3.join(".content.parts").exists());
     }
 
     #[test]

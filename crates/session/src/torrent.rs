@@ -18,6 +18,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use crate::announce::{self, AnnounceCmd};
 use crate::choker::{self, Candidate};
 use crate::config::{AddTorrentOptions, SessionConfig};
+use crate::file_selection::{self, FilePriority};
 use crate::handle::{Event, Slot, Status};
 use crate::peer;
 use crate::picker::PiecePicker;
@@ -41,6 +42,9 @@ pub(crate) enum PeerCmd {
     Cancel(BlockRequest),
     /// Blocks became free again: try to request more.
     Wake,
+    /// Piece priorities changed: check whether the peer is (still)
+    /// interesting, and request.
+    Interest,
     /// Close the connection.
     Disconnect,
 }
@@ -59,6 +63,8 @@ pub(crate) enum DriverCmd {
     /// Forget what is verified and hash the data again
     /// (`TorrentHandle::force_recheck`).
     Recheck,
+    /// New file priorities, one per entry of `Info::files`.
+    Priorities(Vec<FilePriority>),
 }
 
 /// A connected peer, as the torrent sees it.
@@ -155,6 +161,8 @@ pub(crate) struct TorrentShared {
     pub(crate) epoch: Instant,
     /// Where resume data is kept, and its saves.
     pub(crate) resume: ResumeState,
+    /// The priority of each entry of `Info::files`, as last asked for.
+    pub(crate) file_priorities: Mutex<Vec<FilePriority>>,
 }
 
 impl fmt::Debug for TorrentShared {
@@ -231,6 +239,7 @@ impl TorrentShared {
     /// completion.
     fn piece_checked(&self, piece: PieceIndex, ok: bool, contributors: &[PeerKey]) {
         let mut st = self.lock();
+        let wanted = st.picker.priority(piece.get()) > 0;
         st.picker.piece_checked(piece, ok);
         if ok {
             for p in st.peers.values() {
@@ -241,7 +250,8 @@ impl TorrentShared {
                     p.trust = (p.trust + 1).min(8);
                 }
             }
-            let complete = st.picker.is_complete();
+            // The last wanted piece finishes the download.
+            let complete = wanted && st.picker.is_finished();
             drop(st);
             self.emit(Event::PieceVerified { piece: piece.get() });
             if complete {
@@ -388,6 +398,7 @@ pub(crate) fn new_shared(
     hasher: HashPool,
     registry: Weak<Registry>,
     slot: &Slot,
+    file_priorities: Vec<FilePriority>,
 ) -> (Arc<TorrentShared>, mpsc::UnboundedReceiver<DriverCmd>) {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let events = slot.events.clone();
@@ -440,6 +451,7 @@ pub(crate) fn new_shared(
         max_unverified,
         epoch: Instant::now(),
         resume,
+        file_priorities: Mutex::new(file_priorities),
         opts,
         info,
     });
@@ -452,15 +464,22 @@ pub(crate) async fn run_driver(
     mut cmd_rx: mpsc::UnboundedReceiver<DriverCmd>,
 ) {
     shared.set_status(Status::Checking);
+    // Skipped files first (their bytes may be in the part file), then
+    // the check, then wanted files take their verified bytes back.
+    let prios = shared.file_priorities_now();
+    shared.lock().picker.set_sequential(shared.opts.sequential);
+    if let Err(e) = file_selection::apply(&shared, prios.clone(), false).await {
+        tracing::warn!(%e, "applying file priorities");
+    }
     let checked = resume::startup_check(&shared).await;
     report_check(&shared, checked);
+    if let Err(e) = file_selection::apply(&shared, prios, true).await {
+        tracing::warn!(%e, "applying file priorities");
+    }
 
-    let complete = shared.lock().picker.is_complete();
+    let complete = shared.lock().picker.is_finished();
     if complete {
-        let storage = Arc::clone(&shared.storage);
-        if let Ok(Err(e)) =
-            tokio::task::spawn_blocking(move || storage.create_empty_files(|_| true)).await
-        {
+        if let Err(e) = shared.create_wanted_empty_files().await {
             tracing::warn!(%e, "creating empty files");
         }
     }
@@ -482,7 +501,7 @@ pub(crate) async fn run_driver(
         working(complete)
     });
     let finished_without_seeding =
-        |s: &TorrentShared| s.lock().picker.is_complete() && !s.opts.seed;
+        |s: &TorrentShared| s.lock().picker.is_finished() && !s.opts.seed;
     shared.lock().closed = paused || finished_without_seeding(&shared);
 
     let announcer = if shared.opts.trackers && !shared.trackers.is_empty() {
@@ -540,7 +559,7 @@ pub(crate) async fn run_driver(
                     DriverCmd::Resume => {
                         if paused {
                             paused = false;
-                            let complete = shared.lock().picker.is_complete();
+                            let complete = shared.lock().picker.is_finished();
                             shared.lock().closed = finished_without_seeding(&shared);
                             let now = Instant::now();
                             for k in shared.lock().known.values_mut() {
@@ -552,8 +571,11 @@ pub(crate) async fn run_driver(
                         }
                     }
                     DriverCmd::Completed => {
-                        let storage = Arc::clone(&shared.storage);
-                        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || storage.create_empty_files(|_| true)).await {
+                        if !shared.lock().picker.is_finished() {
+                            // More files were wanted meanwhile.
+                            continue;
+                        }
+                        if let Err(e) = shared.create_wanted_empty_files().await {
                             shared.set_status(Status::Failed(e.to_string()));
                             continue;
                         }
@@ -567,7 +589,9 @@ pub(crate) async fn run_driver(
                         tracing::info!(name = shared.info.name(), "download complete");
                         resume::save_now(&shared).await;
                         shared.emit(Event::Completed);
-                        tell(AnnounceCmd::Completed);
+                        if shared.lock().picker.is_complete() {
+                            tell(AnnounceCmd::Completed);
+                        }
                         if shared.opts.seed {
                             // Connections to other seeds are kept (new ones
                             // are refused): they carry PeX.
@@ -584,7 +608,7 @@ pub(crate) async fn run_driver(
                         shared.set_status(Status::Checking);
                         let checked = resume::recheck(&shared).await;
                         report_check(&shared, checked);
-                        let complete = shared.lock().picker.is_complete();
+                        let complete = shared.lock().picker.is_finished();
                         shared.lock().closed = paused || finished_without_seeding(&shared);
                         shared.set_status(if paused { Status::Paused } else { working(complete) });
                         if !paused {
@@ -593,6 +617,31 @@ pub(crate) async fn run_driver(
                                 k.next_attempt = now;
                             }
                             connect_more(&shared);
+                        }
+                    }
+                    DriverCmd::Priorities(prios) => {
+                        let was = shared.lock().picker.is_finished();
+                        if let Err(e) = file_selection::apply(&shared, prios, true).await {
+                            shared.set_status(Status::Failed(e.to_string()));
+                            continue;
+                        }
+                        let now = shared.lock().picker.is_finished();
+                        if was && !now && !paused {
+                            // Wants more: download again.
+                            shared.lock().closed = false;
+                            let at = Instant::now();
+                            for k in shared.lock().known.values_mut() {
+                                k.next_attempt = at;
+                            }
+                            shared.set_status(Status::Downloading);
+                            connect_more(&shared);
+                        } else if !was && now {
+                            let _ = shared.cmd_tx.send(DriverCmd::Completed);
+                        } else if now {
+                            // An empty file wanted again, say.
+                            if let Err(e) = shared.create_wanted_empty_files().await {
+                                shared.set_status(Status::Failed(e.to_string()));
+                            }
                         }
                     }
                     DriverCmd::Stop(ack) => {
@@ -636,6 +685,27 @@ pub(crate) async fn run_driver(
                 }
             }
         }
+    }
+}
+
+impl TorrentShared {
+    /// A copy of the file priorities.
+    fn file_priorities_now(&self) -> Vec<FilePriority> {
+        self.file_priorities
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Creates the empty files that are not skipped.
+    async fn create_wanted_empty_files(self: &Arc<Self>) -> Result<(), crate::Error> {
+        let prios = self.file_priorities_now();
+        let storage = Arc::clone(&self.storage);
+        tokio::task::spawn_blocking(move || {
+            storage.create_empty_files(|i| prios.get(i) != Some(&FilePriority::Skip))
+        })
+        .await
+        .map_err(|e| crate::Error::io("create empty files", std::io::Error::other(e)))?
     }
 }
 
@@ -694,7 +764,7 @@ fn connect_more(shared: &Arc<TorrentShared>) {
 /// optimistic unchoke when `rotate`.
 fn rechoke(shared: &Arc<TorrentShared>, rotate: bool) {
     let mut st = shared.lock();
-    let seeding = st.picker.is_complete();
+    let seeding = st.picker.is_finished();
     let cands: Vec<Candidate> = st
         .peers
         .iter()
