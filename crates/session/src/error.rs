@@ -72,6 +72,14 @@ pub enum Error {
         /// How many files the torrent has.
         files: usize,
     },
+    /// A piece index past the torrent's pieces.
+    #[error("piece {piece} does not exist: the torrent has {pieces} pieces")]
+    PieceIndex {
+        /// The index asked for.
+        piece: u32,
+        /// How many pieces the torrent has.
+        pieces: u32,
+    },
     /// The torrent's info dictionary is not known yet (a magnet link whose
     /// metadata is being fetched).
     #[error("the torrent's metadata is not known yet")]

@@ -43,6 +43,7 @@ pub mod picker;
 mod resume;
 mod session;
 mod storage;
+mod streaming;
 mod torrent;
 mod verify;
 

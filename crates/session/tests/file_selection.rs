@@ -207,3 +207,65 @@ async fn sequential_pieces_are_verified_in_order() {
     })
     .await;
 }
+
+/// A deadline range (a player about to read the start of top.bin): its
+/// pieces are verified before every other piece, in order, but for those
+/// of the allowed fast set fetched while the seeder still choked us.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_pieces_are_verified_first() {
+    common::within(LIMIT, async {
+        let f = Fixture::v1();
+        let (seeder, _) = common::our_seeder(&f.torrent, f.src()).await;
+        let config = SessionConfig {
+            hashing_threads: 1,
+            ..common::config()
+        };
+        let opts = AddTorrentOptions::new(f.dst()).trackers(false).seed(false);
+        let (leech, handle, events) = leecher(&f, config, opts).await;
+        // top.bin is file 3; its first 300,000 bytes.
+        handle.prioritize_range(3, 0..300_000).unwrap();
+        assert!(matches!(
+            handle.prioritize_range(9, 0..1),
+            Err(seedbed_session::Error::FileIndex { .. })
+        ));
+        let info = f.torrent.info();
+        let top = info.real_files().nth(3).unwrap().1;
+        let g = info.geometry();
+        let wanted: Vec<u32> = g
+            .pieces_in(top.offset(), 300_000)
+            .map(|p| p.get())
+            .collect();
+        assert_eq!(wanted.len(), 5);
+        let n = g.num_pieces();
+        assert!(matches!(
+            handle.set_piece_deadline(n, Duration::ZERO),
+            Err(seedbed_session::Error::PieceIndex { .. })
+        ));
+        handle.add_peers([seeder.listen_addr().unwrap()]);
+        common::wait_complete(&handle, LIMIT).await;
+        f.assert_downloaded();
+        until("every PieceVerified", || {
+            pieces_verified(&events).len() >= n as usize
+        })
+        .await;
+        let order = pieces_verified(&events);
+        let fast = seedbed_peer_wire::allowed_fast_set(
+            &f.torrent.info_hash(),
+            std::net::Ipv4Addr::LOCALHOST,
+            n,
+            4,
+        );
+        let first: Vec<u32> = order
+            .iter()
+            .copied()
+            .filter(|p| !fast.contains(p) || wanted.contains(p))
+            .take(wanted.len())
+            .collect();
+        let mut expect = wanted.clone();
+        // A deadline piece in the fast set may come first.
+        expect.sort_by_key(|p| !fast.contains(p));
+        assert_eq!(first, expect, "verified: {order:?}");
+        common::shut_down([leech, seeder]).await;
+    })
+    .await;
+}
