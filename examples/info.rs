@@ -5,7 +5,9 @@
 //! ```
 //!
 //! For each file: name, v1 and v2 info hashes, total size, piece length and
-//! count, single or multi-file, private flag, tracker tiers and files. With
+//! count, single or multi-file, private flag, tracker tiers and files (each
+//! with its index, from 0, pad files not counted: what `download --only`
+//! takes). With
 //! `--json`, one JSON object per line. A file that fails to parse gets a
 //! one-line error on stderr, and the exit status is 1.
 
@@ -55,7 +57,8 @@ fn to_json(path: &std::path::Path, t: &Torrent) -> serde_json::Value {
     let info = t.info();
     let files: Vec<_> = info
         .real_files()
-        .map(|(_, f)| json!({"path": f.path().as_str(), "length": f.length()}))
+        .enumerate()
+        .map(|(index, (_, f))| json!({"index": index, "path": f.path().as_str(), "length": f.length()}))
         .collect();
     json!({
         "path": path.to_string_lossy(),
@@ -111,10 +114,10 @@ fn print_text(path: &std::path::Path, t: &Torrent) {
         println!("  created by:   {c}");
     }
     println!("  files:");
-    for (_, f) in info.real_files() {
+    for (index, (_, f)) in info.real_files().enumerate() {
         match f.symlink_target() {
-            Some(target) => println!("    {} -> {target}", f.path()),
-            None => println!("    {} ({} bytes)", f.path(), f.length()),
+            Some(target) => println!("    {index:>4}  {} -> {target}", f.path()),
+            None => println!("    {index:>4}  {} ({} bytes)", f.path(), f.length()),
         }
     }
 }
