@@ -5,9 +5,13 @@
 //! (handshake, messages, codecs) and `seedbed-tracker-proto` (HTTP and UDP
 //! announces) and adds only engine logic: piece picking (rarest first,
 //! endgame), request pipelining, verification on hashing threads, storage
-//! with positioned IO, choking, resume, magnet links (metadata exchange,
-//! BEP 9) and peer exchange (BEP 11). `DESIGN.md` in this crate
-//! describes the tasks, channels and piece states.
+//! with positioned IO (files appear when their first piece is written),
+//! choking, fast resume ([`ResumeData`]: unchanged files are trusted
+//! without reading them), file priorities and a part file for skipped
+//! files ([`FilePriority`]), sequential order and piece deadlines for
+//! streaming, magnet links (metadata exchange, BEP 9) and peer exchange
+//! (BEP 11). `DESIGN.md` in this crate describes the tasks, channels and
+//! piece states.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), seedbed_session::Error> {

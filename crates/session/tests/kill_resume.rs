@@ -452,9 +452,9 @@ async fn kills_during_resume_saves_never_claim_missing_pieces() {
             // next save; remove it so that only a new one counts.
             let _ = std::fs::remove_file(&tmp);
             let mut run = common::ChildGuard::spawn("download example", cmd());
-            // Let it run a while (300-500 ms), then kill it as soon as a
+            // Let it run a while (600-900 ms), then kill it as soon as a
             // save has its temporary file open (or 300 ms later anyway).
-            let wait = 300 + (kills * 97) % 200;
+            let wait = 600 + (kills * 97) % 300;
             tokio::time::sleep(Duration::from_millis(wait as u64)).await;
             let aim = Instant::now() + Duration::from_millis(300);
             while !tmp.exists() && Instant::now() < aim {
