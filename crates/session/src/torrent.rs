@@ -609,6 +609,11 @@ pub(crate) async fn run_driver(
                         let checked = resume::recheck(&shared).await;
                         report_check(&shared, checked);
                         let complete = shared.lock().picker.is_finished();
+                        if complete {
+                            if let Err(e) = shared.create_wanted_empty_files().await {
+                                tracing::warn!(%e, "creating empty files");
+                            }
+                        }
                         shared.lock().closed = paused || finished_without_seeding(&shared);
                         shared.set_status(if paused { Status::Paused } else { working(complete) });
                         if !paused {
