@@ -902,13 +902,11 @@ impl Dht {
                 }
                 let peer = SocketAddr::new(from.ip(), port);
                 match self.storage.announce(info_hash, peer, now) {
-                    Stored::Full => {
+                    Stored::Full | Stored::IpLimit => {
                         self.reply_error(from, t, ErrorCode::Server, b"storage full");
                         return;
                     }
-                    Stored::Added | Stored::Replaced => {
-                        self.event(Event::PeerAnnounced { info_hash, peer })
-                    }
+                    Stored::Added => self.event(Event::PeerAnnounced { info_hash, peer }),
                     Stored::Refreshed => {}
                 }
             }

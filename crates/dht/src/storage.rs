@@ -26,9 +26,15 @@ pub struct StorageConfig {
     /// How long an announced peer is kept: 30 minutes (BEP 5 practice;
     /// clients re-announce every 15 to 30 minutes).
     pub peer_ttl: Duration,
-    /// Peers kept per info hash; past it, a new peer replaces the one that
-    /// expires first. Default 200.
+    /// Peers kept per info hash; past it, announces of new peers for it
+    /// are refused until some expire (as libtorrent does: replacing old
+    /// peers would let one flooder push out every real one). Default 200.
     pub max_peers_per_info_hash: usize,
+    /// Peers (ports) of one IP address kept per info hash; past it, that
+    /// address's announces of new ports are refused. A node needs a token
+    /// for its own IP only, so without this one address could fill a
+    /// swarm's list. Default 16.
+    pub max_peers_per_ip: usize,
     /// Info hashes kept; past it, announces for new info hashes are
     /// refused. Default 3,000 (libtorrent keeps 2,000).
     pub max_info_hashes: usize,
@@ -43,6 +49,7 @@ impl Default for StorageConfig {
         StorageConfig {
             peer_ttl: Duration::from_secs(30 * 60),
             max_peers_per_info_hash: 200,
+            max_peers_per_ip: 16,
             max_info_hashes: 3000,
             max_bytes: 4 << 20,
         }
@@ -56,11 +63,12 @@ pub enum Stored {
     Added,
     /// The peer was there: its expiry was renewed.
     Refreshed,
-    /// The info hash's list was full: the peer replaced the one expiring
-    /// first.
-    Replaced,
-    /// Refused: no room for another info hash (count or bytes).
+    /// Refused: no room (the info hash's list is full, no room for
+    /// another info hash, or the byte limit is reached).
     Full,
+    /// Refused: this IP address already has
+    /// [`StorageConfig::max_peers_per_ip`] peers for the info hash.
+    IpLimit,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -136,25 +144,23 @@ impl PeerStore {
                 return Stored::Refreshed;
             }
             let room_for_peer = room_for_peer || before > list.len();
-            if list.len() < max_peers && room_for_peer {
-                list.push(StoredPeer {
-                    addr: peer,
-                    expires,
-                });
-                self.peers += 1;
-                return Stored::Added;
+            if list.len() >= max_peers || !room_for_peer {
+                self.refused += 1;
+                return Stored::Full;
             }
-            if let Some(oldest) = list.iter_mut().min_by_key(|p| p.expires) {
-                *oldest = StoredPeer {
-                    addr: peer,
-                    expires,
-                };
-                return Stored::Replaced;
+            let same_ip = list.iter().filter(|p| p.addr.ip() == peer.ip()).count();
+            if same_ip >= self.config.max_peers_per_ip {
+                self.refused += 1;
+                return Stored::IpLimit;
             }
-            self.refused += 1;
-            return Stored::Full;
+            list.push(StoredPeer {
+                addr: peer,
+                expires,
+            });
+            self.peers += 1;
+            return Stored::Added;
         }
-        if max_peers == 0 {
+        if max_peers == 0 || self.config.max_peers_per_ip == 0 {
             self.refused += 1;
             return Stored::Full;
         }
@@ -286,14 +292,18 @@ mod tests {
             );
         }
         assert_eq!(s.stats().peers, 10);
-        // One past: replaces the oldest (peer 0).
+        // One past: refused; the stored peers stay (a flood cannot push
+        // real peers out).
         assert_eq!(
             s.announce(hash(1), peer(10), now + Duration::from_secs(20)),
-            Stored::Replaced
+            Stored::Full
         );
         assert_eq!(s.stats().peers, 10);
         let got = s.peers(&hash(1), Family::V4, 100, now + Duration::from_secs(20), 0);
-        assert!(!got.contains(&peer(0)) && got.contains(&peer(10)));
+        assert!(got.contains(&peer(0)) && !got.contains(&peer(10)));
+        // Once the first expires there is room again.
+        let later = now + Duration::from_secs(30 * 60);
+        assert_eq!(s.announce(hash(1), peer(10), later), Stored::Added);
         // A sample of 4 out of 10.
         assert_eq!(s.peers(&hash(1), Family::V4, 4, now, 7).len(), 4);
     }
@@ -331,9 +341,50 @@ mod tests {
         }
         assert_eq!(s.stats().bytes, max_bytes);
         assert_eq!(s.announce(hash(10), peer(10), now), Stored::Full);
-        // Another peer for a stored hash needs bytes too: it replaces.
-        assert_eq!(s.announce(hash(1), peer(99), now), Stored::Replaced);
+        // Another peer for a stored hash needs bytes too: refused.
+        assert_eq!(s.announce(hash(1), peer(99), now), Stored::Full);
         assert_eq!(s.stats().bytes, max_bytes);
+    }
+
+    #[test]
+    fn peers_per_ip_at_and_past_the_limit() {
+        let now = Instant::now();
+        let mut s = PeerStore::new(StorageConfig {
+            max_peers_per_ip: 3,
+            ..StorageConfig::default()
+        });
+        let ip = |port| SocketAddr::from(([10, 0, 0, 1], port));
+        for port in 1..=3 {
+            assert_eq!(s.announce(hash(1), ip(port), now), Stored::Added);
+        }
+        assert_eq!(s.announce(hash(1), ip(4), now), Stored::IpLimit);
+        // Known ports still refresh; other addresses and other info hashes
+        // are not affected.
+        assert_eq!(s.announce(hash(1), ip(2), now), Stored::Refreshed);
+        assert_eq!(s.announce(hash(1), peer(7), now), Stored::Added);
+        assert_eq!(s.announce(hash(2), ip(4), now), Stored::Added);
+        assert_eq!(s.stats().refused, 1);
+    }
+
+    /// The flood the per-IP limit is for: one address announcing hundreds
+    /// of ports leaves room for the real peers of the swarm.
+    #[test]
+    fn one_address_cannot_fill_a_swarm() {
+        let now = Instant::now();
+        let mut s = PeerStore::new(StorageConfig::default());
+        let real: Vec<_> = (0..20).map(peer).collect();
+        for p in &real[..10] {
+            s.announce(hash(1), *p, now);
+        }
+        for port in 1..=500 {
+            s.announce(hash(1), SocketAddr::from(([192, 0, 2, 1], port)), now);
+        }
+        for p in &real[10..] {
+            assert_eq!(s.announce(hash(1), *p, now), Stored::Added);
+        }
+        let got = s.peers(&hash(1), Family::V4, 1000, now, 0);
+        assert!(real.iter().all(|p| got.contains(p)));
+        assert_eq!(got.len(), 20 + 16);
     }
 
     #[test]

@@ -3,7 +3,8 @@ use std::net::SocketAddr;
 use proptest::prelude::*;
 
 use super::*;
-use crate::compact::{encode_node, NodeInfo};
+use crate::compact::{encode_node, Family, NodeInfo};
+use crate::error::Error;
 
 /// The example packets of BEP 5, decoded and re-encoded byte for byte.
 #[test]
@@ -440,4 +441,69 @@ fn transaction_id_at_and_past_the_limit() {
     let past = format!("d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t17:{t16}x1:y1:qe");
     let err = Message::decode(past.as_bytes()).unwrap_err();
     assert!(err.transaction_id().is_none(), "{err}");
+}
+
+/// The one-pass decoder gives exactly what the first, tape-based decoder
+/// gave (`reference.rs`): the same message or the same error, for valid,
+/// cut, corrupted and arbitrary datagrams.
+mod same_as_reference {
+    use super::*;
+    use crate::krpc::reference::Reference;
+
+    fn same(input: &[u8]) {
+        let new = Message::decode(input);
+        let old = Reference::decode(input);
+        assert_eq!(
+            format!("{new:?}"),
+            format!("{old:?}"),
+            "input {}",
+            input.escape_ascii()
+        );
+    }
+
+    #[test]
+    fn hand_made_cases() {
+        for input in [
+            &b""[..],
+            b"i1e",
+            b"le",
+            b"d1:t2:aa1:y1:qe",
+            b"d1:ai1e1:q4:ping1:t2:aa1:y1:qe",
+            b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe",
+            b"d1:ad2:id20:abcdefghij01234567894:wanti1e4:wantl2:n4ee1:q9:find_node1:t2:aa1:y1:qe",
+            b"d1:ad2:id20:abcdefghij01234567894:wantl2:n62:n4i3eee1:q9:get_peers1:t2:aa1:y1:qe",
+            b"d1:rd2:id20:abcdefghij01234567896:valuesl6:axje.ui1eee1:t2:aa1:y1:re",
+            b"d1:rd2:id20:abcdefghij01234567896:valuesi1e6:valuesl6:axje.uee1:t2:aa1:y1:re",
+            b"d1:eli201e3:abce1:rd2:id20:abcdefghij0123456789e1:t2:aa1:y1:ee",
+            b"d1:eli201ee1:t2:aa1:y1:ee",
+            b"d1:el3:abce1:t2:aa1:y1:ee",
+            b"d1:ad2:id20:abcdefghij0123456789e1:ad2:id2:xxe1:q4:ping1:t2:aa1:t2:bb1:y1:qe",
+            b"d1:t17:aaaaaaaaaaaaaaaaa1:y1:qe",
+            b"d1:ad2:id20:abcdefghij01234567894:porti70000e5:token1:x9:info_hash20:mnopqrstuvwxyz123456e1:q13:announce_peer1:t2:aa1:y1:qe",
+        ] {
+            same(input);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn valid_cut_and_corrupted(o in owned(), cut in any::<prop::sample::Index>(), flip in any::<(prop::sample::Index, u8)>()) {
+            let bytes = build(&o).to_vec();
+            same(&bytes);
+            same(&bytes[..cut.index(bytes.len() + 1)]);
+            let mut bad = bytes.clone();
+            let i = flip.0.index(bad.len());
+            bad[i] = flip.1;
+            same(&bad);
+        }
+
+        #[test]
+        fn arbitrary_bytes(bytes in proptest::collection::vec(prop_oneof![
+            Just(b'd'), Just(b'l'), Just(b'e'), Just(b'i'), Just(b'1'), Just(b'2'),
+            Just(b':'), Just(b't'), Just(b'y'), Just(b'q'), Just(b'a'), Just(b'r'),
+            any::<u8>()
+        ], 0..80)) {
+            same(&bytes);
+        }
+    }
 }
