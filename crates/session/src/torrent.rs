@@ -253,6 +253,7 @@ impl TorrentShared {
             // The last wanted piece finishes the download.
             let complete = wanted && st.picker.is_finished();
             drop(st);
+            tracing::debug!(piece = piece.get(), "piece verified");
             self.emit(Event::PieceVerified { piece: piece.get() });
             if complete {
                 let _ = self.cmd_tx.send(DriverCmd::Completed);
