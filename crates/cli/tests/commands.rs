@@ -372,8 +372,8 @@ fn download_and_seed_bad_input() {
     ])
     .fails_with(1, "peers.txt:2: bad address \"nonsense\"");
 
-    // An unreachable peer: a clear error after --peer-timeout, and no
-    // partial files left behind beyond what the session made.
+    // An unreachable peer: a clear error after --peer-timeout, and
+    // nothing left behind.
     let content = make_content(dir.path(), 100_000);
     let file = dir.path().join("t.torrent");
     create_torrent(&content, &file, None);
@@ -396,6 +396,8 @@ fn download_and_seed_bad_input() {
         ],
     );
     r.fails_with(1, "no peer reachable within 2 s");
+    // Files appear when their first piece is written: nothing was.
+    assert!(!dst.exists(), "a download that never started left {dst:?}");
     let r = run_within(
         Duration::from_secs(30),
         &[
