@@ -613,7 +613,14 @@ pub(crate) async fn startup_check(shared: &Arc<TorrentShared>) -> Checked {
 /// (the driver) has disconnected the peers.
 pub(crate) async fn recheck(shared: &Arc<TorrentShared>) -> Checked {
     let s = Arc::clone(shared);
-    let _ = tokio::task::spawn_blocking(move || remove(&s)).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        remove(&s);
+        // Files put in place since the start are checked too.
+        if let Err(e) = s.storage.open_new_files() {
+            tracing::warn!(%e, "recheck: a file that appeared cannot be opened");
+        }
+    })
+    .await;
     // Pieces being hashed and written finish first.
     while shared.unverified.load(Ordering::Relaxed) > 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -641,7 +648,8 @@ pub(crate) async fn recheck(shared: &Arc<TorrentShared>) -> Checked {
 impl TorrentHandle {
     /// Checks the data on disk again as if nothing were known: forgets
     /// every verified piece and the resume data, disconnects the peers,
-    /// hashes every piece whose files exist (status
+    /// hashes every piece whose files exist (also files put in place since
+    /// the torrent started; status
     /// [`Checking`](crate::Status::Checking), then
     /// [`Event::Checked`](crate::Event::Checked)), saves new resume data,
     /// and carries on downloading what is missing (or stays paused).

@@ -395,6 +395,35 @@ impl Storage {
             .any(|f| f.in_part.load(Ordering::Acquire))
     }
 
+    /// Opens the files that appeared on disk with data since the storage
+    /// was opened (a user put them in place), so that a recheck reads
+    /// them. Files whose bytes are kept in the part file stay there.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file when one that appeared cannot be
+    /// opened for reading and writing.
+    pub(crate) fn open_new_files(&self) -> Result<(), Error> {
+        for f in self.files.iter().flatten() {
+            if f.in_part.load(Ordering::Acquire) {
+                continue;
+            }
+            // Writers create files under this lock.
+            let _sized = f.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+            if f.file.get().is_some()
+                || !std::fs::metadata(&f.path).is_ok_and(|m| m.is_file() && m.len() > 0)
+            {
+                continue;
+            }
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&f.path)
+                .map_err(|e| Error::io(format!("open {}", f.path.display()), e))?;
+            let _ = f.file.set(file);
+        }
+        Ok(())
+    }
+
     /// Deletes the part file if no file keeps bytes in it.
     pub(crate) fn tidy_part_file(&self) {
         let mut part = self.part.lock();
@@ -833,6 +862,27 @@ mod tests {
             .unwrap();
         assert_eq!(std::fs::metadata(&a).unwrap().len(), 100_000);
         assert_files_equal(&info, &src, &out);
+    }
+
+    #[test]
+    fn files_put_in_place_later_are_found_by_open_new_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, info) = content(dir.path(), TorrentVersion::V1);
+        let out = dir.path().join("out");
+        let s = Storage::open(Arc::clone(&info), &out).unwrap();
+        let p = info.geometry().piece(0).unwrap();
+        assert!(s.piece_is_fresh(p));
+        // The user copies a.bin in while the torrent runs.
+        std::fs::create_dir_all(out.join("content")).unwrap();
+        std::fs::copy(src.join("a.bin"), out.join("content/a.bin")).unwrap();
+        assert!(s.piece_is_fresh(p), "not seen until asked");
+        s.open_new_files().unwrap();
+        assert!(!s.piece_is_fresh(p));
+        let mut buf = vec![0u8; 16_384];
+        s.read(p, 0, &mut buf).unwrap();
+        assert_eq!(buf, std::fs::read(src.join("a.bin")).unwrap()[..16_384]);
+        // Nothing else appeared, nothing else was created.
+        assert!(!out.join("content/sub").exists());
     }
 
     #[test]

@@ -376,3 +376,150 @@ async fn lying_resume_data_is_not_believed_beyond_what_it_proves() {
     })
     .await;
 }
+
+/// The pieces the resume data at `path` claims, or `None` while there is
+/// no such file.
+fn claimed(path: &Path, n: u32, files: usize) -> Option<Vec<u32>> {
+    let bytes = std::fs::read(path).ok()?;
+    let data = ResumeData::decode(&bytes, n, files).expect("resume data is whole");
+    Some(data.pieces.iter_set().collect())
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, up to `LIMIT`.
+async fn until_some<T>(what: &str, f: impl Fn() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + LIMIT;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited too long: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Resume data is saved while pieces arrive (every
+/// `resume_save_interval`), on pause and on completion, each time
+/// claiming exactly the verified pieces. The seeder lacks top.bin at
+/// first, so a leecher gets every other piece and then waits, neither
+/// paused, stopped nor finished: only the interval saves. With the default
+/// interval (120 s) nothing is saved until the pause; once the seeder has
+/// top.bin (found by `force_recheck`), the resumed leecher finishes, and
+/// the data saved at completion claims every piece before it stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_data_is_saved_while_downloading_on_pause_and_on_completion() {
+    common::within(LIMIT, async {
+        let f = Fixture::v1();
+        let info = f.torrent.info();
+        let n = info.geometry().num_pieces();
+        let files = info.files().len();
+        let (top_pieces, _) = pieces_of(&f.torrent, "top.bin");
+        let expected: Vec<u32> = (0..n).filter(|p| !top_pieces.contains(p)).collect();
+        assert!(!expected.is_empty() && !top_pieces.is_empty());
+
+        // The seeder's folder: the content without top.bin.
+        let partial = f.src().join("partial");
+        for (rel, abs) in common::files_below(&f.src().join("content")) {
+            if rel.file_name() == Some(std::ffi::OsStr::new("top.bin")) {
+                continue;
+            }
+            let to = partial.join("content").join(&rel);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&abs, &to).unwrap();
+        }
+        let seeder = Session::new(common::config()).await.unwrap();
+        let seed = seeder
+            .add_torrent(&f.torrent, AddTorrentOptions::new(&partial).trackers(false))
+            .await
+            .unwrap();
+        let seed_events = Recorder::new(&seed);
+        assert!(
+            seed_events
+                .wait_for(LIMIT, |e| matches!(e, Event::Checked { .. }))
+                .await
+        );
+        assert_eq!(checked(&seed_events), [expected.len() as u32]);
+        let seed_addr = seeder.listen_addr().unwrap();
+        let name = format!("{}.resume", f.torrent.info_hash().to_hex());
+
+        // Saves every 100 ms while pieces arrive.
+        let resume = f.src().join("resume-interval");
+        let config = SessionConfig {
+            resume_save_interval: Duration::from_millis(100),
+            ..with_resume(&resume)
+        };
+        let leech = Session::new(config).await.unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let handle = leech
+            .add_torrent(
+                &f.torrent,
+                AddTorrentOptions::new(out.path())
+                    .trackers(false)
+                    .seed(false)
+                    .peers([seed_addr]),
+            )
+            .await
+            .unwrap();
+        let path = resume.join(&name);
+        let saved = until_some("an interval save of every piece the seeder has", || {
+            claimed(&path, n, files).filter(|c| c.len() == expected.len())
+        })
+        .await;
+        assert_eq!(saved, expected);
+        assert_eq!(handle.status(), Status::Downloading);
+        leech.shutdown().await;
+
+        // The default interval: nothing saved until the pause.
+        let resume = f.src().join("resume-pause");
+        let leech = Session::new(with_resume(&resume)).await.unwrap();
+        let handle = leech
+            .add_torrent(
+                &f.torrent,
+                AddTorrentOptions::new(f.dst())
+                    .trackers(false)
+                    .seed(false)
+                    .peers([seed_addr]),
+            )
+            .await
+            .unwrap();
+        let path = resume.join(&name);
+        until_some("every piece the seeder has", || {
+            (handle.stats().pieces_have == expected.len() as u32).then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(claimed(&path, n, files), None, "no save before the pause");
+        handle.pause();
+        let saved = until_some("the save on pause", || claimed(&path, n, files)).await;
+        assert_eq!(saved, expected);
+        assert_eq!(handle.status(), Status::Paused);
+
+        // The seeder finds top.bin; the leecher, resumed, finishes.
+        std::fs::copy(
+            f.src().join("content/top.bin"),
+            partial.join("content/top.bin"),
+        )
+        .unwrap();
+        seed.force_recheck();
+        assert!(
+            seed_events
+                .wait_for(
+                    LIMIT,
+                    |e| matches!(e, Event::Checked { pieces } if *pieces == n)
+                )
+                .await
+        );
+        handle.resume();
+        common::wait_complete(&handle, LIMIT).await;
+        assert_eq!(
+            claimed(&path, n, files),
+            Some((0..n).collect()),
+            "saved at completion"
+        );
+        f.assert_downloaded();
+        common::shut_down([leech, seeder]).await;
+    })
+    .await;
+}
