@@ -101,7 +101,7 @@ impl FileStamp {
 /// | `pieces` | the verified pieces, `ceil(n / 8)` bytes as in a `bitfield` message (BEP 3) |
 /// | `files` | one entry per file of [`Info::files`] (pad files included): `[size, mtime]` (bytes, nanoseconds since 1970) as the file was on disk, or `[]` when it did not exist |
 /// | `part-file` | the part file's `[size, mtime]`, or `[]` |
-/// | `save-path` | the download folder, absolute, as bytes |
+/// | `save-path` | the download folder, absolute, as bytes (at most 4096) |
 ///
 /// Unknown keys are ignored when decoding.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,8 +184,8 @@ impl ResumeData {
     /// hostile: its length is checked against [`ResumeData::max_len`]
     /// before decoding, nesting is limited to 3 and the item count to what
     /// the torrent needs; the bitfield must be exactly `ceil(num_pieces /
-    /// 8)` bytes with no spare bit set, and the file list exactly
-    /// `num_files` long. Nothing is allocated by a length read from the
+    /// 8)` bytes with no spare bit set, the file list exactly
+    /// `num_files` long, and the save path at most 4096 bytes. Nothing is allocated by a length read from the
     /// input.
     ///
     /// # Errors
@@ -787,6 +787,24 @@ mod tests {
         let mut long = good.encode();
         long.resize(max + 1, b' ');
         assert!(ResumeData::decode(&long, 21, 4).is_err());
+        // At the length limit (an unknown key as padding) it decodes.
+        let padded = |len: usize| {
+            enc(&|v| {
+                v.insert("zz-pad", bytes::Bytes::from(vec![b'z'; len]));
+            })
+        };
+        let at = (0..max)
+            .map(padded)
+            .find(|b| b.len() == max)
+            .expect("a padding that makes the encoding max_len bytes");
+        assert_eq!(ResumeData::decode(&at, 21, 4).unwrap(), good);
+        // The download folder: 4096 bytes decode, 4097 do not.
+        for (len, ok) in [(MAX_SAVE_PATH, true), (MAX_SAVE_PATH + 1, false)] {
+            let mut d = good.clone();
+            d.save_path = vec![b'p'; len];
+            let r = ResumeData::decode(&d.encode(), 21, 4);
+            assert_eq!(r.is_ok(), ok, "save path of {len} bytes: {r:?}");
+        }
         // Unknown keys are fine.
         let extra = enc(&|v| {
             v.insert("zz-future", 1);
