@@ -398,6 +398,10 @@ fn download_and_seed_bad_input() {
     r.fails_with(1, "no peer reachable within 2 s");
     // Files appear when their first piece is written: nothing was.
     assert!(!dst.exists(), "a download that never started left {dst:?}");
+    // --only: indexes 0-2 are the torrent's three files.
+    download(&["--torrent", file.to_str().unwrap(), "--only", "0,3"])
+        .fails_with(1, "file 3 does not exist: the torrent has 3 files");
+    download(&["--torrent", file.to_str().unwrap(), "--only", "x"]).fails_with(2, "--only");
     let r = run_within(
         Duration::from_secs(30),
         &[
