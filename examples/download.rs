@@ -4,9 +4,15 @@
 //! ```text
 //! cargo run --release --example download -- (--torrent FILE | --magnet URI) [--output-directory DIR]
 //!     [--peers FILE] [--peer ADDR]... [--max-peers N] [--use-progress-bar]
-//!     [--no-trackers] [--seed] [--listen ADDR] [--peer-timeout SECS] [--fsync] [--sparse] [--json]
+//!     [--no-trackers] [--seed] [--listen ADDR] [--peer-timeout SECS] [--fsync] [--sparse]
 //!     [--only INDEX,...] [--sequential] [--no-resume] [--resume-dir DIR] [--resume-interval SECS]
+//!     [--encryption disabled|enabled|forced] [--encryption-level plaintext|rc4|both]
+//!     [--no-dht | --dht-bootstrap ADDR... [--dht-state FILE]] [--json]
 //! ```
+//!
+//! Peers come from the trackers, the DHT (BEP 5; `--no-dht` turns it off,
+//! `--dht-bootstrap` joins through other nodes than the public routers),
+//! PeX and the peers given.
 //!
 //! Shows a progress bar when asked or when stdout is a terminal, log lines
 //! otherwise. Exits 0 only when every wanted piece is verified on disk; 1
@@ -58,6 +64,8 @@ pub(crate) async fn run(args: DownloadArgs) -> Result<(), Error> {
         max_peers: args.max_peers,
         resume_dir: args.resume_dir(),
         resume_save_interval: args.resume_interval,
+        encryption: args.encryption(),
+        dht: args.dht.config(),
         ..SessionConfig::default()
     };
     let session = Session::new(config).await?;

@@ -32,7 +32,7 @@ run() {
     {
         time RUST_LOG=info NO_COLOR=1 "$bin" download --torrent "$work/t.torrent" \
             --output-directory "$work/data" --peer 127.0.0.1:1 --peer-timeout 5 \
-            --no-trackers --listen 127.0.0.1:0 "$@" >"$work/out" 2>"$work/err"
+            --no-trackers --no-dht --listen 127.0.0.1:0 "$@" >"$work/out" 2>"$work/err"
     } 2>"$work/time"
     local wall user sys read
     read -r wall user sys <"$work/time"

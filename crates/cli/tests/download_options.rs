@@ -77,7 +77,13 @@ fn our_seed(torrent: &Path, data: &Path) -> (ChildGuard, String) {
         .arg(torrent)
         .arg("--data")
         .arg(data)
-        .args(["--listen", "127.0.0.1:0", "--no-trackers", "--json"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--no-trackers",
+            "--no-dht",
+            "--json",
+        ])
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());
     let mut seeder = ChildGuard::spawn("seedbed seed", &mut cmd);
@@ -103,7 +109,14 @@ fn download(
         .arg(torrent)
         .arg("--output-directory")
         .arg(dst)
-        .args(["--peer", peer, "--no-trackers", "--listen", "127.0.0.1:0"])
+        .args([
+            "--peer",
+            peer,
+            "--no-trackers",
+            "--no-dht",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .args(["--json"])
         .args(extra)
         .env("RUST_LOG", log)

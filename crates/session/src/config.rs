@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::dht::DhtConfig;
 use crate::file_selection::FilePriority;
 use crate::storage::Allocation;
 
@@ -57,6 +58,15 @@ pub struct SessionConfig {
     /// (besides on pause, on completion and when the torrent stops).
     /// Default 120 s.
     pub resume_save_interval: Duration,
+    /// Message Stream Encryption (MSE/PE) policy, both directions.
+    /// Default: enabled both ways, plaintext or RC4 payload, as libtorrent.
+    pub encryption: crate::encryption::EncryptionConfig,
+    /// The Mainline DHT (BEP 5): on by default for public torrents, on a
+    /// UDP socket bound to the `listen` address and port, joining through
+    /// the public routers. Tests set loopback nodes
+    /// ([`DhtConfig::with_bootstrap`]) or turn it off
+    /// ([`DhtConfig::disabled`]).
+    pub dht: DhtConfig,
 }
 
 impl Default for SessionConfig {
@@ -77,6 +87,8 @@ impl Default for SessionConfig {
             max_metadata_size: 30 * 1024 * 1024,
             resume_dir: None,
             resume_save_interval: Duration::from_secs(120),
+            encryption: crate::encryption::EncryptionConfig::default(),
+            dht: DhtConfig::default(),
         }
     }
 }

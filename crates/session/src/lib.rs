@@ -9,9 +9,19 @@
 //! choking, fast resume ([`ResumeData`]: unchanged files are trusted
 //! without reading them), file priorities and a part file for skipped
 //! files ([`FilePriority`]), sequential order and piece deadlines for
-//! streaming, magnet links (metadata exchange, BEP 9) and peer exchange
-//! (BEP 11). `DESIGN.md` in this crate describes the tasks, channels and
-//! piece states.
+//! streaming, magnet links (metadata exchange, BEP 9), peer exchange
+//! (BEP 11) and the Mainline DHT (BEP 5, through `seedbed-dht`).
+//! `DESIGN.md` in this crate describes the tasks, channels and piece
+//! states.
+//!
+//! The DHT is on by default ([`SessionConfig::dht`]): the session binds a
+//! UDP socket on its listen address and port, joins through the public
+//! routers ([`DEFAULT_DHT_BOOTSTRAP`]), announces every public torrent and
+//! takes its peers, looks the peers of magnet links up there, and sends
+//! and follows the `port` message. Private torrents (BEP 27) never use it.
+//! [`DhtConfig::disabled`] turns it off (the `seedbed` program's
+//! `--no-dht`); [`DhtConfig::with_bootstrap`] joins through other nodes
+//! (tests use loopback ones).
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), seedbed_session::Error> {
@@ -37,6 +47,8 @@
 mod announce;
 pub mod choker;
 mod config;
+mod dht;
+mod encryption;
 mod error;
 mod file_selection;
 mod handle;
@@ -49,9 +61,12 @@ mod session;
 mod storage;
 mod streaming;
 mod torrent;
+mod udp;
 mod verify;
 
 pub use config::{AddTorrentOptions, SessionConfig};
+pub use dht::{DhtConfig, DEFAULT_DHT_BOOTSTRAP};
+pub use encryption::{EncryptionConfig, EncryptionLevel, EncryptionPolicy};
 pub use error::Error;
 pub use file_selection::FilePriority;
 pub use handle::{Event, Stats, Status, TorrentHandle};

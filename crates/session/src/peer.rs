@@ -16,12 +16,12 @@ use seedbed_peer_wire::{
     ExtensionIds, Handshake, HandshakeCodec, HandshakeEvent, Message, MessageCodec,
     MetadataMessage, PexFlags, PexMessage, Reserved, METADATA_PIECE_LEN, UT_METADATA, UT_PEX,
 };
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_util::codec::Framed;
 
+use crate::encryption::{dial, PeerStream};
 use crate::error::Error;
 use crate::picker::Received;
 use crate::torrent::{DriverCmd, PeerCmd, PeerKey, PieceBuffer, State, TorrentShared};
@@ -63,41 +63,25 @@ const PEX_INTERVAL: Duration = Duration::from_secs(60);
 /// Most peers in one PeX message (BEP 11 suggests at most 50 added).
 const PEX_MAX: usize = 50;
 
-type PeerFramed = Framed<TcpStream, MessageCodec>;
+type PeerFramed = Framed<PeerStream, MessageCodec>;
 
 fn our_handshake(shared: &TorrentShared) -> Handshake {
-    Handshake::new(shared.info_hash, shared.peer_id).with_reserved(OUR_RESERVED)
+    // BEP 5: the DHT bit says we run a DHT node (and send `port`).
+    let reserved = if shared.dht.is_some() {
+        OUR_RESERVED.with(Reserved::DHT)
+    } else {
+        OUR_RESERVED
+    };
+    Handshake::new(shared.info_hash, shared.peer_id).with_reserved(reserved)
 }
 
 /// Dials `addr`, handshakes and runs the connection until it ends.
 pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
-    let t = shared.config.connect_timeout;
-    let attempt = async {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| Error::io(format!("connect to {addr}"), e))?;
-        let _ = stream.set_nodelay(true);
-        let mut framed = Framed::new(stream, HandshakeCodec::new());
-        framed.send(our_handshake(&shared)).await?;
-        match framed.next().await {
-            Some(Ok(HandshakeEvent::Complete(hs))) => Ok((framed, hs)),
-            Some(Ok(HandshakeEvent::Prefix(_))) => unreachable!("not an early-info-hash codec"),
-            Some(Err(e)) => Err(e.into()),
-            None => Err(Error::Peer {
-                addr,
-                reason: "closed during the handshake".into(),
-            }),
-        }
-    };
-    let (framed, theirs) = match timeout(t, attempt).await {
-        Ok(Ok(x)) => x,
-        Ok(Err(e)) => {
+    // TCP, then plain or MSE handshakes as the encryption policy says.
+    let (framed, theirs) = match dial(&shared.config, addr, our_handshake(&shared)).await {
+        Ok(x) => x,
+        Err(e) => {
             tracing::debug!(%addr, %e, "connect failed");
-            shared.connect_failed(addr);
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%addr, "connect timed out");
             shared.connect_failed(addr);
             return;
         }
@@ -116,7 +100,7 @@ pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
 /// torrent: answers with our handshake, reads the peer id, runs it.
 pub(crate) async fn accept(
     shared: Arc<TorrentShared>,
-    mut framed: Framed<TcpStream, HandshakeCodec>,
+    mut framed: Framed<PeerStream, HandshakeCodec>,
     addr: SocketAddr,
 ) {
     let t = shared.config.connect_timeout;
@@ -209,6 +193,10 @@ struct Conn {
     pex_next: Instant,
     /// Peers named in our PeX messages so far.
     pex_sent: HashSet<SocketAddr>,
+    /// The peer set the DHT bit (BEP 5): it gets our `port` message.
+    their_dht: bool,
+    /// The peer's `port` message was handled (only the first one is).
+    port_seen: bool,
 }
 
 impl Conn {
@@ -260,6 +248,8 @@ impl Conn {
             private,
             pex_next: now + PEX_FIRST,
             pex_sent: HashSet::new(),
+            their_dht: theirs.reserved.dht(),
+            port_seen: false,
         }
     }
 
@@ -344,6 +334,12 @@ impl Conn {
                     self.allowed_ours.insert(piece);
                     self.send(Message::AllowedFast { piece }).await?;
                 }
+            }
+        }
+        // BEP 5: a peer that runs a DHT node learns our DHT port.
+        if self.their_dht {
+            if let Some(dht) = &self.shared.dht {
+                self.send(Message::Port(dht.udp_port())).await?;
             }
         }
         SinkExt::<Message>::flush(&mut self.framed).await?;
@@ -444,11 +440,27 @@ impl Conn {
                 }
             }
             Message::Extended { id, payload } => self.on_extension(id, &payload).await?,
-            // Other extensions (BEP 9, 11), DHT port, suggestions and v2
-            // hash messages are not used by this engine yet.
+            Message::Port(port) => self.on_port(port).await,
+            // Suggestions and v2 hash messages are not used by this engine
+            // yet.
             _ => {}
         }
         Ok(true)
+    }
+
+    /// BEP 5 `port`: the peer's DHT node listens on its IP and `port`;
+    /// the DHT pings it, and it enters the routing table if it answers.
+    /// Only the first `port` of a connection counts (a peer cannot make us
+    /// ping a stream of ports), and none when we run no DHT for this
+    /// torrent (off, or private).
+    async fn on_port(&mut self, port: u16) {
+        if self.port_seen || port == 0 {
+            return;
+        }
+        self.port_seen = true;
+        if let Some(dht) = &self.shared.dht {
+            dht.add_node(SocketAddr::new(self.addr.ip(), port)).await;
+        }
     }
 
     async fn set_has(&mut self, bits: Bitfield) -> Result<bool, Error> {

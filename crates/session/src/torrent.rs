@@ -18,6 +18,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use crate::announce::{self, AnnounceCmd};
 use crate::choker::{self, Candidate};
 use crate::config::{AddTorrentOptions, SessionConfig};
+use crate::dht::SessionDht;
 use crate::file_selection::{self, FilePriority};
 use crate::handle::{Event, Slot, Status};
 use crate::peer;
@@ -163,6 +164,9 @@ pub(crate) struct TorrentShared {
     pub(crate) resume: ResumeState,
     /// The priority of each entry of `Info::files`, as last asked for.
     pub(crate) file_priorities: Mutex<Vec<FilePriority>>,
+    /// The session's DHT, unless it is off or the torrent is private
+    /// (BEP 27): the DHT bit and `port` messages on connections.
+    pub(crate) dht: Option<SessionDht>,
 }
 
 impl fmt::Debug for TorrentShared {
@@ -400,6 +404,7 @@ pub(crate) fn new_shared(
     registry: Weak<Registry>,
     slot: &Slot,
     file_priorities: Vec<FilePriority>,
+    dht: Option<SessionDht>,
 ) -> (Arc<TorrentShared>, mpsc::UnboundedReceiver<DriverCmd>) {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let events = slot.events.clone();
@@ -453,6 +458,7 @@ pub(crate) fn new_shared(
         epoch: Instant::now(),
         resume,
         file_priorities: Mutex::new(file_priorities),
+        dht,
         opts,
         info,
     });

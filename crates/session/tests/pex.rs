@@ -25,7 +25,7 @@ use seedbed_peer_wire::{
     ExtendedHandshake, Handshake, HandshakeCodec, HandshakeEvent, Limits, Message, MessageCodec,
     PexMessage, Reserved, UT_METADATA, UT_PEX,
 };
-use seedbed_session::{AddTorrentOptions, Event, Session, SessionConfig, Status, TorrentHandle};
+use seedbed_session::{AddTorrentOptions, Event, Session, SessionConfig, TorrentHandle};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::timeout;
@@ -450,10 +450,9 @@ async fn learned_from_fake_pex(private: bool) -> (u64, ExtendedHandshake, bool) 
         )
         .await
         .unwrap();
-    // Peers are refused while the torrent checks its data (and its resume
-    // data and file priorities, on blocking threads).
-    while handle.status() == Status::Checking {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    // Connections are refused while the existing data is checked.
+    while handle.status() != seedbed_session::Status::Downloading {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let mut xs = Vec::new();
     for _ in 0..3 {
