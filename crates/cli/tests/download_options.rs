@@ -69,9 +69,9 @@ fn files_below(dir: &Path) -> Vec<String> {
     out
 }
 
-/// `seedbed seed` of `torrent` with data in `data`, on loopback; returns
-/// the guard and the address it listens on.
-fn our_seed(torrent: &Path, data: &Path) -> (ChildGuard, String) {
+/// `seedbed seed` of `torrent` with data in `data`, on loopback, with
+/// `extra` flags; returns the guard and the address it listens on.
+fn our_seed(torrent: &Path, data: &Path, extra: &[&str]) -> (ChildGuard, String) {
     let mut cmd = common::seedbed();
     cmd.args(["seed", "--torrent"])
         .arg(torrent)
@@ -84,6 +84,7 @@ fn our_seed(torrent: &Path, data: &Path) -> (ChildGuard, String) {
             "--no-dht",
             "--json",
         ])
+        .args(extra)
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());
     let mut seeder = ChildGuard::spawn("seedbed seed", &mut cmd);
@@ -137,7 +138,7 @@ fn same(a: &Path, b: &Path) -> bool {
 /// big.bin (its tail from the part file, piece 30 not again); a plain run
 /// fetches the last piece, top.bin takes its bytes back and the part file
 /// goes. A fourth run reads and fetches nothing. A restarted `seed` trusts
-/// its resume data and reads nothing.
+/// its resume data and reads nothing; with `--no-resume` it reads it all.
 #[test]
 fn only_chosen_files_then_the_rest_then_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -145,7 +146,7 @@ fn only_chosen_files_then_the_rest_then_nothing() {
     let content = make_content(&src, 2_000_000);
     let file = dir.path().join("t.torrent");
     create_torrent(&content, &file, None);
-    let (mut seeder, peer) = our_seed(&file, &src);
+    let (mut seeder, peer) = our_seed(&file, &src, &[]);
     let dst = dir.path().join("dst");
     let got = dst.join("content");
 
@@ -208,19 +209,25 @@ fn only_chosen_files_then_the_rest_then_nothing() {
         .status();
     assert!(seeder.wait_exit(Duration::from_secs(30)).success());
     assert!(log_field(&seeder.stderr(), "checked existing data", "read")[0] > 0);
-    let (again, _) = our_seed(&file, &src);
-    let read = || log_field(&again.stderr(), "checked existing data", "read");
-    for _ in 0..50 {
-        if !read().is_empty() {
-            break;
+    let checked = |extra: &[&str], key: &str| {
+        let (seeder, _) = our_seed(&file, &src, extra);
+        let field = || log_field(&seeder.stderr(), "checked existing data", key);
+        for _ in 0..50 {
+            if !field().is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(read(), [0], "{}", again.stderr());
+        field()
+    };
+    assert_eq!(checked(&[], "read"), [0]);
+    assert_eq!(checked(&[], "trusted"), [n]);
+    // --no-resume: every byte read and hashed again.
     assert_eq!(
-        log_field(&again.stderr(), "checked existing data", "trusted"),
-        [n]
+        checked(&["--no-resume"], "read"),
+        [2_000_000 + 1000 + 77_777]
     );
+    assert_eq!(checked(&["--no-resume"], "trusted"), [0]);
 }
 
 /// For each piece of `order`, how many pieces of higher index came
@@ -249,7 +256,7 @@ fn sequential_verifies_pieces_in_order() {
     let n = torrent.info().geometry().num_pieces();
     let fast =
         seedbed::wire::allowed_fast_set(&torrent.info_hash(), std::net::Ipv4Addr::LOCALHOST, n, 4);
-    let (_seeder, peer) = our_seed(&file, &src);
+    let (_seeder, peer) = our_seed(&file, &src, &[]);
     let dst = dir.path().join("dst");
     let (_, stderr) = download(
         &file,
