@@ -5,10 +5,14 @@
 //! (handshake, messages, codecs) and `seedbed-tracker-proto` (HTTP and UDP
 //! announces) and adds only engine logic: piece picking (rarest first,
 //! endgame), request pipelining, verification on hashing threads, storage
-//! with positioned IO, choking, resume, magnet links (metadata exchange,
-//! BEP 9), peer exchange (BEP 11), the Mainline DHT (BEP 5, through
-//! `seedbed-dht`) and uTP (BEP 29, through `seedbed-utp`). `DESIGN.md`
-//! in this crate describes the tasks, channels and piece states.
+//! with positioned IO (files appear when their first piece is written),
+//! choking, fast resume ([`ResumeData`]: unchanged files are trusted
+//! without reading them), file priorities and a part file for skipped
+//! files ([`FilePriority`]), sequential order and piece deadlines for
+//! streaming, magnet links (metadata exchange, BEP 9), peer exchange
+//! (BEP 11), the Mainline DHT (BEP 5, through `seedbed-dht`) and uTP (BEP
+//! 29, through `seedbed-utp`). `DESIGN.md` in this crate describes the
+//! tasks, channels and piece states.
 //!
 //! The DHT is on by default ([`SessionConfig::dht`]): the session binds a
 //! UDP socket on its listen address and port, joins through the public
@@ -54,12 +58,16 @@ mod config;
 mod dht;
 mod encryption;
 mod error;
+mod file_selection;
 mod handle;
 mod metadata;
+mod part_file;
 mod peer;
 pub mod picker;
+mod resume;
 mod session;
 mod storage;
+mod streaming;
 mod torrent;
 mod transport;
 mod udp;
@@ -69,7 +77,9 @@ pub use config::{AddTorrentOptions, SessionConfig};
 pub use dht::{DhtConfig, DEFAULT_DHT_BOOTSTRAP};
 pub use encryption::{EncryptionConfig, EncryptionLevel, EncryptionPolicy};
 pub use error::Error;
+pub use file_selection::FilePriority;
 pub use handle::{Event, PeerInfo, Stats, Status, TorrentHandle};
+pub use resume::{FileStamp, ResumeData, RESUME_FORMAT, RESUME_VERSION};
 pub use session::Session;
-pub use storage::{Allocation, Storage};
+pub use storage::{Allocation, DiskStats, Storage};
 pub use transport::{Transport, Transports};

@@ -390,6 +390,8 @@ async fn start_torrent(
     opts: AddTorrentOptions,
 ) -> Result<(), Error> {
     check_supported(&info)?;
+    let file_priorities =
+        crate::file_selection::resolve(&info, &opts.file_priorities, opts.default_file_priority)?;
     let dir = opts.output_dir.clone();
     let for_storage = Arc::clone(&info);
     let allocation = opts.allocation;
@@ -410,6 +412,7 @@ async fn start_torrent(
         inner.hasher.clone(),
         Arc::downgrade(&inner.registry),
         slot,
+        file_priorities,
         dht,
         inner.dialer.clone(),
     );
