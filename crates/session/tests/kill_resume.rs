@@ -295,6 +295,9 @@ fn download_command(exe: &Path, torrent: &Path, out: &Path, peer: SocketAddr) ->
         .arg(out)
         .args(["--peer", &peer.to_string()])
         .args(["--no-trackers", "--no-dht", "--listen", "127.0.0.1:0"])
+        // The seeders here speak TCP only: no 3 s uTP attempt first (the
+        // kills are timed from the start).
+        .arg("--no-utp")
         .args(["--peer-timeout", "60"])
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1");

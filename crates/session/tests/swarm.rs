@@ -37,7 +37,25 @@ async fn download_from_libtorrent_and_ours_at_once() {
         let (seeder, _) = common::our_seeder(&f.torrent, f.src()).await;
         let ours = seeder.listen_addr().unwrap();
 
-        let (leecher, handle) = common::our_leecher(&f.torrent, f.dst(), &[], false).await;
+        // TCP only, as both seeders speak it: with uTP tried first the
+        // libtorrent seeder (uTP off) would be reached only after the uTP
+        // attempt, and our seeder (over uTP) could finish the download
+        // alone before that.
+        let leecher = seedbed_session::Session::new(seedbed_session::SessionConfig {
+            transports: seedbed_session::Transports::TcpOnly,
+            ..common::config()
+        })
+        .await
+        .unwrap();
+        let handle = leecher
+            .add_torrent(
+                &f.torrent,
+                seedbed_session::AddTorrentOptions::new(f.dst())
+                    .trackers(false)
+                    .seed(false),
+            )
+            .await
+            .unwrap();
         let mut rx = handle.events();
         handle.add_peers([lt_addr, ours]);
         let started = Instant::now();
