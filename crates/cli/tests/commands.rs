@@ -829,8 +829,15 @@ fn seed_dht_flags() {
     let saved = seedbed::dht::RoutingState::decode(&std::fs::read(&state).unwrap()).unwrap();
     assert!(saved.nodes.iter().any(|n| n.addr == node_addr), "{saved:?}");
 
-    // --no-dht: the listen port's UDP side stays free.
+    // --no-dht: the listen port's UDP side carries uTP only; with
+    // --no-utp too it stays free.
     let (seeder, listen) = seed(&["--no-dht"]);
-    std::net::UdpSocket::bind(listen).expect("no UDP socket with --no-dht");
+    assert!(
+        std::net::UdpSocket::bind(listen).is_err(),
+        "uTP listens on the UDP side of the listen port"
+    );
+    stop(seeder);
+    let (seeder, listen) = seed(&["--no-dht", "--no-utp"]);
+    std::net::UdpSocket::bind(listen).expect("no UDP socket with --no-dht --no-utp");
     stop(seeder);
 }
