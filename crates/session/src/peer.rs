@@ -23,6 +23,7 @@ use tokio::time::timeout;
 use tokio_util::codec::Framed;
 
 use crate::error::Error;
+use crate::peer_info::Link;
 use crate::picker::Received;
 use crate::torrent::{DriverCmd, PeerCmd, PeerKey, PieceBuffer, State, TorrentShared};
 
@@ -109,7 +110,7 @@ pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
     }
     let limits = shared.limits;
     let framed = framed.map_codec(|_| MessageCodec::new(limits));
-    run(shared, framed, addr, theirs, true).await;
+    run(shared, framed, addr, theirs, Link::tcp(true)).await;
 }
 
 /// Completes an incoming connection whose first 48 bytes named this
@@ -145,7 +146,7 @@ pub(crate) async fn accept(
     }
     let limits = shared.limits;
     let framed = framed.map_codec(|_| MessageCodec::new(limits));
-    run(shared, framed, addr, theirs, false).await;
+    run(shared, framed, addr, theirs, Link::tcp(false)).await;
 }
 
 async fn run(
@@ -153,10 +154,10 @@ async fn run(
     framed: PeerFramed,
     addr: SocketAddr,
     theirs: Handshake,
-    outgoing: bool,
+    link: Link,
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let Some(key) = shared.register_peer(addr, tx, outgoing) else {
+    let Some(key) = shared.register_peer(addr, tx, theirs.peer_id, link) else {
         return;
     };
     let mut conn = Conn::new(Arc::clone(&shared), key, addr, framed, rx, &theirs);
@@ -364,12 +365,16 @@ impl Conn {
             Message::KeepAlive => {}
             Message::Choke => {
                 self.peer_choking = true;
+                self.mirror(|l| l.peer_choking = true);
                 if !self.fast {
                     // Without the fast extension, a choke drops every request.
                     self.drop_outstanding();
                 }
             }
-            Message::Unchoke => self.peer_choking = false,
+            Message::Unchoke => {
+                self.peer_choking = false;
+                self.mirror(|l| l.peer_choking = false);
+            }
             Message::Interested => {
                 let slots = self.shared.config.unchoke_slots;
                 let unchoke_now = {
@@ -411,6 +416,7 @@ impl Conn {
                 };
                 if interesting && !self.am_interested {
                     self.am_interested = true;
+                    self.mirror(|l| l.am_interested = true);
                     self.send(Message::Interested).await?;
                 }
             }
@@ -424,7 +430,11 @@ impl Conn {
             Message::Cancel(r) => self.requests.retain(|q| *q != r),
             Message::Piece(block) => self.on_block(block),
             Message::RejectRequest(r) if self.outstanding.remove(&r).is_some() => {
-                self.shared.lock().picker.block_dropped(&r);
+                let mut st = self.shared.lock();
+                st.picker.block_dropped(&r);
+                if let Some(p) = st.peers.get_mut(&self.key) {
+                    p.live.requests_out = self.outstanding.len();
+                }
             }
             Message::AllowedFast { piece } if piece < self.num_pieces => {
                 self.allowed_theirs.insert(piece);
@@ -469,6 +479,7 @@ impl Conn {
         }
         if interesting != self.am_interested {
             self.am_interested = interesting;
+            self.mirror(|l| l.am_interested = interesting);
             self.send(if interesting {
                 Message::Interested
             } else {
@@ -521,6 +532,9 @@ impl Conn {
             let mut st = self.shared.lock();
             if let Some(p) = st.peers.get_mut(&self.key) {
                 p.down += len;
+                p.live.downloaded += len;
+                p.live.snubbed = false;
+                p.live.requests_out = self.outstanding.len();
             }
             match st.picker.block_received(&r) {
                 outcome @ (Received::New | Received::PieceComplete) => {
@@ -678,6 +692,17 @@ impl Conn {
         for (r, _) in self.outstanding.drain() {
             st.picker.block_dropped(&r);
         }
+        if let Some(p) = st.peers.get_mut(&self.key) {
+            p.live.requests_out = 0;
+        }
+    }
+
+    /// Applies `f` to what the torrent shows of this peer
+    /// ([`PeerInfo`](crate::PeerInfo)).
+    fn mirror(&self, f: impl FnOnce(&mut crate::peer_info::PeerLive)) {
+        if let Some(p) = self.shared.lock().peers.get_mut(&self.key) {
+            f(&mut p.live);
+        }
     }
 
     async fn on_cmd(&mut self, cmd: PeerCmd) -> Result<(), Error> {
@@ -693,6 +718,7 @@ impl Conn {
                     };
                     if !still {
                         self.am_interested = false;
+                        self.mirror(|l| l.am_interested = false);
                         self.send(Message::NotInterested).await?;
                     }
                 }
@@ -745,6 +771,7 @@ impl Conn {
             self.drop_outstanding();
             self.depth = 4;
             self.snubbed_until = Some(now + self.shared.config.request_timeout);
+            self.mirror(|l| l.snubbed = true);
         }
         if now.duration_since(self.last_recv) > IDLE_LIMIT {
             return Ok(false);
@@ -767,8 +794,12 @@ impl Conn {
             return Ok(());
         }
         let now = Instant::now();
-        if self.snubbed_until.is_some_and(|t| t > now) {
-            return Ok(());
+        if let Some(until) = self.snubbed_until {
+            if until > now {
+                return Ok(());
+            }
+            self.snubbed_until = None;
+            self.mirror(|l| l.snubbed = false);
         }
         // Back-pressure: complete pieces wait for the hashing threads.
         if self.shared.verify_backlogged() {
@@ -826,6 +857,9 @@ impl Conn {
                     &mut self.scratch,
                 );
             }
+            if let Some(p) = peers.get_mut(&self.key) {
+                p.live.requests_out = self.outstanding.len() + self.scratch.len();
+            }
         }
         let picked = std::mem::take(&mut self.scratch);
         for r in &picked {
@@ -882,6 +916,7 @@ impl Conn {
             .fetch_add(sent, Ordering::Relaxed);
         if let Some(p) = self.shared.lock().peers.get_mut(&self.key) {
             p.up += sent;
+            p.live.uploaded += sent;
         }
         Ok(())
     }

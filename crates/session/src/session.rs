@@ -133,6 +133,7 @@ impl Session {
         ));
         self.inner.reserve(&slot)?;
         let trackers = torrent.trackers().to_vec();
+        slot.trackers.set(&trackers);
         if let Err(e) = start_torrent(&self.inner, &slot, info, trackers, opts).await {
             self.inner.lock_registry().remove(&info_hash);
             return Err(e);
@@ -164,6 +165,7 @@ impl Session {
             .name()
             .map_or_else(|| info_hash.to_string(), str::to_string);
         let slot = Arc::new(Slot::new(info_hash, Status::FetchingMetadata, name));
+        slot.trackers.set(&[magnet.trackers().to_vec()]);
         self.inner.reserve(&slot)?;
         let (stop_tx, stop_rx) = oneshot::channel();
         *slot.stop_fetch.lock().unwrap_or_else(|e| e.into_inner()) = Some(stop_tx);

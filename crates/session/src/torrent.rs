@@ -20,8 +20,10 @@ use crate::choker::{self, Candidate};
 use crate::config::{AddTorrentOptions, SessionConfig};
 use crate::handle::{Event, Slot, Status};
 use crate::peer;
+use crate::peer_info::{Link, PeerLive};
 use crate::picker::PiecePicker;
 use crate::storage::Storage;
+use crate::tracker_info::TrackerList;
 use crate::verify::{sha1, sha1_blocks, HashPool};
 
 /// The engine's key for one peer connection.
@@ -77,6 +79,8 @@ pub(crate) struct PeerEntry {
     /// Where the peer accepts connections: the dialled address, or its IP
     /// with the port from its extension handshake (`p`). Shared by PeX.
     pub(crate) listen_addr: Option<SocketAddr>,
+    /// What `TorrentHandle::peers` shows besides the above.
+    pub(crate) live: PeerLive,
 }
 
 /// Blocks of a piece being downloaded, kept in memory until the piece is
@@ -140,6 +144,8 @@ pub(crate) struct TorrentShared {
     /// Download and upload rates in bytes per second.
     pub(crate) rates: Mutex<(f64, f64)>,
     pub(crate) status: Arc<watch::Sender<Status>>,
+    /// The trackers' status, shared with the handle.
+    pub(crate) tracker_list: TrackerList,
     pub(crate) cmd_tx: mpsc::UnboundedSender<DriverCmd>,
     pub(crate) hasher: HashPool,
     pub(crate) registry: Weak<Registry>,
@@ -278,8 +284,10 @@ impl TorrentShared {
         &self,
         addr: SocketAddr,
         tx: mpsc::UnboundedSender<PeerCmd>,
-        outgoing: bool,
+        peer_id: PeerId,
+        link: Link,
     ) -> Option<PeerKey> {
+        let outgoing = link.outgoing;
         let mut st = self.lock();
         if outgoing {
             st.connecting = st.connecting.saturating_sub(1);
@@ -306,6 +314,7 @@ impl TorrentShared {
                 up: 0,
                 trust: 0,
                 listen_addr: outgoing.then_some(addr),
+                live: PeerLive::new(peer_id, link),
             },
         );
         if let Some(k) = st.known.get_mut(&addr) {
@@ -426,6 +435,7 @@ pub(crate) fn new_shared(
         counters: Counters::default(),
         rates: Mutex::new((0.0, 0.0)),
         status,
+        tracker_list: slot.trackers.clone(),
         cmd_tx,
         hasher,
         registry,
@@ -619,6 +629,9 @@ pub(crate) async fn run_driver(
                     let mut r = shared.rates.lock().unwrap_or_else(|e| e.into_inner());
                     r.0 = 0.8 * r.0 + 0.2 * ((down - last.0) as f64 / dt);
                     r.1 = 0.8 * r.1 + 0.2 * ((up - last.1) as f64 / dt);
+                }
+                for p in shared.lock().peers.values_mut() {
+                    p.live.update_rates(dt);
                 }
                 last = (down, up, now);
                 if paused {
