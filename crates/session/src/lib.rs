@@ -45,6 +45,7 @@ mod storage;
 mod torrent;
 mod tracker_info;
 mod verify;
+mod wire_io;
 
 pub use config::{AddTorrentOptions, SessionConfig};
 pub use error::Error;

@@ -4,28 +4,32 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use futures_util::{SinkExt, StreamExt};
+use bytes::Bytes;
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use seedbed_metainfo::BLOCK_SIZE;
 use seedbed_peer_wire::{
     allowed_fast_set, metadata_piece_count, Bitfield, Block, BlockRequest, ExtendedHandshake,
-    ExtensionIds, Handshake, HandshakeCodec, HandshakeEvent, Message, MessageCodec,
+    ExtensionIds, Handshake, HandshakeCodec, HandshakeEvent, Message, MessageDecoder,
     MetadataMessage, PexFlags, PexMessage, Reserved, METADATA_PIECE_LEN, UT_METADATA, UT_PEX,
 };
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio::time::timeout;
+use tokio::time::{timeout, Sleep};
 use tokio_util::codec::Framed;
 
 use crate::error::Error;
 use crate::peer_info::Link;
 use crate::picker::Received;
 use crate::torrent::{DriverCmd, PeerCmd, PeerKey, PieceBuffer, State, TorrentShared};
+use crate::wire_io::{
+    piece_frame, piece_frames, BoxRead, BoxWrite, SendQueue, WireReader, PIECE_HEADER,
+};
 
 /// Our reserved bits: fast extension (BEP 6) and extension protocol
 /// (BEP 10).
@@ -51,8 +55,16 @@ const ALLOWED_FAST: u32 = 4;
 /// In endgame a peer asks for blocks others are fetching only while it has
 /// fewer than this many requests of its own outstanding.
 const ENDGAME_QUEUE: usize = 4;
-/// Blocks read from disk per batch when serving.
-const READ_BATCH: usize = 32;
+/// Blocks read from disk per batch when serving (256 KiB).
+const READ_BATCH: usize = 16;
+/// A new batch is read from disk while fewer bytes than this wait to be
+/// sent: the socket always has the next blocks at hand, and an uploading
+/// connection holds at most about this plus one batch.
+const SEND_WATERMARK: usize = 512 * 1024;
+/// How often a connection that transfers blocks measures its rate and
+/// checks its requests' timeout. An idle one wakes only for keep-alives,
+/// PeX and its idle limit.
+const TICK: Duration = Duration::from_secs(1);
 /// A peer that sends nothing for this long is dropped.
 const IDLE_LIMIT: Duration = Duration::from_secs(180);
 /// Keep-alive after this long without sending.
@@ -63,8 +75,6 @@ const PEX_FIRST: Duration = Duration::from_secs(2);
 const PEX_INTERVAL: Duration = Duration::from_secs(60);
 /// Most peers in one PeX message (BEP 11 suggests at most 50 added).
 const PEX_MAX: usize = 50;
-
-type PeerFramed = Framed<TcpStream, MessageCodec>;
 
 fn our_handshake(shared: &TorrentShared) -> Handshake {
     Handshake::new(shared.info_hash, shared.peer_id).with_reserved(OUR_RESERVED)
@@ -108,9 +118,8 @@ pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
         shared.connect_failed(addr);
         return;
     }
-    let limits = shared.limits;
-    let framed = framed.map_codec(|_| MessageCodec::new(limits));
-    run(shared, framed, addr, theirs, Link::tcp(true)).await;
+    let (reader, writer) = split(&shared, framed);
+    run(shared, reader, writer, addr, theirs, Link::tcp(true)).await;
 }
 
 /// Completes an incoming connection whose first 48 bytes named this
@@ -144,14 +153,27 @@ pub(crate) async fn accept(
     if theirs.peer_id == shared.peer_id {
         return;
     }
-    let limits = shared.limits;
-    let framed = framed.map_codec(|_| MessageCodec::new(limits));
-    run(shared, framed, addr, theirs, Link::tcp(false)).await;
+    let (reader, writer) = split(&shared, framed);
+    run(shared, reader, writer, addr, theirs, Link::tcp(false)).await;
+}
+
+/// The two halves of a connection after the handshake; bytes that came
+/// with the handshake are decoded first.
+fn split(
+    shared: &TorrentShared,
+    framed: Framed<TcpStream, HandshakeCodec>,
+) -> (WireReader, BoxWrite) {
+    let parts = framed.into_parts();
+    let (r, w) = parts.io.into_split();
+    let read: BoxRead = Box::new(r);
+    let reader = WireReader::new(read, parts.read_buf, MessageDecoder::new(shared.limits));
+    (reader, Box::new(w))
 }
 
 async fn run(
     shared: Arc<TorrentShared>,
-    framed: PeerFramed,
+    reader: WireReader,
+    writer: BoxWrite,
     addr: SocketAddr,
     theirs: Handshake,
     link: Link,
@@ -160,7 +182,7 @@ async fn run(
     let Some(key) = shared.register_peer(addr, tx, theirs.peer_id, link) else {
         return;
     };
-    let mut conn = Conn::new(Arc::clone(&shared), key, addr, framed, rx, &theirs);
+    let mut conn = Conn::new(Arc::clone(&shared), key, addr, reader, writer, rx, &theirs);
     match conn.run().await {
         Ok(()) => tracing::debug!(%addr, "peer closed"),
         Err(e) => tracing::debug!(%addr, %e, "peer dropped"),
@@ -175,8 +197,17 @@ struct Conn {
     shared: Arc<TorrentShared>,
     key: PeerKey,
     addr: SocketAddr,
-    framed: PeerFramed,
+    reader: WireReader,
+    writer: BoxWrite,
+    /// What waits to be written.
+    out: SendQueue,
     rx: mpsc::UnboundedReceiver<PeerCmd>,
+    /// The one timer of the connection, set to the earliest of its
+    /// deadlines (`next_wake`).
+    timer: Pin<Box<Sleep>>,
+    timer_at: Instant,
+    /// The next rate measurement, while blocks are transferred.
+    next_tick: Option<Instant>,
     num_pieces: u32,
     fast: bool,
     extended: bool,
@@ -201,7 +232,6 @@ struct Conn {
     allowed_ours: HashSet<u32>,
     /// Pieces the peer lets us request while it chokes us.
     allowed_theirs: HashSet<u32>,
-    dirty: bool,
     scratch: Vec<BlockRequest>,
     /// Extension ids, ours and the peer's (BEP 10).
     ids: ExtensionIds,
@@ -217,7 +247,8 @@ impl Conn {
         shared: Arc<TorrentShared>,
         key: PeerKey,
         addr: SocketAddr,
-        framed: PeerFramed,
+        reader: WireReader,
+        writer: BoxWrite,
         rx: mpsc::UnboundedReceiver<PeerCmd>,
         theirs: &Handshake,
     ) -> Conn {
@@ -235,8 +266,13 @@ impl Conn {
             shared,
             key,
             addr,
-            framed,
+            reader,
+            writer,
+            out: SendQueue::default(),
             rx,
+            timer: Box::pin(tokio::time::sleep_until((now + KEEPALIVE).into())),
+            timer_at: now + KEEPALIVE,
+            next_tick: None,
             num_pieces,
             fast,
             extended,
@@ -255,7 +291,6 @@ impl Conn {
             reading: None,
             allowed_ours: HashSet::new(),
             allowed_theirs: HashSet::new(),
-            dirty: false,
             scratch: Vec::new(),
             ids,
             private,
@@ -264,55 +299,111 @@ impl Conn {
         }
     }
 
-    async fn send(&mut self, msg: Message) -> Result<(), Error> {
-        self.framed.feed(msg).await?;
-        self.dirty = true;
+    /// Queues a message; the run loop writes it.
+    fn send(&mut self, msg: Message) {
+        self.out.push(&msg);
         self.last_sent = Instant::now();
-        Ok(())
     }
 
     async fn run(&mut self) -> Result<(), Error> {
-        self.introduce().await?;
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.introduce()?;
         loop {
+            let wake = self.next_wake();
+            if wake != self.timer_at {
+                self.timer_at = wake;
+                self.timer.as_mut().reset(wake.into());
+            }
             tokio::select! {
                 cmd = self.rx.recv() => match cmd {
                     None | Some(PeerCmd::Disconnect) => return Ok(()),
-                    Some(cmd) => self.on_cmd(cmd).await?,
+                    Some(cmd) => self.on_cmd(cmd)?,
                 },
-                msg = self.framed.next() => match msg {
+                msg = self.reader.next() => match msg {
                     None => return Ok(()),
-                    Some(Err(e)) => return Err(e.into()),
+                    Some(Err(e)) => return Err(e),
                     Some(Ok(m)) => {
                         self.last_recv = Instant::now();
-                        if !self.on_message(m).await? {
+                        if !self.on_message(m)? {
                             return Ok(());
+                        }
+                        // Everything else that came in the same read, so
+                        // requests are served and made in batches.
+                        while let Some(m) = self.reader.try_next()? {
+                            if !self.on_message(m)? {
+                                return Ok(());
+                            }
                         }
                     }
                 },
                 done = async { self.reading.as_mut().expect("guarded").await }, if self.reading.is_some() => {
                     self.reading = None;
                     let batch = done.map_err(|e| Error::io("disk read task", std::io::Error::other(e)))?;
-                    self.on_read_done(batch).await?;
+                    self.on_read_done(batch)?;
                 }
-                _ = tick.tick() => {
-                    if !self.on_tick().await? {
+                written = self.out.write_some(&mut self.writer), if !self.out.is_empty() => {
+                    written.map_err(|e| Error::io("write to peer", e))?;
+                }
+                // Requests are queued and the send queue has room again
+                // (the socket took everything): read the next blocks, after
+                // letting other tasks run.
+                () = tokio::task::yield_now(), if self.can_serve() => {}
+                () = &mut self.timer => {
+                    if !self.on_timer()? {
                         return Ok(());
                     }
                 }
             }
-            self.request_more().await?;
-            self.serve();
-            if self.dirty {
-                SinkExt::<Message>::flush(&mut self.framed).await?;
-                self.dirty = false;
+            self.request_more()?;
+            self.serve()?;
+            self.write_now()?;
+            // Blocks expected: read ahead; none: release the read buffer.
+            let busy = !self.outstanding.is_empty();
+            self.reader.set_busy(busy);
+            if !busy && self.reading.is_none() {
+                self.out.release_if_empty();
             }
         }
     }
 
+    /// Whether `serve` would read more blocks now.
+    fn can_serve(&self) -> bool {
+        self.reading.is_none() && !self.requests.is_empty() && self.out.len() < SEND_WATERMARK
+    }
+
+    /// Writes what the socket takes now, without waiting; the run loop
+    /// waits for the rest.
+    fn write_now(&mut self) -> Result<(), Error> {
+        while !self.out.is_empty() {
+            match self.out.write_some(&mut self.writer).now_or_never() {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(Error::io("write to peer", e)),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// The earliest deadline: the keep-alive, the idle limit, the next
+    /// PeX message, the end of a snub, and, while blocks are transferred,
+    /// the next rate measurement. An idle connection sleeps until its
+    /// keep-alive is due or a message arrives.
+    fn next_wake(&self) -> Instant {
+        let mut at = (self.last_sent + KEEPALIVE).min(self.last_recv + IDLE_LIMIT);
+        if !self.private {
+            at = at.min(self.pex_next);
+        }
+        if let Some(t) = self.snubbed_until {
+            at = at.min(t);
+        }
+        if let Some(t) = self.next_tick {
+            at = at.min(t);
+        }
+        // Never in the past: what was due has been handled.
+        at.max(Instant::now() + Duration::from_millis(1))
+    }
+
     /// Extension handshake, what we have, and our allowed-fast set.
-    async fn introduce(&mut self) -> Result<(), Error> {
+    fn introduce(&mut self) -> Result<(), Error> {
         if self.extended {
             let hs = ExtendedHandshake {
                 v: Some(self.shared.config.user_agent.clone()),
@@ -322,7 +413,7 @@ impl Conn {
                 metadata_size: u32::try_from(self.shared.info.raw().len()).ok(),
                 ..self.ids.our_handshake()
             };
-            self.send(hs.to_message()).await?;
+            self.send(hs.to_message());
         }
         let have = self.shared.lock().picker.have().clone();
         let msg = if self.fast && have.is_full() {
@@ -335,7 +426,7 @@ impl Conn {
             None
         };
         if let Some(m) = msg {
-            self.send(m).await?;
+            self.send(m);
         }
         if self.fast {
             if let IpAddr::V4(ip) = self.addr.ip() {
@@ -343,12 +434,10 @@ impl Conn {
                     allowed_fast_set(&self.shared.info_hash, ip, self.num_pieces, ALLOWED_FAST);
                 for piece in set {
                     self.allowed_ours.insert(piece);
-                    self.send(Message::AllowedFast { piece }).await?;
+                    self.send(Message::AllowedFast { piece });
                 }
             }
         }
-        SinkExt::<Message>::flush(&mut self.framed).await?;
-        self.dirty = false;
         Ok(())
     }
 
@@ -360,7 +449,7 @@ impl Conn {
     }
 
     /// Returns `false` when the connection should close quietly.
-    async fn on_message(&mut self, m: Message) -> Result<bool, Error> {
+    fn on_message(&mut self, m: Message) -> Result<bool, Error> {
         match m {
             Message::KeepAlive => {}
             Message::Choke => {
@@ -391,7 +480,7 @@ impl Conn {
                 };
                 if unchoke_now {
                     self.am_choking = false;
-                    self.send(Message::Unchoke).await?;
+                    self.send(Message::Unchoke);
                 }
             }
             Message::NotInterested => {
@@ -417,16 +506,16 @@ impl Conn {
                 if interesting && !self.am_interested {
                     self.am_interested = true;
                     self.mirror(|l| l.am_interested = true);
-                    self.send(Message::Interested).await?;
+                    self.send(Message::Interested);
                 }
             }
             Message::Bitfield(bytes) => {
                 let bits = Bitfield::from_payload(&bytes, self.num_pieces)?;
-                return self.set_has(bits).await;
+                return self.set_has(bits);
             }
-            Message::HaveAll => return self.set_has(Bitfield::full(self.num_pieces)).await,
+            Message::HaveAll => return self.set_has(Bitfield::full(self.num_pieces)),
             Message::HaveNone => {}
-            Message::Request(r) => self.on_request(r).await?,
+            Message::Request(r) => self.on_request(r)?,
             Message::Cancel(r) => self.requests.retain(|q| *q != r),
             Message::Piece(block) => self.on_block(block),
             Message::RejectRequest(r) if self.outstanding.remove(&r).is_some() => {
@@ -453,7 +542,7 @@ impl Conn {
                     }
                 }
             }
-            Message::Extended { id, payload } => self.on_extension(id, &payload).await?,
+            Message::Extended { id, payload } => self.on_extension(id, &payload)?,
             // Other extensions (BEP 9, 11), DHT port, suggestions and v2
             // hash messages are not used by this engine yet.
             _ => {}
@@ -461,7 +550,7 @@ impl Conn {
         Ok(true)
     }
 
-    async fn set_has(&mut self, bits: Bitfield) -> Result<bool, Error> {
+    fn set_has(&mut self, bits: Bitfield) -> Result<bool, Error> {
         let (interesting, both_seeds) = {
             let mut st = self.shared.lock();
             let State { picker, peers, .. } = &mut *st;
@@ -484,13 +573,12 @@ impl Conn {
                 Message::Interested
             } else {
                 Message::NotInterested
-            })
-            .await?;
+            });
         }
         Ok(true)
     }
 
-    async fn on_request(&mut self, r: BlockRequest) -> Result<(), Error> {
+    fn on_request(&mut self, r: BlockRequest) -> Result<(), Error> {
         let g = *self.shared.info.geometry();
         let valid = g
             .piece(r.piece)
@@ -501,7 +589,7 @@ impl Conn {
         let allowed = !self.am_choking || self.allowed_ours.contains(&r.piece);
         if !valid || !allowed || self.requests.len() >= self.shared.config.max_queued_uploads {
             if self.fast {
-                self.send(Message::RejectRequest(r)).await?;
+                self.send(Message::RejectRequest(r));
             }
             return Ok(());
         }
@@ -575,7 +663,7 @@ impl Conn {
 
     /// `ut_metadata` requests are served from the info dictionary's exact
     /// bytes (BEP 9); `ut_pex` peers are handed to the driver (BEP 11).
-    async fn on_extension(&mut self, id: u8, payload: &Bytes) -> Result<(), Error> {
+    fn on_extension(&mut self, id: u8, payload: &Bytes) -> Result<(), Error> {
         match self.ids.incoming(id) {
             Some(UT_METADATA) => {
                 let Ok(MetadataMessage::Request { piece }) =
@@ -602,8 +690,7 @@ impl Conn {
                 self.send(Message::Extended {
                     id: their_id,
                     payload: reply.to_bytes(),
-                })
-                .await?;
+                });
             }
             Some(UT_PEX) if !self.private => {
                 if let Ok(pex) = PexMessage::decode(payload) {
@@ -626,7 +713,7 @@ impl Conn {
     }
 
     /// Sends the peers connected and dropped since our last PeX message.
-    async fn send_pex(&mut self) -> Result<(), Error> {
+    fn send_pex(&mut self) -> Result<(), Error> {
         let Some(their_id) = self.ids.outgoing(UT_PEX) else {
             return Ok(());
         };
@@ -680,8 +767,8 @@ impl Conn {
         self.send(Message::Extended {
             id: their_id,
             payload: msg.to_bytes(),
-        })
-        .await
+        });
+        Ok(())
     }
 
     fn drop_outstanding(&mut self) {
@@ -705,10 +792,10 @@ impl Conn {
         }
     }
 
-    async fn on_cmd(&mut self, cmd: PeerCmd) -> Result<(), Error> {
+    fn on_cmd(&mut self, cmd: PeerCmd) -> Result<(), Error> {
         match cmd {
             PeerCmd::Have(piece) => {
-                self.send(Message::Have { piece }).await?;
+                self.send(Message::Have { piece });
                 if self.am_interested {
                     let still = {
                         let st = self.shared.lock();
@@ -719,14 +806,14 @@ impl Conn {
                     if !still {
                         self.am_interested = false;
                         self.mirror(|l| l.am_interested = false);
-                        self.send(Message::NotInterested).await?;
+                        self.send(Message::NotInterested);
                     }
                 }
             }
             PeerCmd::Choke => {
                 if !self.am_choking {
                     self.am_choking = true;
-                    self.send(Message::Choke).await?;
+                    self.send(Message::Choke);
                     let dropped: Vec<BlockRequest> = self
                         .requests
                         .drain(..)
@@ -734,7 +821,7 @@ impl Conn {
                         .collect();
                     if self.fast {
                         for r in dropped {
-                            self.send(Message::RejectRequest(r)).await?;
+                            self.send(Message::RejectRequest(r));
                         }
                     }
                 }
@@ -742,12 +829,12 @@ impl Conn {
             PeerCmd::Unchoke => {
                 if self.am_choking {
                     self.am_choking = false;
-                    self.send(Message::Unchoke).await?;
+                    self.send(Message::Unchoke);
                 }
             }
             PeerCmd::Cancel(r) => {
                 if self.outstanding.remove(&r).is_some() {
-                    self.send(Message::Cancel(r)).await?;
+                    self.send(Message::Cancel(r));
                 }
             }
             PeerCmd::Wake | PeerCmd::Disconnect => {}
@@ -755,38 +842,48 @@ impl Conn {
         Ok(())
     }
 
-    /// Once a second: request depth from the measured rate, timeouts,
-    /// keep-alives. Returns `false` to close an idle connection.
-    async fn on_tick(&mut self) -> Result<bool, Error> {
+    /// The timer fired: whatever is due of the rate measurement (once a
+    /// second while blocks are transferred: request depth, timeouts), the
+    /// end of a snub, the idle limit, PeX and the keep-alive. Returns
+    /// `false` to close an idle connection.
+    fn on_timer(&mut self) -> Result<bool, Error> {
         let now = Instant::now();
-        let rate = std::mem::take(&mut self.received_this_tick);
-        if rate > 0 {
-            let want = (rate * QUEUE_SECONDS / u64::from(BLOCK_SIZE)) as usize;
-            self.depth = want.max(INITIAL_DEPTH / 4).max(self.depth / 2);
+        if self.next_tick.is_some_and(|t| t <= now) {
+            let rate = std::mem::take(&mut self.received_this_tick);
+            if rate > 0 {
+                let want = (rate * QUEUE_SECONDS / u64::from(BLOCK_SIZE)) as usize;
+                self.depth = want.max(INITIAL_DEPTH / 4).max(self.depth / 2);
+            }
+            if !self.outstanding.is_empty()
+                && now.duration_since(self.last_progress) > self.shared.config.request_timeout
+            {
+                tracing::debug!(addr = %self.addr, n = self.outstanding.len(), "requests timed out");
+                self.drop_outstanding();
+                self.depth = 4;
+                self.snubbed_until = Some(now + self.shared.config.request_timeout);
+                self.mirror(|l| l.snubbed = true);
+            }
+            let transferring = rate > 0 || !self.outstanding.is_empty();
+            self.next_tick = transferring.then_some(now + TICK);
         }
-        if !self.outstanding.is_empty()
-            && now.duration_since(self.last_progress) > self.shared.config.request_timeout
-        {
-            tracing::debug!(addr = %self.addr, n = self.outstanding.len(), "requests timed out");
-            self.drop_outstanding();
-            self.depth = 4;
-            self.snubbed_until = Some(now + self.shared.config.request_timeout);
-            self.mirror(|l| l.snubbed = true);
+        if self.snubbed_until.is_some_and(|t| t <= now) {
+            self.snubbed_until = None;
+            self.mirror(|l| l.snubbed = false);
         }
-        if now.duration_since(self.last_recv) > IDLE_LIMIT {
+        if now.duration_since(self.last_recv) >= IDLE_LIMIT {
             return Ok(false);
         }
         if !self.private && now >= self.pex_next {
             self.pex_next = now + PEX_INTERVAL;
-            self.send_pex().await?;
+            self.send_pex()?;
         }
-        if now.duration_since(self.last_sent) > KEEPALIVE {
-            self.send(Message::KeepAlive).await?;
+        if now.duration_since(self.last_sent) >= KEEPALIVE {
+            self.send(Message::KeepAlive);
         }
         Ok(true)
     }
 
-    async fn request_more(&mut self) -> Result<(), Error> {
+    fn request_more(&mut self) -> Result<(), Error> {
         if !self.am_interested {
             return Ok(());
         }
@@ -864,52 +961,65 @@ impl Conn {
         let picked = std::mem::take(&mut self.scratch);
         for r in &picked {
             self.outstanding.insert(*r, now);
-            self.send(Message::Request(*r)).await?;
+            self.send(Message::Request(*r));
+        }
+        if !picked.is_empty() && self.next_tick.is_none() {
+            self.next_tick = Some(now + TICK);
         }
         self.scratch = picked;
         Ok(())
     }
 
     /// Starts reading the next batch of the peer's requests from disk.
-    fn serve(&mut self) {
-        if self.reading.is_some() || self.requests.is_empty() {
-            return;
+    /// Reads the peer's next requested blocks: first from the page cache
+    /// on this thread (no hand-off, the common case for a seed), then, for
+    /// the first block that is not cached, a batch on a blocking thread.
+    /// Nothing new is read while the send queue holds `SEND_WATERMARK`
+    /// bytes.
+    fn serve(&mut self) -> Result<(), Error> {
+        if self.reading.is_some() || self.requests.is_empty() || self.out.len() >= SEND_WATERMARK {
+            return Ok(());
+        }
+        let g = *self.shared.info.geometry();
+        let mut sent = 0u64;
+        while self.out.len() < SEND_WATERMARK {
+            let Some(r) = self.requests.front().copied() else {
+                break;
+            };
+            let piece = g.piece(r.piece).expect("validated request");
+            let mut frame = piece_frame(&r);
+            if !self
+                .shared
+                .storage
+                .read_cached(piece, r.begin, &mut frame[PIECE_HEADER..])?
+            {
+                break;
+            }
+            self.requests.pop_front();
+            self.out.push_frame(frame.freeze());
+            sent += u64::from(r.length);
+        }
+        self.count_sent(sent);
+        if self.requests.is_empty() || self.out.len() >= SEND_WATERMARK {
+            return Ok(());
         }
         let n = self.requests.len().min(READ_BATCH);
         let batch: Vec<BlockRequest> = self.requests.drain(..n).collect();
         let shared = Arc::clone(&self.shared);
         self.reading = Some(tokio::task::spawn_blocking(move || {
-            let g = *shared.info.geometry();
-            batch
-                .into_iter()
-                .map(|r| {
-                    let mut buf = BytesMut::zeroed(r.length as usize);
-                    let piece = g.piece(r.piece).expect("validated request");
-                    let res = shared
-                        .storage
-                        .read(piece, r.begin, &mut buf)
-                        .map(|()| buf.freeze());
-                    (r, res)
-                })
-                .collect()
+            piece_frames(batch, |r, out| {
+                let piece = g.piece(r.piece).expect("validated request");
+                shared.storage.read(piece, r.begin, out)
+            })
         }));
+        Ok(())
     }
 
-    async fn on_read_done(&mut self, batch: ReadBatch) -> Result<(), Error> {
-        let mut sent = 0u64;
-        for (r, data) in batch {
-            let data = data?;
-            if self.am_choking && !self.allowed_ours.contains(&r.piece) {
-                continue;
-            }
-            sent += data.len() as u64;
-            self.send(Message::Piece(Block {
-                piece: r.piece,
-                begin: r.begin,
-                data,
-            }))
-            .await?;
+    fn count_sent(&mut self, sent: u64) {
+        if sent == 0 {
+            return;
         }
+        self.last_sent = Instant::now();
         self.shared
             .counters
             .uploaded
@@ -918,6 +1028,21 @@ impl Conn {
             p.up += sent;
             p.live.uploaded += sent;
         }
+    }
+
+    /// Queues the `piece` frames read from disk, but not those of pieces
+    /// the peer may no longer ask for (it was choked meanwhile).
+    fn on_read_done(&mut self, batch: ReadBatch) -> Result<(), Error> {
+        let mut sent = 0u64;
+        for (r, frame) in batch {
+            let frame = frame?;
+            if self.am_choking && !self.allowed_ours.contains(&r.piece) {
+                continue;
+            }
+            sent += u64::from(r.length);
+            self.out.push_frame(frame);
+        }
+        self.count_sent(sent);
         Ok(())
     }
 }
