@@ -4,6 +4,7 @@
 //! cargo run --release --example download -- (--torrent FILE | --magnet URI) [--output-directory DIR]
 //!     [--peers FILE] [--peer ADDR]... [--max-peers N] [--use-progress-bar]
 //!     [--no-trackers] [--seed] [--listen ADDR] [--peer-timeout SECS] [--fsync] [--sparse]
+//!     [--max-download-rate RATE] [--max-upload-rate RATE]
 //! ```
 //!
 //! Shows a progress bar when asked or when stdout is a terminal, log lines
@@ -11,6 +12,8 @@
 //! clear error on bad input or when no peer can be reached within
 //! `--peer-timeout` seconds. Files are preallocated unless `--sparse`; with
 //! `--fsync` they are flushed to the disk before completion is reported.
+//! Rates are bytes per second of piece payload (`500000`, `500K`, `2M`;
+//! K and M are KiB and MiB), 0 for no limit.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -70,6 +73,30 @@ struct Args {
     /// Create sparse files instead of reserving their disk space up front.
     #[arg(long)]
     sparse: bool,
+    /// Download at most this many bytes per second (suffix K or M for
+    /// KiB/MiB; 0: no limit).
+    #[arg(long, value_parser = parse_rate, default_value = "0")]
+    max_download_rate: u64,
+    /// Upload at most this many bytes per second (suffix K or M for
+    /// KiB/MiB; 0: no limit).
+    #[arg(long, value_parser = parse_rate, default_value = "0")]
+    max_upload_rate: u64,
+}
+
+/// A rate in bytes per second: a number, optionally followed by `K` (KiB)
+/// or `M` (MiB); 0 is no limit.
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, unit) = match s.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&s[..i], 1024),
+        Some((i, 'm' | 'M')) => (&s[..i], 1024 * 1024),
+        _ => (s, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(|| format!("{s:?}: expected bytes per second, e.g. 500000, 500K or 2M"))
 }
 
 fn read_peers_file(path: &PathBuf) -> Result<Vec<SocketAddr>, String> {
@@ -114,6 +141,8 @@ async fn run(args: Args, progress: bool) -> Result<(), String> {
     let config = SessionConfig {
         listen: Some(args.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))),
         max_peers: args.max_peers,
+        download_rate_limit: args.max_download_rate,
+        upload_rate_limit: args.max_upload_rate,
         ..SessionConfig::default()
     };
     let session = Session::new(config).await.map_err(|e| e.to_string())?;

@@ -2,12 +2,15 @@
 //!
 //! ```text
 //! cargo run --release --example seed -- --torrent FILE --data DIR [--listen ADDR] [--no-trackers]
+//!     [--max-upload-rate RATE] [--max-download-rate RATE]
 //! ```
 //!
 //! `DIR` is the folder that holds the torrent's content (for a multi-file
 //! torrent, `DIR/<name>/...`). The data is verified first with every core;
 //! then it seeds until interrupted (Ctrl-C), and sends `stopped` to the
-//! trackers on the way out. Prints `listening on ADDR` once ready.
+//! trackers on the way out. Prints `listening on ADDR` once ready. Rates
+//! are bytes per second of piece payload (`500000`, `500K`, `2M`; K and M
+//! are KiB and MiB), 0 for no limit.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,6 +35,30 @@ struct Args {
     /// Do not announce to the torrent's trackers.
     #[arg(long)]
     no_trackers: bool,
+    /// Upload at most this many bytes per second (suffix K or M for
+    /// KiB/MiB; 0: no limit).
+    #[arg(long, value_parser = parse_rate, default_value = "0")]
+    max_upload_rate: u64,
+    /// Download at most this many bytes per second, for pieces missing
+    /// from the data (suffix K or M; 0: no limit).
+    #[arg(long, value_parser = parse_rate, default_value = "0")]
+    max_download_rate: u64,
+}
+
+/// A rate in bytes per second: a number, optionally followed by `K` (KiB)
+/// or `M` (MiB); 0 is no limit.
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, unit) = match s.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&s[..i], 1024),
+        Some((i, 'm' | 'M')) => (&s[..i], 1024 * 1024),
+        _ => (s, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(|| format!("{s:?}: expected bytes per second, e.g. 500000, 500K or 2M"))
 }
 
 #[tokio::main]
@@ -62,6 +89,8 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let session = Session::new(SessionConfig {
         listen: Some(args.listen),
+        download_rate_limit: args.max_download_rate,
+        upload_rate_limit: args.max_upload_rate,
         ..SessionConfig::default()
     })
     .await

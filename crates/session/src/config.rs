@@ -47,6 +47,13 @@ pub struct SessionConfig {
     /// (BEP 9 `metadata_size`), checked before anything is allocated.
     /// Default 30 MiB, as libtorrent.
     pub max_metadata_size: u32,
+    /// Most piece payload received per second by all torrents together,
+    /// in bytes; 0 is no limit (the default). Change it at run time with
+    /// [`Session::set_download_limit`](crate::Session::set_download_limit).
+    pub download_rate_limit: u64,
+    /// Most piece payload sent per second by all torrents together, in
+    /// bytes; 0 is no limit (the default).
+    pub upload_rate_limit: u64,
 }
 
 impl Default for SessionConfig {
@@ -65,6 +72,8 @@ impl Default for SessionConfig {
             user_agent: concat!("seedbed/", env!("CARGO_PKG_VERSION")).to_string(),
             tracker_timeout: Duration::from_secs(15),
             max_metadata_size: 30 * 1024 * 1024,
+            download_rate_limit: 0,
+            upload_rate_limit: 0,
         }
     }
 }
@@ -96,6 +105,12 @@ pub struct AddTorrentOptions {
     /// written (in the page cache) before they count as done, which
     /// survives the process being killed but not a power loss.
     pub sync_on_completion: bool,
+    /// Most piece payload this torrent receives per second, in bytes; 0
+    /// is no limit (the default). The session's limit applies too.
+    pub download_limit: u64,
+    /// Most piece payload this torrent sends per second, in bytes; 0 is
+    /// no limit (the default).
+    pub upload_limit: u64,
 }
 
 impl AddTorrentOptions {
@@ -110,6 +125,8 @@ impl AddTorrentOptions {
             paused: false,
             allocation: Allocation::default(),
             sync_on_completion: false,
+            download_limit: 0,
+            upload_limit: 0,
         }
     }
 
@@ -152,6 +169,18 @@ impl AddTorrentOptions {
     /// Starts paused or not.
     pub fn paused(mut self, on: bool) -> Self {
         self.paused = on;
+        self
+    }
+
+    /// Sets the download limit in bytes per second (0: none).
+    pub fn download_limit(mut self, bytes_per_second: u64) -> Self {
+        self.download_limit = bytes_per_second;
+        self
+    }
+
+    /// Sets the upload limit in bytes per second (0: none).
+    pub fn upload_limit(mut self, bytes_per_second: u64) -> Self {
+        self.upload_limit = bytes_per_second;
         self
     }
 }

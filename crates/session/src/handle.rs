@@ -411,6 +411,34 @@ impl TorrentHandle {
         }
     }
 
+    /// Sets this torrent's download limit in bytes of piece payload per
+    /// second (0: none); the session's limit applies too. Takes effect
+    /// within a second. Ignored while a magnet link's metadata is being
+    /// fetched (set it in [`AddTorrentOptions`](crate::AddTorrentOptions)).
+    pub fn set_download_limit(&self, bytes_per_second: u64) {
+        if let Some(s) = self.shared() {
+            s.bandwidth.download.set_rate(bytes_per_second);
+        }
+    }
+
+    /// Sets this torrent's upload limit in bytes of piece payload per
+    /// second (0: none), as [`set_download_limit`](Self::set_download_limit).
+    pub fn set_upload_limit(&self, bytes_per_second: u64) {
+        if let Some(s) = self.shared() {
+            s.bandwidth.upload.set_rate(bytes_per_second);
+        }
+    }
+
+    /// This torrent's download limit in bytes per second (0: none).
+    pub fn download_limit(&self) -> u64 {
+        self.shared().map_or(0, |s| s.bandwidth.download.rate())
+    }
+
+    /// This torrent's upload limit in bytes per second (0: none).
+    pub fn upload_limit(&self) -> u64 {
+        self.shared().map_or(0, |s| s.bandwidth.upload.rate())
+    }
+
     /// Pauses: disconnects every peer and stops announcing. Data and
     /// progress are kept.
     pub fn pause(&self) {

@@ -40,6 +40,7 @@ mod peer;
 mod peer_info;
 pub mod picker;
 mod progress;
+mod rate_limit;
 mod session;
 mod storage;
 mod torrent;

@@ -26,6 +26,7 @@ use tokio_util::codec::Framed;
 use crate::error::Error;
 use crate::peer_info::Link;
 use crate::picker::Received;
+use crate::rate_limit;
 use crate::torrent::{DriverCmd, PeerCmd, PeerKey, PieceBuffer, State, TorrentShared};
 use crate::wire_io::{
     piece_frame, piece_frames, BoxRead, BoxWrite, SendQueue, WireReader, PIECE_HEADER,
@@ -61,6 +62,9 @@ const READ_BATCH: usize = 16;
 /// sent: the socket always has the next blocks at hand, and an uploading
 /// connection holds at most about this plus one batch.
 const SEND_WATERMARK: usize = 512 * 1024;
+/// Longest sleep of a connection held back by a speed limit before it
+/// looks again (a limit raised at run time applies within this).
+const THROTTLE_RECHECK: Duration = Duration::from_secs(1);
 /// How often a connection that transfers blocks measures its rate and
 /// checks its requests' timeout. An idle one wakes only for keep-alives,
 /// PeX and its idle limit.
@@ -208,6 +212,10 @@ struct Conn {
     timer_at: Instant,
     /// The next rate measurement, while blocks are transferred.
     next_tick: Option<Instant>,
+    /// Reading stopped by the download limit until then.
+    read_paused_until: Option<Instant>,
+    /// Serving stopped by the upload limit until then.
+    send_paused_until: Option<Instant>,
     num_pieces: u32,
     fast: bool,
     extended: bool,
@@ -273,6 +281,8 @@ impl Conn {
             timer: Box::pin(tokio::time::sleep_until((now + KEEPALIVE).into())),
             timer_at: now + KEEPALIVE,
             next_tick: None,
+            read_paused_until: None,
+            send_paused_until: None,
             num_pieces,
             fast,
             extended,
@@ -318,7 +328,7 @@ impl Conn {
                     None | Some(PeerCmd::Disconnect) => return Ok(()),
                     Some(cmd) => self.on_cmd(cmd)?,
                 },
-                msg = self.reader.next() => match msg {
+                msg = self.reader.next(), if self.read_paused_until.is_none() => match msg {
                     None => return Ok(()),
                     Some(Err(e)) => return Err(e),
                     Some(Ok(m)) => {
@@ -333,6 +343,9 @@ impl Conn {
                                 return Ok(());
                             }
                         }
+                        // Over the download limit: read nothing more
+                        // until the debt is paid back.
+                        self.read_paused_until = self.throttle(self.shared.download_limiters());
                     }
                 },
                 done = async { self.reading.as_mut().expect("guarded").await }, if self.reading.is_some() => {
@@ -367,7 +380,18 @@ impl Conn {
 
     /// Whether `serve` would read more blocks now.
     fn can_serve(&self) -> bool {
-        self.reading.is_none() && !self.requests.is_empty() && self.out.len() < SEND_WATERMARK
+        self.reading.is_none()
+            && self.send_paused_until.is_none()
+            && !self.requests.is_empty()
+            && self.out.len() < SEND_WATERMARK
+    }
+
+    /// When a connection held back by `limiters` should look again: when
+    /// their debt is paid back, at most `THROTTLE_RECHECK` from now; `None`
+    /// if it need not wait.
+    fn throttle(&self, limiters: [&rate_limit::RateLimiter; 2]) -> Option<Instant> {
+        let now = Instant::now();
+        rate_limit::ready_at(limiters, now).map(|t| t.min(now + THROTTLE_RECHECK))
     }
 
     /// Writes what the socket takes now, without waiting; the run loop
@@ -395,7 +419,14 @@ impl Conn {
         if let Some(t) = self.snubbed_until {
             at = at.min(t);
         }
-        if let Some(t) = self.next_tick {
+        for t in [
+            self.next_tick,
+            self.read_paused_until,
+            self.send_paused_until,
+        ]
+        .into_iter()
+        .flatten()
+        {
             at = at.min(t);
         }
         // Never in the past: what was due has been handled.
@@ -602,6 +633,10 @@ impl Conn {
     fn on_block(&mut self, block: Block) {
         let r = block.request();
         let len = block.data.len() as u64;
+        let now = Instant::now();
+        for l in self.shared.download_limiters() {
+            l.spend(len, now);
+        }
         let counters = &self.shared.counters;
         if self.outstanding.remove(&r).is_none() {
             counters.wasted.fetch_add(len, Ordering::Relaxed);
@@ -870,6 +905,13 @@ impl Conn {
             self.snubbed_until = None;
             self.mirror(|l| l.snubbed = false);
         }
+        if self.read_paused_until.is_some_and(|t| t <= now) {
+            self.read_paused_until = self.throttle(self.shared.download_limiters());
+        }
+        if self.send_paused_until.is_some_and(|t| t <= now) {
+            // `serve` asks the limiters again.
+            self.send_paused_until = None;
+        }
         if now.duration_since(self.last_recv) >= IDLE_LIMIT {
             return Ok(false);
         }
@@ -977,12 +1019,19 @@ impl Conn {
     /// Nothing new is read while the send queue holds `SEND_WATERMARK`
     /// bytes.
     fn serve(&mut self) -> Result<(), Error> {
-        if self.reading.is_some() || self.requests.is_empty() || self.out.len() >= SEND_WATERMARK {
+        if !self.can_serve() {
             return Ok(());
         }
+        // The upload limit: in debt, wait; else spend at most what is
+        // there, but at least one block (the debt is waited out after).
+        let now = Instant::now();
+        let Some(budget) = rate_limit::available(self.shared.upload_limiters(), now) else {
+            self.send_paused_until = self.throttle(self.shared.upload_limiters());
+            return Ok(());
+        };
         let g = *self.shared.info.geometry();
         let mut sent = 0u64;
-        while self.out.len() < SEND_WATERMARK {
+        while self.out.len() < SEND_WATERMARK && (sent == 0 || sent < budget) {
             let Some(r) = self.requests.front().copied() else {
                 break;
             };
@@ -1000,10 +1049,24 @@ impl Conn {
             sent += u64::from(r.length);
         }
         self.count_sent(sent);
-        if self.requests.is_empty() || self.out.len() >= SEND_WATERMARK {
+        if self.requests.is_empty()
+            || self.out.len() >= SEND_WATERMARK
+            || (sent > 0 && sent >= budget)
+        {
+            self.spend_upload(sent, now);
             return Ok(());
         }
-        let n = self.requests.len().min(READ_BATCH);
+        // The rest of the budget, in whole blocks (at least one).
+        let mut n = 0;
+        let mut batch_bytes = 0u64;
+        for r in self.requests.iter().take(READ_BATCH) {
+            if n > 0 && sent + batch_bytes >= budget {
+                break;
+            }
+            n += 1;
+            batch_bytes += u64::from(r.length);
+        }
+        self.spend_upload(sent + batch_bytes, now);
         let batch: Vec<BlockRequest> = self.requests.drain(..n).collect();
         let shared = Arc::clone(&self.shared);
         self.reading = Some(tokio::task::spawn_blocking(move || {
@@ -1013,6 +1076,14 @@ impl Conn {
             })
         }));
         Ok(())
+    }
+
+    fn spend_upload(&self, bytes: u64, now: Instant) {
+        if bytes > 0 {
+            for l in self.shared.upload_limiters() {
+                l.spend(bytes, now);
+            }
+        }
     }
 
     fn count_sent(&mut self, sent: u64) {

@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::handle::{Event, Slot, Status, TorrentHandle};
 use crate::metadata;
 use crate::peer;
+use crate::rate_limit::Bandwidth;
 use crate::storage::Storage;
 use crate::torrent::{new_shared, run_driver, Registry};
 use crate::verify::HashPool;
@@ -50,6 +51,8 @@ struct Inner {
     listen_addr: Option<SocketAddr>,
     hasher: HashPool,
     listener: Mutex<Option<JoinHandle<()>>>,
+    /// Speed limits of all torrents together.
+    bandwidth: Arc<Bandwidth>,
 }
 
 /// A random peer id with `prefix` (cut to 20 bytes) in front.
@@ -88,8 +91,13 @@ impl Session {
         };
         let hasher = HashPool::new(config.hashing_threads);
         let peer_id = make_peer_id(&config.peer_id_prefix);
+        let bandwidth = Arc::new(Bandwidth::new(
+            config.download_rate_limit,
+            config.upload_rate_limit,
+        ));
         Ok(Session {
             inner: Arc::new(Inner {
+                bandwidth,
                 config: Arc::new(config),
                 registry,
                 peer_id,
@@ -108,6 +116,28 @@ impl Session {
     /// Our 20-byte peer id.
     pub fn peer_id(&self) -> PeerId {
         self.inner.peer_id
+    }
+
+    /// Sets the download limit of all torrents together, in bytes of
+    /// piece payload per second (0: none); takes effect within a second.
+    pub fn set_download_limit(&self, bytes_per_second: u64) {
+        self.inner.bandwidth.download.set_rate(bytes_per_second);
+    }
+
+    /// Sets the upload limit of all torrents together, in bytes of piece
+    /// payload per second (0: none); takes effect within a second.
+    pub fn set_upload_limit(&self, bytes_per_second: u64) {
+        self.inner.bandwidth.upload.set_rate(bytes_per_second);
+    }
+
+    /// The session's download limit in bytes per second (0: none).
+    pub fn download_limit(&self) -> u64 {
+        self.inner.bandwidth.download.rate()
+    }
+
+    /// The session's upload limit in bytes per second (0: none).
+    pub fn upload_limit(&self) -> u64 {
+        self.inner.bandwidth.upload.rate()
     }
 
     /// Adds a torrent: opens (creating) its files under
@@ -302,6 +332,7 @@ async fn start_torrent(
         inner.hasher.clone(),
         Arc::downgrade(&inner.registry),
         slot,
+        Arc::clone(&inner.bandwidth),
     );
     let _ = slot.shared.set(Arc::clone(&shared));
     // Peers added through the handle just before the torrent existed.

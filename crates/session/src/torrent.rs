@@ -22,6 +22,7 @@ use crate::handle::{Event, Slot, Status};
 use crate::peer;
 use crate::peer_info::{Link, PeerLive};
 use crate::picker::PiecePicker;
+use crate::rate_limit::{Bandwidth, RateLimiter};
 use crate::storage::Storage;
 use crate::tracker_info::TrackerList;
 use crate::verify::{sha1, sha1_blocks, HashPool};
@@ -155,6 +156,10 @@ pub(crate) struct TorrentShared {
     pub(crate) max_unverified: u64,
     /// Zero of the picker's clock (`PiecePicker::set_clock`).
     pub(crate) epoch: Instant,
+    /// This torrent's speed limits.
+    pub(crate) bandwidth: Bandwidth,
+    /// The session's speed limits, shared by every torrent.
+    pub(crate) session_bandwidth: Arc<Bandwidth>,
 }
 
 impl fmt::Debug for TorrentShared {
@@ -353,6 +358,16 @@ impl TorrentShared {
         self.emit(Event::PeerDisconnected { addr: entry.addr });
     }
 
+    /// The download limiters a block passes: the torrent's, the session's.
+    pub(crate) fn download_limiters(&self) -> [&RateLimiter; 2] {
+        [&self.bandwidth.download, &self.session_bandwidth.download]
+    }
+
+    /// The upload limiters a block passes: the torrent's, the session's.
+    pub(crate) fn upload_limiters(&self) -> [&RateLimiter; 2] {
+        [&self.bandwidth.upload, &self.session_bandwidth.upload]
+    }
+
     pub(crate) fn max_peers(&self) -> usize {
         self.opts.max_peers.unwrap_or(self.config.max_peers)
     }
@@ -391,6 +406,7 @@ pub(crate) fn new_shared(
     hasher: HashPool,
     registry: Weak<Registry>,
     slot: &Slot,
+    session_bandwidth: Arc<Bandwidth>,
 ) -> (Arc<TorrentShared>, mpsc::UnboundedReceiver<DriverCmd>) {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let events = slot.events.clone();
@@ -442,6 +458,8 @@ pub(crate) fn new_shared(
         unverified: AtomicU64::new(0),
         max_unverified,
         epoch: Instant::now(),
+        bandwidth: Bandwidth::new(opts.download_limit, opts.upload_limit),
+        session_bandwidth,
         opts,
         info,
     });
