@@ -56,7 +56,8 @@ pub struct DownloadArgs {
     #[arg(long)]
     pub seed: bool,
     /// Address to accept peer connections on (default: any address, a free
-    /// port).
+    /// port). A specific IP (e.g. a VPN's) is also where every outgoing
+    /// connection leaves from: peers, HTTP and UDP trackers.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
     /// Give up when no peer connects and no data arrives within this many

@@ -19,7 +19,9 @@ pub struct SeedArgs {
     /// The folder holding the content (multi-file: `DIR/<name>/...`).
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
-    /// Address to accept peer connections on.
+    /// Address to accept peer connections on. A specific IP (e.g. a VPN's)
+    /// is also where every outgoing connection leaves from: peers, HTTP and
+    /// UDP trackers.
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:6881")]
     pub listen: SocketAddr,
     /// Do not announce to the torrent's trackers.

@@ -111,6 +111,7 @@ pub(crate) async fn run(
     let opts = ClientOptions {
         timeout: shared.config.tracker_timeout,
         user_agent: shared.config.user_agent.clone(),
+        local_address: shared.config.bind_ip(),
         ..ClientOptions::default()
     };
     let client = match TrackerClient::new(opts) {

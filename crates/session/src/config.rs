@@ -10,7 +10,10 @@ use crate::storage::Allocation;
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
     /// Where to accept incoming peer connections (TCP). Port 0 picks a free
-    /// port; `None` accepts none. Default `0.0.0.0:0`.
+    /// port; `None` accepts none. Default `0.0.0.0:0`. A specific IP (not
+    /// `0.0.0.0` or `::`) is also where every outgoing connection leaves
+    /// from: peers, HTTP and UDP trackers ([`SessionConfig::bind_ip`]);
+    /// peers of the other IP version are then not dialled.
     pub listen: Option<SocketAddr>,
     /// The first bytes of our 20-byte peer id (BEP 20 style); the rest is
     /// random. Default `-SB0100-`.

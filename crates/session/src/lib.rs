@@ -31,6 +31,7 @@
 //! ```
 
 mod announce;
+mod bind;
 pub mod choker;
 mod config;
 mod error;

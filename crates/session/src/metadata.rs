@@ -17,7 +17,6 @@ use seedbed_peer_wire::{
     MetadataAssembler, MetadataMessage, Reserved, UT_METADATA,
 };
 use sha1::{Digest, Sha1};
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::timeout;
 use tokio_util::codec::Framed;
@@ -112,6 +111,7 @@ pub(crate) async fn fetch(
                 .filter(|a| {
                     !st.active.contains(a)
                         && !st.bad.contains(a)
+                        && !ctx.config.is_own_address(*a)
                         && st.retry.get(a).is_none_or(|(t, _)| *t <= now)
                 })
                 .collect();
@@ -185,6 +185,7 @@ async fn announce_for_peers(
     let Ok(client) = TrackerClient::new(ClientOptions {
         timeout: config.tracker_timeout,
         user_agent: config.user_agent.clone(),
+        local_address: config.bind_ip(),
         ..ClientOptions::default()
     }) else {
         return;
@@ -241,10 +242,13 @@ async fn ask_peer(
     slot: &Slot,
 ) -> Option<()> {
     let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
-    let stream = timeout(config.connect_timeout, TcpStream::connect(addr))
-        .await
-        .ok()?
-        .ok()?;
+    let stream = timeout(
+        config.connect_timeout,
+        crate::bind::dial(config.bind_ip(), addr),
+    )
+    .await
+    .ok()?
+    .ok()?;
     let _ = stream.set_nodelay(true);
     let mut framed = Framed::new(stream, HandshakeCodec::new());
     let ours = Handshake::new(info_hash, peer_id).with_reserved(

@@ -88,7 +88,7 @@ fn our_handshake(shared: &TorrentShared) -> Handshake {
 pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
     let t = shared.config.connect_timeout;
     let attempt = async {
-        let stream = TcpStream::connect(addr)
+        let stream = crate::bind::dial(shared.config.bind_ip(), addr)
             .await
             .map_err(|e| Error::io(format!("connect to {addr}"), e))?;
         let _ = stream.set_nodelay(true);
@@ -117,8 +117,13 @@ pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
             return;
         }
     };
-    if theirs.info_hash != shared.info_hash || theirs.peer_id == shared.peer_id {
-        tracing::debug!(%addr, "wrong info hash or our own peer id");
+    if theirs.peer_id == shared.peer_id {
+        tracing::debug!(%addr, "dialled ourselves");
+        shared.dialled_self(addr);
+        return;
+    }
+    if theirs.info_hash != shared.info_hash {
+        tracing::debug!(%addr, "wrong info hash");
         shared.connect_failed(addr);
         return;
     }

@@ -74,7 +74,7 @@ impl Session {
     ///
     /// # Errors
     /// [`Error::Io`] if the listen address cannot be bound.
-    pub async fn new(config: SessionConfig) -> Result<Session, Error> {
+    pub async fn new(mut config: SessionConfig) -> Result<Session, Error> {
         let registry: Arc<Registry> = Arc::new(Mutex::new(HashMap::new()));
         let (listen_addr, listener) = match config.listen {
             Some(addr) => {
@@ -85,6 +85,8 @@ impl Session {
                     .local_addr()
                     .map_err(|e| Error::io("listening address", e))?;
                 let task = tokio::spawn(accept_loop(l, Arc::clone(&registry)));
+                // The torrents' copy holds the bound port: they never dial it.
+                config.listen = Some(local);
                 (Some(local), Some(task))
             }
             None => (None, None),
@@ -111,6 +113,14 @@ impl Session {
     /// The address incoming peers connect to, if listening.
     pub fn listen_addr(&self) -> Option<SocketAddr> {
         self.inner.listen_addr
+    }
+
+    /// The local IP every outgoing connection (peers, HTTP and UDP
+    /// trackers) leaves from: the listen IP when the session listens on a
+    /// specific one (see [`SessionConfig::bind_ip`]), else `None` (the
+    /// system chooses). The DHT and uTP are to bind to it too.
+    pub fn bind_ip(&self) -> Option<std::net::IpAddr> {
+        self.inner.config.bind_ip()
     }
 
     /// Our 20-byte peer id.

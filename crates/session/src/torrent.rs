@@ -385,6 +385,16 @@ impl TorrentShared {
         }
     }
 
+    /// The peer at `addr` answered with our own peer id: it is us (on an
+    /// address [`SessionConfig::is_own_address`] could not know), never
+    /// dialled again.
+    pub(crate) fn dialled_self(&self, addr: SocketAddr) {
+        let mut st = self.lock();
+        st.connecting = st.connecting.saturating_sub(1);
+        st.known.remove(&addr);
+        st.banned.insert(addr);
+    }
+
     fn disconnect_all(&self) {
         let st = self.lock();
         for p in st.peers.values() {
@@ -414,7 +424,7 @@ pub(crate) fn new_shared(
     let geometry = *info.geometry();
     let limits = Limits::new().num_pieces(geometry.num_pieces());
     let mut known = HashMap::new();
-    for addr in &opts.peers {
+    for addr in opts.peers.iter().filter(|a| !config.is_own_address(**a)) {
         known.insert(
             *addr,
             Known {
@@ -564,6 +574,9 @@ pub(crate) async fn run_driver(
                     DriverCmd::AddPeers(addrs) => {
                         let mut st = shared.lock();
                         for addr in addrs {
+                            if shared.config.is_own_address(addr) {
+                                continue;
+                            }
                             st.known.entry(addr).or_insert(Known {
                                 failures: 0,
                                 next_attempt: Instant::now(),
