@@ -25,7 +25,7 @@ use seedbed_peer_wire::{
     ExtendedHandshake, Handshake, HandshakeCodec, HandshakeEvent, Limits, Message, MessageCodec,
     PexMessage, Reserved, UT_METADATA, UT_PEX,
 };
-use seedbed_session::{AddTorrentOptions, Event, Session, SessionConfig, TorrentHandle};
+use seedbed_session::{AddTorrentOptions, Event, Session, SessionConfig, Status, TorrentHandle};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::timeout;
@@ -441,7 +441,7 @@ async fn learned_from_fake_pex(private: bool) -> (u64, ExtendedHandshake, bool) 
     let (_, torrent) = small_torrent(src.path(), private);
     let hash = torrent.info_hash();
     let leecher = Session::new(common::config()).await.unwrap();
-    let _handle = leecher
+    let handle = leecher
         .add_torrent(
             &torrent,
             AddTorrentOptions::new(dst.path())
@@ -450,6 +450,12 @@ async fn learned_from_fake_pex(private: bool) -> (u64, ExtendedHandshake, bool) 
         )
         .await
         .unwrap();
+    // Incoming connections are refused while the data is checked.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while handle.status() != Status::Downloading {
+        assert!(Instant::now() < deadline, "{:?}", handle.status());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut xs = Vec::new();
     for _ in 0..3 {
         xs.push(FakeListener::start(hash).await);
