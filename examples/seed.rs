@@ -1,16 +1,24 @@
 //! Seed a torrent from data on disk (`seedbed seed`).
 //!
 //! ```text
-//! cargo run --release --example seed -- --torrent FILE --data DIR [--listen ADDR] [--no-trackers] [--json]
+//! cargo run --release --example seed -- --torrent FILE --data DIR [--listen ADDR] [--no-trackers]
 //!     [--max-upload-rate RATE] [--max-download-rate RATE]
+//!     [--no-resume] [--encryption disabled|enabled|forced] [--encryption-level plaintext|rc4|both]
+//!     [--no-dht | --dht-bootstrap ADDR... [--dht-state FILE]] [--json]
 //! ```
 //!
 //! `DIR` is the folder that holds the torrent's content (for a multi-file
 //! torrent, `DIR/<name>/...`). The data is verified first with every core;
 //! then it seeds until interrupted (Ctrl-C), and sends `stopped` to the
-//! trackers on the way out. Prints `listening on ADDR` once ready. Rates
-//! are bytes per second of piece payload (`500000`, `500K`, `2M`; K and M
-//! are KiB and MiB), 0 for no limit.
+//! trackers on the way out. Prints `listening on ADDR` once ready. A
+//! public torrent is also announced to the DHT (BEP 5) unless `--no-dht`.
+//!
+//! Resume data is kept in `DIR/.seedbed/<info hash>.resume`: seeding the
+//! same data again trusts the files unchanged since, without reading them.
+//! `--no-resume` neither reads nor saves it, and verifies everything.
+//!
+//! Rates are bytes per second of piece payload (`500000`, `500K`, `2M`; K
+//! and M are KiB and MiB), 0 for no limit.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -38,6 +46,9 @@ pub(crate) async fn run(args: SeedArgs) -> Result<(), Error> {
         listen: Some(args.listen),
         download_rate_limit: args.max_download_rate,
         upload_rate_limit: args.max_upload_rate,
+        resume_dir: args.resume_dir(),
+        encryption: args.encryption(),
+        dht: args.dht.config(),
         ..SessionConfig::default()
     })
     .await?;

@@ -9,14 +9,21 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use indicatif::ProgressBar;
-use seedbed::session::{Stats, Status};
+use seedbed::session::{EncryptionConfig, EncryptionLevel, EncryptionPolicy, Stats, Status};
 
 /// Download a torrent (PyBitTorrent's `Client.py`, as a seedbed program).
 ///
 /// Shows a progress bar when asked or when stdout is a terminal, log lines
-/// otherwise. Exits 0 only when every piece is verified on disk; 1 with a
-/// clear error on bad input or when no peer can be reached within
-/// --peer-timeout seconds.
+/// otherwise. Exits 0 only when every wanted piece is verified on disk; 1
+/// with a clear error on bad input or when no peer can be reached within
+/// --peer-timeout seconds. A file is created when its first piece is
+/// written, so a download that never starts leaves nothing behind.
+///
+/// Resume data is saved in `<output-directory>/.seedbed/<info hash>.resume`
+/// (or --resume-dir) on pause, completion, exit and every
+/// --resume-interval seconds while pieces arrive. Running the same command
+/// again trusts the files unchanged since, without reading them: on a
+/// finished folder it exits at once.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "download")]
 pub struct DownloadArgs {
@@ -30,7 +37,7 @@ pub struct DownloadArgs {
     pub torrent: Option<PathBuf>,
     /// A magnet link (BEP 9) instead of a .torrent file: the info
     /// dictionary is fetched from the link's `x.pe` peers, its `tr`
-    /// trackers and the --peer/--peers addresses.
+    /// trackers, the DHT and the --peer/--peers addresses.
     #[arg(long, value_name = "URI")]
     pub magnet: Option<String>,
     /// Where files are written (multi-file torrents in a folder named after
@@ -70,6 +77,19 @@ pub struct DownloadArgs {
     /// Create sparse files instead of reserving their disk space up front.
     #[arg(long)]
     pub sparse: bool,
+    /// Message Stream Encryption: `disabled` (plain connections only),
+    /// `enabled` (either; dial plain, retry encrypted) or `forced`
+    /// (encrypted only, both directions).
+    #[arg(long, value_name = "POLICY", default_value = "enabled")]
+    pub encryption: EncryptionPolicy,
+    /// What an encrypted connection's payload may be: `plaintext`, `rc4`
+    /// or `both`.
+    #[arg(long, value_name = "LEVEL", default_value = "both")]
+    pub encryption_level: EncryptionLevel,
+    /// The DHT (BEP 5): on unless --no-dht, through the public routers
+    /// unless --dht-bootstrap.
+    #[command(flatten)]
+    pub dht: crate::dht::DhtFlags,
     /// Print the final summary as one JSON object (`name`, `info_hash`,
     /// `total_bytes`, `pieces`, `downloaded`, `uploaded`, `wasted`,
     /// `seconds`, `mib_per_second`) instead of text.
@@ -84,13 +104,61 @@ pub struct DownloadArgs {
     /// whole session (suffixes as --max-download-rate; 0: no limit).
     #[arg(long, value_name = "RATE", value_parser = crate::input::parse_size, default_value = "0")]
     pub max_upload_rate: u64,
+    /// Download only these files (indexes in the torrent's order, from 0,
+    /// as `info` prints them), comma-separated. Bytes of other files that
+    /// share a piece with them wait in `.<name>.parts` in the output
+    /// folder.
+    #[arg(long, value_delimiter = ',', value_name = "INDEX,...")]
+    pub only: Vec<usize>,
+    /// Fetch pieces in order (for playing a file while it downloads)
+    /// instead of rarest first.
+    #[arg(long)]
+    pub sequential: bool,
+    /// Neither read nor save resume data: check all the data on disk.
+    #[arg(long, conflicts_with = "resume_dir")]
+    pub no_resume: bool,
+    /// Where resume data is kept (default: `.seedbed` in the output folder).
+    #[arg(long, value_name = "DIR")]
+    pub resume_dir: Option<PathBuf>,
+    /// Seconds between saves of resume data while pieces arrive.
+    #[arg(long, value_name = "SECS", default_value = "120", value_parser = positive_seconds)]
+    pub resume_interval: Duration,
+}
+
+/// A positive, finite number of seconds (fractions allowed).
+fn positive_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if secs > 0.0 {
+        Duration::try_from_secs_f64(secs).map_err(|e| format!("{e}"))
+    } else {
+        Err("must be a positive number of seconds".to_owned())
+    }
 }
 
 impl DownloadArgs {
+    /// The session's resume folder: --resume-dir, else `.seedbed` in the
+    /// output folder; `None` with --no-resume.
+    pub fn resume_dir(&self) -> Option<PathBuf> {
+        (!self.no_resume).then(|| {
+            self.resume_dir
+                .clone()
+                .unwrap_or_else(|| self.output_directory.join(".seedbed"))
+        })
+    }
+
     /// Whether to draw a progress bar: asked for, or stdout is a terminal
     /// (and no JSON was asked for).
     pub fn progress_bar(&self) -> bool {
         self.use_progress_bar || (std::io::stdout().is_terminal() && !self.json)
+    }
+
+    /// The session's encryption settings from `--encryption` and
+    /// `--encryption-level`.
+    pub fn encryption(&self) -> EncryptionConfig {
+        EncryptionConfig {
+            level: self.encryption_level,
+            ..EncryptionConfig::with_policy(self.encryption)
+        }
     }
 }
 

@@ -4,12 +4,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
+use seedbed::session::{EncryptionConfig, EncryptionLevel, EncryptionPolicy};
 
 /// Seed a torrent from data on disk.
 ///
 /// The data is verified first with every core; then it seeds until
 /// interrupted (Ctrl-C), and sends `stopped` to the trackers on the way
 /// out. Prints `listening on ADDR` once ready.
+///
+/// Resume data is kept in `DIR/.seedbed/<info hash>.resume`: seeding the
+/// same data again trusts the files unchanged since, without reading them.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "seed")]
 pub struct SeedArgs {
@@ -27,6 +31,20 @@ pub struct SeedArgs {
     /// Do not announce to the torrent's trackers.
     #[arg(long)]
     pub no_trackers: bool,
+    /// Message Stream Encryption: `disabled` (plain connections only),
+    /// `enabled` (either; dial plain, retry encrypted) or `forced`
+    /// (encrypted only, both directions).
+    #[arg(long, value_name = "POLICY", default_value = "enabled")]
+    pub encryption: EncryptionPolicy,
+    /// What an encrypted connection's payload may be: `plaintext`, `rc4`
+    /// or `both`.
+    #[arg(long, value_name = "LEVEL", default_value = "both")]
+    pub encryption_level: EncryptionLevel,
+    /// The DHT (BEP 5): the torrent is announced there (unless private)
+    /// unless --no-dht; through the public routers unless
+    /// --dht-bootstrap.
+    #[command(flatten)]
+    pub dht: crate::dht::DhtFlags,
     /// Print one JSON object per line instead of text: `{"name", "pieces",
     /// "valid_pieces", "listen"}` once seeding, `{"uploaded"}` when
     /// stopping.
@@ -41,6 +59,29 @@ pub struct SeedArgs {
     /// limit).
     #[arg(long, value_name = "RATE", value_parser = crate::input::parse_size, default_value = "0")]
     pub max_download_rate: u64,
+    /// Neither read nor save resume data (`DIR/.seedbed`): verify
+    /// everything on disk.
+    #[arg(long)]
+    pub no_resume: bool,
+}
+
+impl SeedArgs {
+    /// The session's resume folder: `DIR/.seedbed`, or `None` with
+    /// `--no-resume`.
+    pub fn resume_dir(&self) -> Option<PathBuf> {
+        (!self.no_resume).then(|| self.data.join(".seedbed"))
+    }
+}
+
+impl SeedArgs {
+    /// The session's encryption settings from `--encryption` and
+    /// `--encryption-level`.
+    pub fn encryption(&self) -> EncryptionConfig {
+        EncryptionConfig {
+            level: self.encryption_level,
+            ..EncryptionConfig::with_policy(self.encryption)
+        }
+    }
 }
 
 /// The line printed once seeding; ends with a newline.

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::dht::DhtConfig;
+use crate::file_selection::FilePriority;
 use crate::storage::Allocation;
 
 /// Settings of a [`Session`](crate::Session).
@@ -57,6 +59,24 @@ pub struct SessionConfig {
     /// Most piece payload sent per second by all torrents together, in
     /// bytes; 0 is no limit (the default).
     pub upload_rate_limit: u64,
+    /// A folder for every torrent's resume data (fast resume), one file
+    /// `<info hash in hex>.resume` per torrent, used when the torrent's
+    /// [`AddTorrentOptions::resume_file`] is not set. `None` (the
+    /// default): no resume data unless a torrent names its file.
+    pub resume_dir: Option<PathBuf>,
+    /// While pieces are being verified, resume data is saved this often
+    /// (besides on pause, on completion and when the torrent stops).
+    /// Default 120 s.
+    pub resume_save_interval: Duration,
+    /// Message Stream Encryption (MSE/PE) policy, both directions.
+    /// Default: enabled both ways, plaintext or RC4 payload, as libtorrent.
+    pub encryption: crate::encryption::EncryptionConfig,
+    /// The Mainline DHT (BEP 5): on by default for public torrents, on a
+    /// UDP socket bound to the `listen` address and port, joining through
+    /// the public routers. Tests set loopback nodes
+    /// ([`DhtConfig::with_bootstrap`]) or turn it off
+    /// ([`DhtConfig::disabled`]).
+    pub dht: DhtConfig,
 }
 
 impl Default for SessionConfig {
@@ -77,6 +97,10 @@ impl Default for SessionConfig {
             max_metadata_size: 30 * 1024 * 1024,
             download_rate_limit: 0,
             upload_rate_limit: 0,
+            resume_dir: None,
+            resume_save_interval: Duration::from_secs(120),
+            encryption: crate::encryption::EncryptionConfig::default(),
+            dht: DhtConfig::default(),
         }
     }
 }
@@ -114,6 +138,24 @@ pub struct AddTorrentOptions {
     /// Most piece payload this torrent sends per second, in bytes; 0 is
     /// no limit (the default).
     pub upload_limit: u64,
+    /// Where this torrent's resume data is read at start and saved (fast
+    /// resume: see `ResumeData`). `None` (the default) uses
+    /// `<info hash in hex>.resume` in [`SessionConfig::resume_dir`], if
+    /// that is set.
+    pub resume_file: Option<PathBuf>,
+    /// Priority of each file by index (the torrent's files in order, pad
+    /// files not counted, from 0; the `info` example prints them); files
+    /// past the end of the list get [`default_file_priority`](Self::default_file_priority).
+    /// A list longer than the torrent's files is an
+    /// [`Error::FileIndex`](crate::Error::FileIndex) when the torrent
+    /// starts. Default empty.
+    pub file_priorities: Vec<FilePriority>,
+    /// Priority of files not in [`file_priorities`](Self::file_priorities).
+    /// Default [`FilePriority::Normal`].
+    pub default_file_priority: FilePriority,
+    /// Fetch pieces in order (for streaming) instead of rarest first; see
+    /// `TorrentHandle::set_sequential`. Default `false`.
+    pub sequential: bool,
 }
 
 impl AddTorrentOptions {
@@ -130,6 +172,10 @@ impl AddTorrentOptions {
             sync_on_completion: false,
             download_limit: 0,
             upload_limit: 0,
+            resume_file: None,
+            file_priorities: Vec::new(),
+            default_file_priority: FilePriority::Normal,
+            sequential: false,
         }
     }
 
@@ -166,6 +212,38 @@ impl AddTorrentOptions {
     /// Flushes the files to the disk at completion or not.
     pub fn sync_on_completion(mut self, on: bool) -> Self {
         self.sync_on_completion = on;
+        self
+    }
+
+    /// Reads and saves resume data at `path`.
+    pub fn resume_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.resume_file = Some(path.into());
+        self
+    }
+
+    /// Sets the priority of each file, by index (see
+    /// [`file_priorities`](Self::file_priorities)).
+    pub fn file_priorities(mut self, priorities: impl IntoIterator<Item = FilePriority>) -> Self {
+        self.file_priorities = priorities.into_iter().collect();
+        self
+    }
+
+    /// Downloads only the files with these indexes (the torrent's files in
+    /// order, pad files not counted, from 0); the others are skipped.
+    pub fn only_files(mut self, indexes: impl IntoIterator<Item = usize>) -> Self {
+        let indexes: Vec<usize> = indexes.into_iter().collect();
+        let len = indexes.iter().max().map_or(0, |m| m + 1);
+        self.file_priorities = vec![FilePriority::Skip; len];
+        for i in indexes {
+            self.file_priorities[i] = FilePriority::Normal;
+        }
+        self.default_file_priority = FilePriority::Skip;
+        self
+    }
+
+    /// Fetches pieces in order (streaming) or not.
+    pub fn sequential(mut self, on: bool) -> Self {
+        self.sequential = on;
         self
     }
 

@@ -5,9 +5,23 @@
 //! (handshake, messages, codecs) and `seedbed-tracker-proto` (HTTP and UDP
 //! announces) and adds only engine logic: piece picking (rarest first,
 //! endgame), request pipelining, verification on hashing threads, storage
-//! with positioned IO, choking, resume, magnet links (metadata exchange,
-//! BEP 9) and peer exchange (BEP 11). `DESIGN.md` in this crate
-//! describes the tasks, channels and piece states.
+//! with positioned IO (files appear when their first piece is written),
+//! choking, fast resume ([`ResumeData`]: unchanged files are trusted
+//! without reading them), file priorities and a part file for skipped
+//! files ([`FilePriority`]), sequential order and piece deadlines for
+//! streaming, magnet links (metadata exchange, BEP 9), peer exchange
+//! (BEP 11) and the Mainline DHT (BEP 5, through `seedbed-dht`).
+//! `DESIGN.md` in this crate describes the tasks, channels and piece
+//! states.
+//!
+//! The DHT is on by default ([`SessionConfig::dht`]): the session binds a
+//! UDP socket on its listen address and port, joins through the public
+//! routers ([`DEFAULT_DHT_BOOTSTRAP`]), announces every public torrent and
+//! takes its peers, looks the peers of magnet links up there, and sends
+//! and follows the `port` message. Private torrents (BEP 27) never use it.
+//! [`DhtConfig::disabled`] turns it off (the `seedbed` program's
+//! `--no-dht`); [`DhtConfig::with_bootstrap`] joins through other nodes
+//! (tests use loopback ones).
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), seedbed_session::Error> {
@@ -34,27 +48,38 @@ mod announce;
 mod bind;
 pub mod choker;
 mod config;
+mod dht;
+mod encryption;
 mod error;
+mod file_selection;
 mod handle;
 mod metadata;
+mod part_file;
 mod peer;
 mod peer_info;
 pub mod picker;
 mod progress;
 mod rate_limit;
+mod resume;
 mod session;
 mod storage;
+mod streaming;
 mod torrent;
 mod tracker_info;
+mod udp;
 mod verify;
 mod wire_io;
 
 pub use config::{AddTorrentOptions, SessionConfig};
+pub use dht::{DhtConfig, DEFAULT_DHT_BOOTSTRAP};
+pub use encryption::{EncryptionConfig, EncryptionLevel, EncryptionPolicy};
 pub use error::Error;
+pub use file_selection::FilePriority;
 pub use handle::{Event, Stats, Status, TorrentHandle};
 pub use peer_info::{client_name, PeerInfo, Transport};
 pub use picker::PieceState;
 pub use progress::{FileProgress, PieceMap};
+pub use resume::{FileStamp, ResumeData, RESUME_FORMAT, RESUME_VERSION};
 pub use session::Session;
-pub use storage::{Allocation, Storage};
+pub use storage::{Allocation, DiskStats, Storage};
 pub use tracker_info::{TrackerInfo, TrackerStatus};

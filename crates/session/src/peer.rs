@@ -17,12 +17,12 @@ use seedbed_peer_wire::{
     ExtensionIds, Handshake, HandshakeCodec, HandshakeEvent, Message, MessageDecoder,
     MetadataMessage, PexFlags, PexMessage, Reserved, METADATA_PIECE_LEN, UT_METADATA, UT_PEX,
 };
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{timeout, Sleep};
 use tokio_util::codec::Framed;
 
+use crate::encryption::{dial, PeerStream};
 use crate::error::Error;
 use crate::peer_info::Link;
 use crate::picker::Received;
@@ -81,38 +81,23 @@ const PEX_INTERVAL: Duration = Duration::from_secs(60);
 const PEX_MAX: usize = 50;
 
 fn our_handshake(shared: &TorrentShared) -> Handshake {
-    Handshake::new(shared.info_hash, shared.peer_id).with_reserved(OUR_RESERVED)
+    // BEP 5: the DHT bit says we run a DHT node (and send `port`).
+    let reserved = if shared.dht.is_some() {
+        OUR_RESERVED.with(Reserved::DHT)
+    } else {
+        OUR_RESERVED
+    };
+    Handshake::new(shared.info_hash, shared.peer_id).with_reserved(reserved)
 }
 
 /// Dials `addr`, handshakes and runs the connection until it ends.
 pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
-    let t = shared.config.connect_timeout;
-    let attempt = async {
-        let stream = crate::bind::dial(shared.config.bind_ip(), addr)
-            .await
-            .map_err(|e| Error::io(format!("connect to {addr}"), e))?;
-        let _ = stream.set_nodelay(true);
-        let mut framed = Framed::new(stream, HandshakeCodec::new());
-        framed.send(our_handshake(&shared)).await?;
-        match framed.next().await {
-            Some(Ok(HandshakeEvent::Complete(hs))) => Ok((framed, hs)),
-            Some(Ok(HandshakeEvent::Prefix(_))) => unreachable!("not an early-info-hash codec"),
-            Some(Err(e)) => Err(e.into()),
-            None => Err(Error::Peer {
-                addr,
-                reason: "closed during the handshake".into(),
-            }),
-        }
-    };
-    let (framed, theirs) = match timeout(t, attempt).await {
-        Ok(Ok(x)) => x,
-        Ok(Err(e)) => {
+    // TCP (from the bound address), then plain or MSE handshakes as the
+    // encryption policy says.
+    let (framed, theirs) = match dial(&shared.config, addr, our_handshake(&shared)).await {
+        Ok(x) => x,
+        Err(e) => {
             tracing::debug!(%addr, %e, "connect failed");
-            shared.connect_failed(addr);
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%addr, "connect timed out");
             shared.connect_failed(addr);
             return;
         }
@@ -127,15 +112,19 @@ pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
         shared.connect_failed(addr);
         return;
     }
+    let link = Link {
+        encrypted: framed.get_ref().is_mse(),
+        ..Link::tcp(true)
+    };
     let (reader, writer) = split(&shared, framed);
-    run(shared, reader, writer, addr, theirs, Link::tcp(true)).await;
+    run(shared, reader, writer, addr, theirs, link).await;
 }
 
 /// Completes an incoming connection whose first 48 bytes named this
 /// torrent: answers with our handshake, reads the peer id, runs it.
 pub(crate) async fn accept(
     shared: Arc<TorrentShared>,
-    mut framed: Framed<TcpStream, HandshakeCodec>,
+    mut framed: Framed<PeerStream, HandshakeCodec>,
     addr: SocketAddr,
 ) {
     let t = shared.config.connect_timeout;
@@ -162,21 +151,42 @@ pub(crate) async fn accept(
     if theirs.peer_id == shared.peer_id {
         return;
     }
+    let link = Link {
+        encrypted: framed.get_ref().is_mse(),
+        ..Link::tcp(false)
+    };
     let (reader, writer) = split(&shared, framed);
-    run(shared, reader, writer, addr, theirs, Link::tcp(false)).await;
+    run(shared, reader, writer, addr, theirs, link).await;
 }
 
 /// The two halves of a connection after the handshake; bytes that came
 /// with the handshake are decoded first.
+///
+/// A plaintext connection (plain, or MSE that selected plaintext) is split
+/// into the TCP stream's own halves, so writes stay vectored and lock-free;
+/// an RC4 one into the halves of its `MseStream`.
 fn split(
     shared: &TorrentShared,
-    framed: Framed<TcpStream, HandshakeCodec>,
+    framed: Framed<PeerStream, HandshakeCodec>,
 ) -> (WireReader, BoxWrite) {
     let parts = framed.into_parts();
-    let (r, w) = parts.io.into_split();
-    let read: BoxRead = Box::new(r);
-    let reader = WireReader::new(read, parts.read_buf, MessageDecoder::new(shared.limits));
-    (reader, Box::new(w))
+    let decoder = MessageDecoder::new(shared.limits);
+    match parts.io.into_plaintext() {
+        Ok((tcp, pending)) => {
+            // Bytes the codec read come first, then those the stream still
+            // held from the handshake.
+            let mut buffered = parts.read_buf;
+            buffered.extend_from_slice(&pending);
+            let (r, w) = tcp.into_split();
+            let read: BoxRead = Box::new(r);
+            (WireReader::new(read, buffered, decoder), Box::new(w))
+        }
+        Err(stream) => {
+            let (r, w) = tokio::io::split(stream);
+            let read: BoxRead = Box::new(r);
+            (WireReader::new(read, parts.read_buf, decoder), Box::new(w))
+        }
+    }
 }
 
 async fn run(
@@ -253,6 +263,10 @@ struct Conn {
     pex_next: Instant,
     /// Peers named in our PeX messages so far.
     pex_sent: HashSet<SocketAddr>,
+    /// The peer set the DHT bit (BEP 5): it gets our `port` message.
+    their_dht: bool,
+    /// The peer's `port` message was handled (only the first one is).
+    port_seen: bool,
 }
 
 impl Conn {
@@ -311,6 +325,8 @@ impl Conn {
             private,
             pex_next: now + PEX_FIRST,
             pex_sent: HashSet::new(),
+            their_dht: theirs.reserved.dht(),
+            port_seen: false,
         }
     }
 
@@ -474,6 +490,12 @@ impl Conn {
                 }
             }
         }
+        // BEP 5: a peer that runs a DHT node learns our DHT port.
+        if self.their_dht {
+            if let Some(dht) = &self.shared.dht {
+                self.send(Message::Port(dht.udp_port()));
+            }
+        }
         Ok(())
     }
 
@@ -537,7 +559,7 @@ impl Conn {
                         p.has.set(piece, true);
                         picker.peer_has(piece);
                     }
-                    !picker.has_piece(piece)
+                    picker.needs(piece)
                 };
                 if interesting && !self.am_interested {
                     self.am_interested = true;
@@ -579,11 +601,29 @@ impl Conn {
                 }
             }
             Message::Extended { id, payload } => self.on_extension(id, &payload)?,
-            // Other extensions (BEP 9, 11), DHT port, suggestions and v2
-            // hash messages are not used by this engine yet.
+            Message::Port(port) => self.on_port(port),
+            // Suggestions and v2 hash messages are not used by this engine
+            // yet.
             _ => {}
         }
         Ok(true)
+    }
+
+    /// BEP 5 `port`: the peer's DHT node listens on its IP and `port`;
+    /// the DHT pings it (in a task of its own), and it enters the routing
+    /// table if it answers. Only the first `port` of a connection counts (a
+    /// peer cannot make us ping a stream of ports), and none when we run no
+    /// DHT for this torrent (off, or private).
+    fn on_port(&mut self, port: u16) {
+        if self.port_seen || port == 0 {
+            return;
+        }
+        self.port_seen = true;
+        if let Some(dht) = &self.shared.dht {
+            let dht = dht.clone();
+            let node = SocketAddr::new(self.addr.ip(), port);
+            tokio::spawn(async move { dht.add_node(node).await });
+        }
     }
 
     fn set_has(&mut self, bits: Bitfield) -> Result<bool, Error> {
@@ -875,6 +915,22 @@ impl Conn {
             PeerCmd::Cancel(r) => {
                 if self.outstanding.remove(&r).is_some() {
                     self.send(Message::Cancel(r));
+                }
+            }
+            PeerCmd::Interest => {
+                let interesting = {
+                    let st = self.shared.lock();
+                    st.peers
+                        .get(&self.key)
+                        .is_some_and(|p| st.picker.is_interesting(&p.has))
+                };
+                if interesting != self.am_interested {
+                    self.am_interested = interesting;
+                    self.send(if interesting {
+                        Message::Interested
+                    } else {
+                        Message::NotInterested
+                    });
                 }
             }
             PeerCmd::Wake | PeerCmd::Disconnect => {}
