@@ -390,8 +390,12 @@ impl Conn {
             self.request_more()?;
             self.serve()?;
             self.write_now()?;
-            // Blocks expected: read ahead; none: release the read buffer.
-            let busy = !self.outstanding.is_empty();
+            // Blocks expected or being served (requests come in bursts
+            // of hundreds): read ahead; neither: release the read buffer.
+            let busy = !self.outstanding.is_empty()
+                || !self.requests.is_empty()
+                || self.reading.is_some()
+                || !self.out.is_empty();
             self.reader.set_busy(busy);
             if !busy && self.reading.is_none() {
                 self.out.release_if_empty();
