@@ -35,6 +35,8 @@ pub mod choker;
 mod config;
 mod error;
 mod handle;
+mod hash_exchange;
+mod merkle_verify;
 mod metadata;
 mod peer;
 pub mod picker;

@@ -801,10 +801,18 @@ impl Conn {
             };
             picker.set_clock(now.duration_since(self.shared.epoch).as_millis() as u64);
             let outstanding = &self.outstanding;
+            // v2-only: only pieces whose hash is known (merkle_verify.rs).
+            let gated = self
+                .shared
+                .verifier
+                .v2
+                .as_ref()
+                .and_then(|v| v.pickable(&p.has));
+            let has = gated.as_ref().unwrap_or(&p.has);
             if self.peer_choking {
                 let mut allowed = Bitfield::new(self.num_pieces);
                 for &piece in &self.allowed_theirs {
-                    if p.has.get(piece) {
+                    if has.get(piece) {
                         allowed.set(piece, true);
                     }
                 }
@@ -818,7 +826,7 @@ impl Conn {
                 );
             } else {
                 picker.pick(
-                    &p.has,
+                    has,
                     want,
                     dups,
                     |r| outstanding.contains_key(r),

@@ -19,10 +19,11 @@ use crate::announce::{self, AnnounceCmd};
 use crate::choker::{self, Candidate};
 use crate::config::{AddTorrentOptions, SessionConfig};
 use crate::handle::{Event, Slot, Status};
+use crate::merkle_verify::{Verdict, Verifier};
 use crate::peer;
 use crate::picker::PiecePicker;
 use crate::storage::Storage;
-use crate::verify::{sha1, sha1_blocks, HashPool};
+use crate::verify::HashPool;
 
 /// The engine's key for one peer connection.
 pub(crate) type PeerKey = u64;
@@ -149,6 +150,8 @@ pub(crate) struct TorrentShared {
     pub(crate) max_unverified: u64,
     /// Zero of the picker's clock (`PiecePicker::set_clock`).
     pub(crate) epoch: Instant,
+    /// Piece hashes (SHA-1, BEP 52 merkle trees) and hashing time.
+    pub(crate) verifier: Verifier,
 }
 
 impl fmt::Debug for TorrentShared {
@@ -198,8 +201,13 @@ impl TorrentShared {
         let len = u64::from(self.info.geometry().piece_len(piece));
         self.unverified.fetch_add(len, Ordering::Relaxed);
         self.hasher.submit(move || {
-            let expected = shared.info.piece_hash_v1(piece);
-            let mut ok = expected.is_some_and(|h| *h == sha1_blocks(&blocks));
+            let verdict = shared.verifier.verify(&shared.info, piece, &blocks);
+            if verdict == Verdict::Inconsistent {
+                shared.unverified.fetch_sub(len, Ordering::Relaxed);
+                shared.inconsistent_hashes(piece);
+                return;
+            }
+            let mut ok = verdict == Verdict::Pass;
             if ok {
                 if let Err(e) = shared.storage.write_piece(piece, &blocks) {
                     tracing::error!(%e, "writing piece {piece}");
@@ -432,6 +440,7 @@ pub(crate) fn new_shared(
         unverified: AtomicU64::new(0),
         max_unverified,
         epoch: Instant::now(),
+        verifier: Verifier::new(&info),
         opts,
         info,
     });
@@ -453,11 +462,10 @@ async fn check_existing(shared: &Arc<TorrentShared>) -> u32 {
         let tx = tx.clone();
         shared.hasher.clone().submit(move || {
             let mut buf = vec![0u8; g.piece_len(piece) as usize];
-            let ok = shared.storage.read(piece, 0, &mut buf).is_ok()
-                && shared
-                    .info
-                    .piece_hash_v1(piece)
-                    .is_some_and(|h| *h == sha1(&buf));
+            let ok = shared.storage.read(piece, 0, &mut buf).is_ok() && {
+                let blocks = [Bytes::from(buf)];
+                shared.verifier.verify(&shared.info, piece, &blocks) == Verdict::Pass
+            };
             let _ = tx.send((piece, ok));
         });
     }
