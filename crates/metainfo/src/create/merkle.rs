@@ -316,7 +316,12 @@ pub fn uncle_positions(
         0
     };
     let top = index >> k.min(63);
-    (0..n).map(move |j| (base + k + j, (top >> j.min(63)) ^ 1))
+    (0..n).map(move |j| {
+        (
+            base.saturating_add(k).saturating_add(j),
+            (top >> j.min(63)) ^ 1,
+        )
+    })
 }
 
 /// The root reached from a run of `hashes` of one layer, starting at
