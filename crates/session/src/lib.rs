@@ -43,6 +43,7 @@ pub mod picker;
 mod session;
 mod storage;
 mod torrent;
+mod upgrade;
 mod verify;
 
 pub use config::{AddTorrentOptions, SessionConfig};

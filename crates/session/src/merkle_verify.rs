@@ -22,7 +22,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use seedbed_metainfo::create::merkle::{self, Hash256, PieceTree};
 use seedbed_metainfo::{Info, PieceIndex, BLOCK_SIZE};
-use seedbed_peer_wire::Bitfield;
+use seedbed_peer_wire::{Bitfield, BlockRequest};
 use sha2::{Digest, Sha256};
 
 use crate::handle::{Event, Status};
@@ -93,6 +93,21 @@ impl Verifier {
 }
 
 impl TorrentShared {
+    /// Whether `r` asks for a block of a v2-only torrent's last piece that
+    /// lies (partly) past the torrent's end but within a whole piece.
+    /// libtorrent pads a v2-only torrent's last file to a piece boundary, as
+    /// it pads the others (BEP 52 aligns files to pieces), so it asks for
+    /// the last piece's blocks at full size; those bytes read as zeros.
+    pub(crate) fn v2_tail_block(&self, r: &BlockRequest) -> bool {
+        let g = self.info.geometry();
+        !self.info.has_v1()
+            && r.piece + 1 == g.num_pieces()
+            && r.begin % BLOCK_SIZE == 0
+            && r.length > 0
+            && u64::from(r.begin) + u64::from(r.length) <= u64::from(g.piece_length())
+            && r.begin < g.last_piece_length().next_multiple_of(BLOCK_SIZE)
+    }
+
     /// A hybrid torrent's piece matched one of its two hashes and not the
     /// other: the torrent is bad (BEP 52, "Upgrade Path"). Reported with
     /// [`Event::InconsistentHashes`] and [`Status::Failed`]; the torrent
@@ -465,7 +480,7 @@ mod tests {
     fn torrent(dir: &std::path::Path, version: TorrentVersion) -> Torrent {
         let created = TorrentBuilder::new(version)
             .piece_length(32_768)
-            .build_from_path(&content(dir), |_, _| {})
+            .build_from_path(content(dir), |_, _| {})
             .unwrap();
         Torrent::from_bytes(created.into_bytes()).unwrap()
     }

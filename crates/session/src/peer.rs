@@ -13,8 +13,9 @@ use futures_util::{SinkExt, StreamExt};
 use seedbed_metainfo::BLOCK_SIZE;
 use seedbed_peer_wire::{
     allowed_fast_set, metadata_piece_count, Bitfield, Block, BlockRequest, ExtendedHandshake,
-    ExtensionIds, Handshake, HandshakeCodec, HandshakeEvent, Message, MessageCodec,
-    MetadataMessage, PexFlags, PexMessage, Reserved, METADATA_PIECE_LEN, UT_METADATA, UT_PEX,
+    ExtensionIds, Handshake, HandshakeCodec, HandshakeEvent, HandshakePrefix, Message,
+    MessageCodec, MetadataMessage, PexFlags, PexMessage, Reserved, METADATA_PIECE_LEN, UT_METADATA,
+    UT_PEX,
 };
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -23,6 +24,7 @@ use tokio::time::timeout;
 use tokio_util::codec::Framed;
 
 use crate::error::Error;
+use crate::hash_exchange::{self, PeerHashes};
 use crate::picker::Received;
 use crate::torrent::{DriverCmd, PeerCmd, PeerKey, PieceBuffer, State, TorrentShared};
 
@@ -65,8 +67,11 @@ const PEX_MAX: usize = 50;
 
 type PeerFramed = Framed<TcpStream, MessageCodec>;
 
+/// Our handshake when dialling: the torrent's wire hash, and for a hybrid
+/// the v2 upgrade bit (`upgrade.rs`).
 fn our_handshake(shared: &TorrentShared) -> Handshake {
-    Handshake::new(shared.info_hash, shared.peer_id).with_reserved(OUR_RESERVED)
+    Handshake::new(shared.info_hash, shared.peer_id)
+        .with_reserved(shared.upgrade_bits(OUR_RESERVED))
 }
 
 /// Dials `addr`, handshakes and runs the connection until it ends.
@@ -102,7 +107,8 @@ pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
             return;
         }
     };
-    if theirs.info_hash != shared.info_hash || theirs.peer_id == shared.peer_id {
+    // A hybrid's peer may answer our v1 hash with its v2 hash (upgrade).
+    if !shared.accepts_hash(&theirs.info_hash) || theirs.peer_id == shared.peer_id {
         tracing::debug!(%addr, "wrong info hash or our own peer id");
         shared.connect_failed(addr);
         return;
@@ -114,14 +120,21 @@ pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
 
 /// Completes an incoming connection whose first 48 bytes named this
 /// torrent: answers with our handshake, reads the peer id, runs it.
+///
+/// `prefix` is what the peer sent: its info hash (our v1 or truncated v2
+/// hash) and reserved bits. We answer with the same hash, or with the v2
+/// hash when a hybrid's v1 hash came with the upgrade bit (BEP 52).
 pub(crate) async fn accept(
     shared: Arc<TorrentShared>,
     mut framed: Framed<TcpStream, HandshakeCodec>,
     addr: SocketAddr,
+    prefix: HandshakePrefix,
 ) {
     let t = shared.config.connect_timeout;
+    let agreed = shared.answer_hash(&prefix.info_hash, prefix.reserved);
     let attempt = async {
-        framed.send(our_handshake(&shared)).await?;
+        let ours = Handshake::new(agreed, shared.peer_id).with_reserved(OUR_RESERVED);
+        framed.send(ours).await?;
         loop {
             match framed.next().await {
                 Some(Ok(HandshakeEvent::Complete(hs))) => return Ok::<_, Error>(hs),
@@ -136,10 +149,13 @@ pub(crate) async fn accept(
             }
         }
     };
-    let theirs = match timeout(t, attempt).await {
+    let mut theirs = match timeout(t, attempt).await {
         Ok(Ok(hs)) => hs,
         _ => return,
     };
+    // The hash both ends use from now on (it decides whether the
+    // connection speaks v2).
+    theirs.info_hash = agreed;
     if theirs.peer_id == shared.peer_id {
         return;
     }
@@ -165,6 +181,7 @@ async fn run(
         Err(e) => tracing::debug!(%addr, %e, "peer dropped"),
     }
     let outstanding: Vec<BlockRequest> = conn.outstanding.keys().copied().collect();
+    hash_exchange::release(&shared, key, &mut conn.hashes);
     shared.unregister_peer(key, outstanding.into_iter());
 }
 
@@ -209,6 +226,8 @@ struct Conn {
     pex_next: Instant,
     /// Peers named in our PeX messages so far.
     pex_sent: HashSet<SocketAddr>,
+    /// BEP 52 hash exchange with this peer (`hash_exchange.rs`).
+    hashes: PeerHashes,
 }
 
 impl Conn {
@@ -225,6 +244,7 @@ impl Conn {
         let extended = theirs.reserved.extension_protocol();
         let num_pieces = shared.info.geometry().num_pieces();
         let private = shared.info.is_private();
+        let speaks_v2 = shared.speaks_v2(&theirs.info_hash);
         let mut ids = ExtensionIds::new();
         ids.register(UT_METADATA, crate::metadata::OUR_UT_METADATA);
         if !private {
@@ -260,6 +280,7 @@ impl Conn {
             private,
             pex_next: now + PEX_FIRST,
             pex_sent: HashSet::new(),
+            hashes: PeerHashes::new(speaks_v2),
         }
     }
 
@@ -302,6 +323,7 @@ impl Conn {
                 }
             }
             self.request_more().await?;
+            self.request_hashes().await?;
             self.serve();
             if self.dirty {
                 SinkExt::<Message>::flush(&mut self.framed).await?;
@@ -444,8 +466,17 @@ impl Conn {
                 }
             }
             Message::Extended { id, payload } => self.on_extension(id, &payload).await?,
-            // Other extensions (BEP 9, 11), DHT port, suggestions and v2
-            // hash messages are not used by this engine yet.
+            Message::HashRequest(r) => {
+                let answer = hash_exchange::answer(&self.shared, r, !self.am_choking).await;
+                self.send(answer).await?;
+            }
+            Message::Hashes(h) => {
+                hash_exchange::on_hashes(&self.shared, self.key, self.addr, &mut self.hashes, &h)?;
+            }
+            Message::HashReject(r) => {
+                hash_exchange::on_reject(&self.shared, self.key, &mut self.hashes, &r);
+            }
+            // DHT port and suggestions are not used by this engine yet.
             _ => {}
         }
         Ok(true)
@@ -481,10 +512,11 @@ impl Conn {
 
     async fn on_request(&mut self, r: BlockRequest) -> Result<(), Error> {
         let g = *self.shared.info.geometry();
-        let valid = g
+        let valid = (g
             .piece(r.piece)
             .and_then(|p| g.block(p, r.begin, r.length))
             .is_some()
+            || self.shared.v2_tail_block(&r))
             && r.length <= BLOCK_SIZE
             && self.shared.lock().picker.has_piece(r.piece);
         let allowed = !self.am_choking || self.allowed_ours.contains(&r.piece);
@@ -844,6 +876,15 @@ impl Conn {
         Ok(())
     }
 
+    /// Asks the peer for piece layers we lack (BEP 52, `hash_exchange.rs`).
+    async fn request_hashes(&mut self) -> Result<(), Error> {
+        let now = Instant::now();
+        for r in hash_exchange::next_requests(&self.shared, self.key, &mut self.hashes, now) {
+            self.send(Message::HashRequest(r)).await?;
+        }
+        Ok(())
+    }
+
     /// Starts reading the next batch of the peer's requests from disk.
     fn serve(&mut self) {
         if self.reading.is_some() || self.requests.is_empty() {
@@ -859,9 +900,11 @@ impl Conn {
                 .map(|r| {
                     let mut buf = BytesMut::zeroed(r.length as usize);
                     let piece = g.piece(r.piece).expect("validated request");
+                    // A v2 tail block past the torrent's end reads as zeros.
+                    let n = g.piece_len(piece).saturating_sub(r.begin).min(r.length);
                     let res = shared
                         .storage
-                        .read(piece, r.begin, &mut buf)
+                        .read(piece, r.begin, &mut buf[..n as usize])
                         .map(|()| buf.freeze());
                     (r, res)
                 })

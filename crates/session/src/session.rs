@@ -150,21 +150,22 @@ impl Session {
     /// fetched with `ut_metadata` from the link's `x.pe` peers, the peers
     /// its `tr` trackers return, and `opts.peers` (several at once, at most
     /// [`SessionConfig::max_metadata_size`] bytes), checked against the
-    /// link's info hash, and then the download proceeds as for a .torrent.
+    /// link's info hashes, and then the download proceeds as for a .torrent.
+    ///
+    /// A v2-only link (`btmh` without `btih`) is fetched and announced
+    /// under its v2 hash truncated to 20 bytes, and checked against the
+    /// full SHA-256 hash; a hybrid's link (both) is checked against both.
+    /// Its piece layers are then fetched from peers (BEP 52 `hash
+    /// request`).
     ///
     /// # Errors
-    /// [`Error::DuplicateTorrent`]; [`Error::Unsupported`] for a v2-only
-    /// link (`btmh` without `btih`).
+    /// [`Error::DuplicateTorrent`].
     pub async fn add_magnet(
         &self,
         magnet: &Magnet,
         opts: AddTorrentOptions,
     ) -> Result<TorrentHandle, Error> {
-        let Some(info_hash) = magnet.info_hash_v1() else {
-            return Err(Error::Unsupported(
-                "v2-only magnet links (btmh without btih)",
-            ));
-        };
+        let info_hash = magnet.info_hash();
         let name = magnet
             .name()
             .map_or_else(|| info_hash.to_string(), str::to_string);
@@ -342,13 +343,21 @@ async fn accept_loop(listener: TcpListener, registry: Arc<Registry>) {
             let Ok(Some(Ok(HandshakeEvent::Prefix(prefix)))) = first else {
                 return;
             };
-            let shared = registry
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&prefix.info_hash)
-                .and_then(|slot| slot.shared.get().cloned());
+            let shared = {
+                let reg = registry.lock().unwrap_or_else(|e| e.into_inner());
+                match reg.get(&prefix.info_hash) {
+                    Some(slot) => slot.shared.get().cloned(),
+                    // A hybrid is registered under its v1 hash; it takes
+                    // its truncated v2 hash too (BEP 52).
+                    None => reg
+                        .values()
+                        .filter_map(|slot| slot.shared.get())
+                        .find(|s| s.accepts_hash(&prefix.info_hash))
+                        .cloned(),
+                }
+            };
             if let Some(shared) = shared {
-                peer::accept(shared, framed, addr).await;
+                peer::accept(shared, framed, addr, prefix).await;
             }
         });
     }
