@@ -202,12 +202,13 @@ async fn run(args: Args, progress: bool) -> Result<(), String> {
     let s = handle.stats();
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "complete: {} ({} bytes, {} pieces) in {:.1} s, {:.1} MiB/s",
+        "complete: {} ({} bytes, {} pieces) in {:.1} s, {:.1} MiB/s, hashing {:.2} s",
         handle.name(),
         s.total_bytes,
         s.num_pieces,
         secs,
-        s.downloaded as f64 / 1048576.0 / secs.max(1e-3)
+        s.downloaded as f64 / 1048576.0 / secs.max(1e-3),
+        handle.hashing_time().as_secs_f64()
     );
     if args.seed {
         println!("seeding; press Ctrl-C to stop");

@@ -1,10 +1,13 @@
 //! A thin BitTorrent engine built on the seedbed protocol crates: it
-//! downloads and seeds v1 and hybrid torrents with real peers.
+//! downloads and seeds v1, v2 and hybrid torrents (BEP 3, BEP 52) with real
+//! peers, from .torrent files and magnet links (`btih` and `btmh`).
 //!
 //! It composes `seedbed-metainfo` (files, pieces), `seedbed-peer-wire`
 //! (handshake, messages, codecs) and `seedbed-tracker-proto` (HTTP and UDP
 //! announces) and adds only engine logic: piece picking (rarest first,
-//! endgame), request pipelining, verification on hashing threads, storage
+//! endgame), request pipelining, verification on hashing threads (SHA-1
+//! pieces, SHA-256 merkle trees per file, piece layers fetched from peers
+//! with BEP 52 `hash request`), storage
 //! with positioned IO, choking, resume, magnet links (metadata exchange,
 //! BEP 9) and peer exchange (BEP 11). `DESIGN.md` in this crate
 //! describes the tasks, channels and piece states.

@@ -608,7 +608,7 @@ pub(crate) async fn run_driver(
                             let _ = tokio::time::timeout(shared.config.tracker_timeout, rx).await;
                         }
                         if let Some(reg) = shared.registry.upgrade() {
-                            reg.lock().unwrap_or_else(|e| e.into_inner()).remove(&shared.info_hash);
+                            shared.leave_registry(&mut reg.lock().unwrap_or_else(|e| e.into_inner()));
                         }
                         shared.set_status(Status::Stopped);
                         let _ = ack.send(());

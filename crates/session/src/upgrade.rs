@@ -11,9 +11,13 @@
 //! as libtorrent does. Whether a connection speaks v2 decides whether it is
 //! asked for piece layers (`hash_exchange.rs`).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use seedbed_metainfo::InfoHash;
 use seedbed_peer_wire::Reserved;
 
+use crate::handle::Slot;
 use crate::torrent::TorrentShared;
 
 impl TorrentShared {
@@ -39,6 +43,21 @@ impl TorrentShared {
     /// Whether a connection whose handshakes agreed on `hash` speaks v2.
     pub(crate) fn speaks_v2(&self, hash: &InfoHash) -> bool {
         self.v2_wire_hash().as_ref() == Some(hash)
+    }
+
+    /// Removes this torrent from the session's registry: under its wire
+    /// hash, or under its truncated v2 hash when it was added from a
+    /// `btmh`-only link to a hybrid torrent.
+    pub(crate) fn leave_registry(self: &Arc<Self>, reg: &mut HashMap<InfoHash, Arc<Slot>>) {
+        for hash in std::iter::once(self.info_hash).chain(self.v2_wire_hash()) {
+            let ours = reg
+                .get(&hash)
+                .and_then(|slot| slot.shared.get())
+                .is_some_and(|s| Arc::ptr_eq(s, self));
+            if ours {
+                reg.remove(&hash);
+            }
+        }
     }
 
     /// The reserved bits to add to ours when dialling: the upgrade bit for

@@ -3,7 +3,9 @@
 //! seeder, from the .torrent file and from a `btmh`-only magnet link (the
 //! piece layers then come from the seeder with `hash request`); seed a
 //! v2-only torrent made by our creator to a libtorrent leecher, which
-//! rechecks it. Data is compared byte for byte.
+//! rechecks it, from the .torrent file and from a `btmh`-only link (then
+//! libtorrent asks us for the piece layers). Data is compared byte for
+//! byte.
 //!
 //! Without python3-libtorrent the tests print `SKIPPED: python3-libtorrent
 //! not installed` and return, unless `CI=true`, when they fail.
@@ -123,6 +125,39 @@ async fn seed_v2_only_made_by_us_to_libtorrent() {
             common::describe("v2-only to libtorrent", started, &stats)
         );
         assert!(stats.uploaded >= f.torrent.info().total_size(), "{stats:?}");
+        f.assert_downloaded();
+        session.shutdown().await;
+    })
+    .await;
+}
+
+/// libtorrent starts from our `btmh`-only link: it fetches the info dict
+/// from us, then asks us for every piece layer (BEP 52 `hash request`)
+/// and checks our answers against the roots before it downloads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libtorrent_fetches_our_v2_magnet() {
+    if !common::have_libtorrent() {
+        return;
+    }
+    common::serially_within(TEST_TIME, async {
+        let f = Fixture::new(
+            |root| common::make_magnet_content(root, 2),
+            "v2.torrent",
+            |content, file| common::build_torrent(content, TorrentVersion::V2, None, file),
+        );
+        let (session, handle) = common::our_seeder(&f.torrent, f.src()).await;
+        let ours = session.listen_addr().unwrap();
+        let magnet = Magnet::new_v2(f.torrent.info_hash_v2().unwrap()).with_peer(ours);
+
+        let started = Instant::now();
+        let uri = magnet.to_string();
+        let (mut lt, _) = common::lt_leech_magnet(&uri, f.dst(), &[ours], START_TIME).await;
+        lt.wait_lt_complete(TEST_TIME).await;
+        let stats = handle.stats();
+        println!(
+            "{}",
+            common::describe("v2-only magnet to libtorrent", started, &stats)
+        );
         f.assert_downloaded();
         session.shutdown().await;
     })
