@@ -1,7 +1,7 @@
-//! Seed a torrent from data on disk.
+//! Seed a torrent from data on disk (`seedbed seed`).
 //!
 //! ```text
-//! cargo run --release --example seed -- --torrent FILE --data DIR [--listen ADDR] [--no-trackers]
+//! cargo run --release --example seed -- --torrent FILE --data DIR [--listen ADDR] [--no-trackers] [--json]
 //! ```
 //!
 //! `DIR` is the folder that holds the torrent's content (for a multi-file
@@ -9,76 +9,45 @@
 //! then it seeds until interrupted (Ctrl-C), and sends `stopped` to the
 //! trackers on the way out. Prints `listening on ADDR` once ready.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use seedbed::metainfo::Torrent;
 use seedbed::session::{AddTorrentOptions, Event, Session, SessionConfig};
-
-#[derive(Parser, Debug)]
-#[command(about = "Seed a torrent with seedbed")]
-struct Args {
-    /// The .torrent file.
-    #[arg(long)]
-    torrent: PathBuf,
-    /// The folder holding the content (multi-file: DIR/<name>/...).
-    #[arg(long)]
-    data: PathBuf,
-    /// Address to accept peer connections on.
-    #[arg(long, default_value = "0.0.0.0:6881")]
-    listen: SocketAddr,
-    /// Do not announce to the torrent's trackers.
-    #[arg(long)]
-    no_trackers: bool,
-}
+use seedbed_cli::seed::{render_seeding, render_stopping, SeedArgs};
+use seedbed_cli::{input, Error};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let args = Args::parse();
-    match run(args).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    seedbed_cli::exit(run(SeedArgs::parse()).await)
 }
 
-async fn run(args: Args) -> Result<(), String> {
-    let bytes =
-        std::fs::read(&args.torrent).map_err(|e| format!("{}: {e}", args.torrent.display()))?;
-    let torrent =
-        Torrent::from_bytes(bytes).map_err(|e| format!("{}: {e}", args.torrent.display()))?;
+pub(crate) async fn run(args: SeedArgs) -> Result<(), Error> {
+    seedbed_cli::logging::init("info");
+    let torrent = input::read_torrent(&args.torrent)?;
     if !args.data.is_dir() {
-        return Err(format!("{}: not a folder", args.data.display()));
+        return Err(Error::failed(format!(
+            "{}: not a folder",
+            args.data.display()
+        )));
     }
     let session = Session::new(SessionConfig {
         listen: Some(args.listen),
         ..SessionConfig::default()
     })
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     let handle = session
         .add_torrent(
             &torrent,
             AddTorrentOptions::new(&args.data).trackers(!args.no_trackers),
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let mut events = handle.events();
     let checked = loop {
         match events.recv().await {
             Ok(Event::Checked { pieces }) => break pieces,
             Ok(_) => {}
-            Err(_) => return Err("the torrent stopped while checking".into()),
+            Err(_) => return Err(Error::failed("the torrent stopped while checking")),
         }
     };
     let total = handle.stats().num_pieces;
@@ -88,12 +57,13 @@ async fn run(args: Args) -> Result<(), String> {
             args.data.display()
         );
     }
-    println!(
-        "seeding {} ({} pieces); listening on {}",
-        handle.name(),
-        total,
-        session.listen_addr().expect("listening")
+    let listen = session.listen_addr();
+    print!(
+        "{}",
+        render_seeding(&handle.name(), total, checked, listen, args.json)
     );
+    // Scripts wait for this line; stdout may be a pipe.
+    let _ = std::io::stdout().flush();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = async {
@@ -106,8 +76,7 @@ async fn run(args: Args) -> Result<(), String> {
             }
         } => {}
     }
-    let s = handle.stats();
-    println!("uploaded {} bytes; stopping", s.uploaded);
+    print!("{}", render_stopping(handle.stats().uploaded, args.json));
     session.shutdown().await;
     Ok(())
 }

@@ -3,7 +3,8 @@
 #
 # 1. Installs what the tests need and a fresh machine lacks, when it can
 #    (root with apt-get): opentracker, python3-libtorrent, transmission,
-#    mktorrent; and cargo-fuzz.
+#    mktorrent, tmux (the `seedbed tui` tests drive it in tmux); and
+#    cargo-fuzz.
 # 2. Runs fmt check, clippy -D warnings, rustdoc -D warnings, every test of
 #    every crate with all features, and a short fuzz run of every target.
 #
@@ -24,6 +25,7 @@ install_system_packages() {
     command -v transmission-daemon >/dev/null 2>&1 || missing+=(transmission-daemon)
     command -v transmission-create >/dev/null 2>&1 || missing+=(transmission-cli)
     /usr/bin/python3 -c 'import libtorrent' >/dev/null 2>&1 || missing+=(python3-libtorrent)
+    command -v tmux >/dev/null 2>&1 || missing+=(tmux)
     if [ ${#missing[@]} -eq 0 ]; then
         echo "system packages: all present"
         return

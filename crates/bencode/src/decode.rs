@@ -95,7 +95,7 @@ fn estimate_tokens(input: &[u8]) -> usize {
 /// A parse failure inside a scalar parser: where (as the remaining input)
 /// and what.
 #[derive(Debug)]
-struct Fail<'a> {
+pub(crate) struct Fail<'a> {
     at: &'a [u8],
     kind: FailKind,
 }
@@ -121,7 +121,7 @@ impl<'a> nom::error::ParseError<&'a [u8]> for Fail<'a> {
     }
 }
 
-type PResult<'a, T> = IResult<&'a [u8], T, Fail<'a>>;
+pub(crate) type PResult<'a, T> = IResult<&'a [u8], T, Fail<'a>>;
 
 fn fail<T>(at: &[u8], kind: FailKind) -> PResult<'_, T> {
     Err(nom::Err::Error(Fail { at, kind }))
@@ -146,7 +146,8 @@ fn accumulate_negative(digits: &[u8]) -> Result<i64, usize> {
 }
 
 /// The body of an integer after its `i`: `-?[0-9]+e`.
-fn integer_body(input: &[u8], canonical: bool) -> PResult<'_, i64> {
+#[inline]
+pub(crate) fn integer_body(input: &[u8], canonical: bool) -> PResult<'_, i64> {
     // Fast path: a non-negative integer of up to 18 digits, canonical.
     let mut v = 0i64;
     let mut n = 0;
@@ -208,7 +209,8 @@ fn integer_body_slow(input: &[u8], canonical: bool) -> PResult<'_, i64> {
 /// A byte string `len:bytes`, starting at its first digit. Returns the
 /// string's content. The declared length is checked against the remaining
 /// input before anything is sliced; nothing is allocated.
-fn byte_string(input: &[u8], canonical: bool) -> PResult<'_, &[u8]> {
+#[inline]
+pub(crate) fn byte_string(input: &[u8], canonical: bool) -> PResult<'_, &[u8]> {
     // Fast path: up to 18 digits cannot overflow; one pass, no checks.
     let mut len = 0u64;
     let mut n = 0;
@@ -261,6 +263,32 @@ fn byte_string_slow(input: &[u8], canonical: bool) -> PResult<'_, &[u8]> {
     Ok((&body[len..], &body[..len]))
 }
 
+/// Turns a scalar parser's failure into an [`Error`] with its offset in
+/// `input`.
+pub(crate) fn convert(input: &[u8], e: nom::Err<Fail<'_>>) -> Error {
+    let f = match e {
+        nom::Err::Error(f) | nom::Err::Failure(f) => f,
+        nom::Err::Incomplete(_) => {
+            return Error::UnexpectedEof {
+                offset: input.len(),
+                expected: Expected::Value,
+            }
+        }
+    };
+    let offset = input.len() - f.at.len();
+    match f.kind {
+        FailKind::Eof(expected) => Error::UnexpectedEof { offset, expected },
+        FailKind::Unexpected(expected) => Error::Unexpected {
+            offset,
+            expected,
+            found: f.at.first().copied().unwrap_or(0),
+        },
+        FailKind::Overflow => Error::IntegerOverflow { offset },
+        FailKind::LeadingZero => Error::LeadingZero { offset },
+        FailKind::NegativeZero => Error::NegativeZero { offset },
+    }
+}
+
 /// One open list or dictionary.
 struct Frame {
     /// Index of the container's token.
@@ -286,27 +314,7 @@ impl<'a> Parser<'a, '_> {
     }
 
     fn convert(&self, e: nom::Err<Fail<'_>>) -> Error {
-        let f = match e {
-            nom::Err::Error(f) | nom::Err::Failure(f) => f,
-            nom::Err::Incomplete(_) => {
-                return Error::UnexpectedEof {
-                    offset: self.input.len(),
-                    expected: Expected::Value,
-                }
-            }
-        };
-        let offset = self.offset_of(f.at);
-        match f.kind {
-            FailKind::Eof(expected) => Error::UnexpectedEof { offset, expected },
-            FailKind::Unexpected(expected) => Error::Unexpected {
-                offset,
-                expected,
-                found: f.at.first().copied().unwrap_or(0),
-            },
-            FailKind::Overflow => Error::IntegerOverflow { offset },
-            FailKind::LeadingZero => Error::LeadingZero { offset },
-            FailKind::NegativeZero => Error::NegativeZero { offset },
-        }
+        convert(self.input, e)
     }
 
     /// Appends a token; scalars get their `next` (the following index)

@@ -44,6 +44,7 @@ mod encode;
 mod error;
 mod options;
 mod owned;
+mod reader;
 #[cfg(feature = "serde")]
 mod serde_impl;
 
@@ -54,5 +55,6 @@ pub use encode::{write_bytes, write_int, Encode};
 pub use error::{Error, Expected};
 pub use options::DecodeOptions;
 pub use owned::OwnedValue;
+pub use reader::{Item, Reader, MAX_READER_DEPTH};
 #[cfg(feature = "serde")]
 pub use serde_impl::{from_bytes, from_bytes_with, from_value, to_bytes, to_value, to_writer};

@@ -113,3 +113,130 @@ proptest! {
         }
     }
 }
+
+/// The pull reader sees what the document decoder sees: the same values in
+/// pre-order with the same offsets, and the same error for any input.
+mod reader_agrees {
+    use super::*;
+    use seedbed_bencode::{Item, Kind, Reader, Value};
+
+    fn walk_doc(v: Value<'_, '_>, out: &mut Vec<String>) {
+        match v.kind() {
+            Kind::Int(i) => out.push(format!("{} i{i}", v.span().start)),
+            Kind::Bytes(b) => out.push(format!("{} b{b:?}", v.span().start)),
+            Kind::List(l) => {
+                out.push(format!("{} l", v.span().start));
+                for x in l.iter() {
+                    walk_doc(x, out);
+                }
+                out.push(format!("{} end", v.span().end));
+            }
+            Kind::Dict(d) => {
+                out.push(format!("{} d", v.span().start));
+                for (k, x) in d.iter() {
+                    out.push(format!("key {k:?} {}", k.len().to_string().len()));
+                    walk_doc(x, out);
+                }
+                out.push(format!("{} end", v.span().end));
+            }
+        }
+    }
+
+    fn walk_reader(
+        input: &[u8],
+        opts: &DecodeOptions,
+    ) -> Result<Vec<String>, seedbed_bencode::Error> {
+        let mut r = Reader::new(input, opts);
+        let mut out = Vec::new();
+        // Open containers: (is a dictionary, the next item is a key).
+        let mut stack: Vec<(bool, bool)> = Vec::new();
+        loop {
+            match r.next()? {
+                None => {
+                    if stack.pop().is_none() {
+                        break;
+                    }
+                    out.push(format!("{} end", r.offset()));
+                }
+                Some((at, item)) => {
+                    if let Some((true, key @ true)) = stack.last_mut() {
+                        *key = false;
+                        let Item::Bytes(k) = item else {
+                            panic!("key not bytes")
+                        };
+                        out.push(format!("key {k:?} {}", k.len().to_string().len()));
+                        continue;
+                    }
+                    match item {
+                        Item::Int(i) => out.push(format!("{at} i{i}")),
+                        Item::Bytes(b) => out.push(format!("{at} b{b:?}")),
+                        Item::List => {
+                            out.push(format!("{at} l"));
+                            stack.push((false, false));
+                            continue;
+                        }
+                        Item::Dict => {
+                            out.push(format!("{at} d"));
+                            stack.push((true, true));
+                            continue;
+                        }
+                    }
+                }
+            }
+            // A value completed: a dictionary's next item is a key again.
+            match stack.last_mut() {
+                Some((is_dict, key)) => *key = *is_dict,
+                None => break,
+            }
+        }
+        r.finish()?;
+        Ok(out)
+    }
+
+    fn compare(input: &[u8], opts: &DecodeOptions) {
+        let doc = decode_with(input, opts).map(|d| {
+            let mut out = Vec::new();
+            walk_doc(d.root(), &mut out);
+            out
+        });
+        let read = walk_reader(input, opts);
+        assert_eq!(read, doc, "input {:?}", String::from_utf8_lossy(input));
+    }
+
+    proptest! {
+        #[test]
+        fn on_encoded_values(v in value(), rot in 0usize..8, zeros: bool) {
+            let mut lenient = Vec::new();
+            write_lenient(&v, rot, zeros, &mut lenient);
+            for opts in [
+                DecodeOptions::new(),
+                DecodeOptions::new().canonical(true),
+                DecodeOptions::new().max_depth(3),
+                DecodeOptions::new().max_items(10),
+            ] {
+                compare(&v.to_bencode(), &opts);
+                compare(&lenient, &opts);
+            }
+        }
+
+        #[test]
+        fn on_cut_and_corrupted_values(v in value(), cut in any::<prop::sample::Index>(), flip in any::<(prop::sample::Index, u8)>()) {
+            let bytes = v.to_bencode();
+            let n = cut.index(bytes.len() + 1);
+            compare(&bytes[..n], &DecodeOptions::new());
+            let mut bad = bytes.clone();
+            let i = flip.0.index(bad.len());
+            bad[i] = flip.1;
+            compare(&bad, &DecodeOptions::new());
+            compare(&bad, &DecodeOptions::new().canonical(true));
+        }
+
+        #[test]
+        fn on_random_bytes(bytes in proptest::collection::vec(prop_oneof![
+            Just(b'd'), Just(b'l'), Just(b'e'), Just(b'i'), Just(b':'), Just(b'-'),
+            (b'0'..=b'9'), any::<u8>()
+        ], 0..64)) {
+            compare(&bytes, &DecodeOptions::new());
+        }
+    }
+}

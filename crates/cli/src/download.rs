@@ -1,0 +1,189 @@
+//! `seedbed download`: flags (PyBitTorrent's `--torrent --peers
+//! --output-directory --use-progress-bar --max-peers` among them),
+//! progress display, when to give up, and the final summary.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use indicatif::ProgressBar;
+use seedbed::session::{Stats, Status};
+
+/// Download a torrent (PyBitTorrent's `Client.py`, as a seedbed program).
+///
+/// Shows a progress bar when asked or when stdout is a terminal, log lines
+/// otherwise. Exits 0 only when every piece is verified on disk; 1 with a
+/// clear error on bad input or when no peer can be reached within
+/// --peer-timeout seconds.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "download")]
+pub struct DownloadArgs {
+    /// The .torrent file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "magnet",
+        conflicts_with = "magnet"
+    )]
+    pub torrent: Option<PathBuf>,
+    /// A magnet link (BEP 9) instead of a .torrent file: the info
+    /// dictionary is fetched from the link's `x.pe` peers, its `tr`
+    /// trackers and the --peer/--peers addresses.
+    #[arg(long, value_name = "URI")]
+    pub magnet: Option<String>,
+    /// Where files are written (multi-file torrents in a folder named after
+    /// the torrent).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub output_directory: PathBuf,
+    /// A file of peer addresses, one `ip:port` per line (`#` comments).
+    #[arg(long, value_name = "FILE")]
+    pub peers: Option<PathBuf>,
+    /// A peer address `ip:port` (repeatable).
+    #[arg(long = "peer", value_name = "ADDR")]
+    pub peer: Vec<SocketAddr>,
+    /// Most peer connections.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub max_peers: usize,
+    /// Show a progress bar even when stdout is not a terminal.
+    #[arg(long)]
+    pub use_progress_bar: bool,
+    /// Do not announce to the torrent's trackers.
+    #[arg(long)]
+    pub no_trackers: bool,
+    /// Keep seeding after the download completes, until interrupted.
+    #[arg(long)]
+    pub seed: bool,
+    /// Address to accept peer connections on (default: any address, a free
+    /// port).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Give up when no peer connects and no data arrives within this many
+    /// seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub peer_timeout: u64,
+    /// Flush the files to the disk (fsync) before reporting completion.
+    #[arg(long)]
+    pub fsync: bool,
+    /// Create sparse files instead of reserving their disk space up front.
+    #[arg(long)]
+    pub sparse: bool,
+    /// Print the final summary as one JSON object (`name`, `info_hash`,
+    /// `total_bytes`, `pieces`, `downloaded`, `uploaded`, `wasted`,
+    /// `seconds`, `mib_per_second`, `hashing_seconds`) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl DownloadArgs {
+    /// Whether to draw a progress bar: asked for, or stdout is a terminal
+    /// (and no JSON was asked for).
+    pub fn progress_bar(&self) -> bool {
+        self.use_progress_bar || (std::io::stdout().is_terminal() && !self.json)
+    }
+}
+
+/// Progress while downloading: a bar, or a log line every 2 s.
+#[derive(Debug)]
+pub enum Progress {
+    /// An indicatif bar on stderr.
+    Bar(ProgressBar),
+    /// `tracing` info lines, the time of the last one.
+    Log(Instant),
+}
+
+impl Progress {
+    /// A bar when `bar`, else log lines (and then the log is set up).
+    pub fn new(bar: bool, total: u64) -> Progress {
+        if bar {
+            Progress::Bar(crate::progress::download_bar(total))
+        } else {
+            crate::logging::init("info");
+            Progress::Log(Instant::now())
+        }
+    }
+
+    /// Shows `s`.
+    pub fn update(&mut self, s: &Stats) {
+        match self {
+            Progress::Bar(bar) => {
+                bar.set_length(s.total_bytes);
+                bar.set_position(s.bytes_have);
+                bar.set_message(format!("{} peers", s.peers));
+            }
+            Progress::Log(last) => {
+                if last.elapsed() >= Duration::from_secs(2) {
+                    *last = Instant::now();
+                    tracing::info!(
+                        "{:?}: {}/{} pieces, {}, {} peers",
+                        s.status,
+                        s.pieces_have,
+                        s.num_pieces,
+                        crate::format::rate(s.download_rate),
+                        s.peers
+                    );
+                }
+            }
+        }
+    }
+
+    /// Clears the bar.
+    pub fn finish(&self) {
+        if let Progress::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Why to give up on a download `elapsed` after it started, given
+/// `--peer-timeout` (`limit`): no peer and no data, metadata that never
+/// came, or a failed torrent. `None` while it should go on.
+pub fn give_up(s: &Stats, elapsed: Duration, limit: Duration) -> Option<String> {
+    match &s.status {
+        Status::Downloading if s.peers == 0 && s.downloaded == 0 && elapsed > limit => {
+            Some(format!("no peer reachable within {} s", limit.as_secs()))
+        }
+        Status::FetchingMetadata if elapsed > limit => Some(format!(
+            "no peer sent the metadata within {} s",
+            limit.as_secs()
+        )),
+        Status::Failed(msg) => Some(msg.clone()),
+        _ => None,
+    }
+}
+
+/// The summary printed when the download completes; ends with a newline.
+/// `hashing` is the time the session's hashing threads spent checking
+/// pieces (SHA-1, or SHA-256 merkle trees for v2), summed over threads.
+pub fn render_summary(
+    name: &str,
+    info_hash: &str,
+    s: &Stats,
+    elapsed: Duration,
+    hashing: Duration,
+    json: bool,
+) -> String {
+    let hashing = hashing.as_secs_f64();
+    let secs = elapsed.as_secs_f64();
+    let mibs = s.downloaded as f64 / 1_048_576.0 / secs.max(1e-3);
+    if json {
+        let v = serde_json::json!({
+            "name": name,
+            "info_hash": info_hash,
+            "total_bytes": s.total_bytes,
+            "pieces": s.num_pieces,
+            "downloaded": s.downloaded,
+            "uploaded": s.uploaded,
+            "wasted": s.wasted,
+            "seconds": (secs * 1000.0).round() / 1000.0,
+            "mib_per_second": (mibs * 10.0).round() / 10.0,
+            "hashing_seconds": (hashing * 1000.0).round() / 1000.0,
+        });
+        return format!("{v}\n");
+    }
+    format!(
+        "complete: {name} ({} bytes, {} pieces) in {secs:.1} s, {mibs:.1} MiB/s, hashing {hashing:.2} s\n",
+        s.total_bytes, s.num_pieces,
+    )
+}

@@ -1,0 +1,63 @@
+//! `seedbed seed`: flags and output.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Seed a torrent from data on disk.
+///
+/// The data is verified first with every core; then it seeds until
+/// interrupted (Ctrl-C), and sends `stopped` to the trackers on the way
+/// out. Prints `listening on ADDR` once ready.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "seed")]
+pub struct SeedArgs {
+    /// The .torrent file.
+    #[arg(long, value_name = "FILE")]
+    pub torrent: PathBuf,
+    /// The folder holding the content (multi-file: `DIR/<name>/...`).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Address to accept peer connections on.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:6881")]
+    pub listen: SocketAddr,
+    /// Do not announce to the torrent's trackers.
+    #[arg(long)]
+    pub no_trackers: bool,
+    /// Print one JSON object per line instead of text: `{"name", "pieces",
+    /// "valid_pieces", "listen"}` once seeding, `{"uploaded"}` when
+    /// stopping.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The line printed once seeding; ends with a newline.
+pub fn render_seeding(
+    name: &str,
+    pieces: u32,
+    valid: u32,
+    listen: Option<SocketAddr>,
+    json: bool,
+) -> String {
+    if json {
+        let v = serde_json::json!({
+            "name": name,
+            "pieces": pieces,
+            "valid_pieces": valid,
+            "listen": listen.map(|a| a.to_string()),
+        });
+        return format!("{v}\n");
+    }
+    let listen = listen.map_or_else(|| "no address".to_owned(), |a| a.to_string());
+    format!("seeding {name} ({pieces} pieces); listening on {listen}\n")
+}
+
+/// The line printed when stopping; ends with a newline.
+pub fn render_stopping(uploaded: u64, json: bool) -> String {
+    if json {
+        format!("{}\n", serde_json::json!({ "uploaded": uploaded }))
+    } else {
+        format!("uploaded {uploaded} bytes; stopping\n")
+    }
+}

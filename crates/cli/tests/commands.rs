@@ -1,0 +1,522 @@
+//! Every command of the built `seedbed` binary: its happy path and its bad
+//! input (missing file, corrupt torrent, bad magnet, unreachable peer or
+//! tracker), checking the exit status, the message and that nothing
+//! panics. Loopback only; every run has a time limit.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{create_torrent, make_content, our_tracker, run, run_within};
+
+const HASH: &str = "0123456789abcdef0123456789abcdef01234567";
+
+#[test]
+fn help_explains_every_command_and_flag() {
+    let top = run(&["--help"]).ok();
+    for cmd in [
+        "create",
+        "info",
+        "magnet",
+        "announce",
+        "scrape",
+        "tracker",
+        "probe",
+        "completions",
+    ] {
+        assert!(top.stdout.contains(cmd), "{cmd} missing: {}", top.stdout);
+        let help = run(&[cmd, "--help"]).ok();
+        assert!(help.stdout.contains("Usage: seedbed"), "{}", help.stdout);
+    }
+    // PyBitTorrent-style help texts: each flag has its sentence.
+    let announce = run(&["announce", "--help"]).ok().stdout;
+    assert!(
+        announce.contains("--numwant <N>\n          Peers wanted"),
+        "{announce}"
+    );
+    run(&["no-such-command"]).fails_with(2, "unrecognized subcommand");
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let r = run(&["completions", shell]).ok();
+        assert!(r.stdout.contains("seedbed"), "{shell}: {}", r.stdout);
+        assert!(r.stdout.contains("announce"), "{shell}");
+    }
+    run(&["completions", "tcsh"]).fails_with(2, "invalid value 'tcsh'");
+}
+
+#[test]
+fn create_info_magnet() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = make_content(dir.path(), 300_000);
+    let file = dir.path().join("t.torrent");
+    let out = file.to_str().unwrap();
+
+    // Text output: info hashes and magnet link.
+    let r = run(&["create", content.to_str().unwrap(), "-o", out, "--quiet"]).ok();
+    assert!(r.stdout.contains("info hash v1: "), "{}", r.stdout);
+    assert!(r.stdout.contains("info hash v2: "), "hybrid by default");
+    let v1 = create_torrent(&content, &file, Some("http://127.0.0.1:1/announce"));
+
+    let r = run(&["info", out]).ok();
+    assert!(
+        r.stdout.contains(&format!("info hash v1: {v1}")),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("piece length: 65536 bytes"));
+    assert!(
+        r.stdout.contains("a/b/big.bin (300000 bytes)"),
+        "{}",
+        r.stdout
+    );
+    let j = run(&["info", "--json", out]).ok().json();
+    assert_eq!(j["info_hash_v1"], v1.as_str());
+    assert_eq!(j["total_size"], 300_000 + 1000 + 77_777);
+    assert_eq!(j["trackers"][0][0], "http://127.0.0.1:1/announce");
+
+    let link = run(&["magnet", out]).ok().stdout;
+    assert!(
+        link.starts_with(&format!("magnet:?xt=urn:btih:{v1}")),
+        "{link}"
+    );
+    let j = run(&["magnet", "--json", out]).ok().json();
+    assert_eq!(j["info_hash"], v1.as_str());
+    assert_eq!(j["name"], "content");
+    let j = run(&["magnet", "--parse", link.trim()]).ok().json();
+    assert_eq!(j["canonical"], link.trim());
+    assert_eq!(j["trackers"][0], "http://127.0.0.1:1/announce");
+}
+
+#[test]
+fn bad_files_and_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.torrent");
+    let missing = missing.to_str().unwrap();
+    let corrupt = dir.path().join("corrupt.torrent");
+    std::fs::write(&corrupt, b"d8:announce3:abc4:infod4:name1:xee").unwrap();
+    let corrupt = corrupt.to_str().unwrap();
+    let out = dir.path().join("out.torrent");
+
+    run(&["info", missing]).fails_with(1, "No such file or directory");
+    run(&["info", corrupt]).fails_with(1, "not a valid torrent");
+    // The good ones are still shown when one fails.
+    let good = dir.path().join("good.torrent");
+    let content = make_content(dir.path(), 10_000);
+    create_torrent(&content, &good, None);
+    let r = run(&["info", good.to_str().unwrap(), corrupt]).fails_with(1, "corrupt.torrent");
+    assert!(r.stdout.contains("name:         content"), "{}", r.stdout);
+
+    run(&["magnet", missing]).fails_with(1, "No such file or directory");
+    run(&["magnet", corrupt]).fails_with(1, "not a valid torrent");
+    run(&["magnet", "--parse", "magnet:?dn=no-hash"]).fails_with(1, "bad magnet link");
+    run(&["magnet", "--parse", "http://not-a-magnet"]).fails_with(1, "bad magnet link");
+
+    let nothing = dir.path().join("nothing");
+    run(&[
+        "create",
+        nothing.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .fails_with(1, "error:");
+    assert!(!out.exists());
+    let r = run(&[
+        "create",
+        content.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--piece-length",
+        "1000",
+        "--quiet",
+    ]);
+    r.fails_with(1, "piece length");
+    run(&["create", ".", "-o", "x", "--piece-length", "12Q"]).fails_with(2, "unknown unit");
+    // Into a folder that does not exist.
+    let unwritable = dir.path().join("no/such/dir/t.torrent");
+    run(&[
+        "create",
+        content.to_str().unwrap(),
+        "-o",
+        unwritable.to_str().unwrap(),
+        "-q",
+    ])
+    .fails_with(1, "writing");
+    run(&["probe", "--torrent", missing, "--peer", "127.0.0.1:1"])
+        .fails_with(1, "No such file or directory");
+    run(&["probe", "--torrent", corrupt, "--peer", "127.0.0.1:1"]).fails_with(1, "error:");
+    run(&["announce", "--torrent", missing]).fails_with(1, "No such file or directory");
+    run(&["announce", "--torrent", corrupt]).fails_with(1, "not a valid torrent");
+    run(&["announce", "--info-hash", "xyz"]).fails_with(2, "--info-hash");
+    run(&["announce", "--info-hash", HASH]).fails_with(1, "give --tracker");
+    run(&["scrape", "--tracker", "http://127.0.0.1:1/announce"]).fails_with(2, "--info-hash");
+}
+
+#[test]
+fn tracker_announce_scrape() {
+    let (tracker, http) = our_tracker();
+    let udp = serde_json::from_str::<serde_json::Value>(tracker.stdout().lines().next().unwrap())
+        .unwrap()["udp"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let announce = |url: &str, port: &str, left: &str| {
+        run(&[
+            "announce",
+            "--tracker",
+            url,
+            "--info-hash",
+            HASH,
+            "--port",
+            port,
+            "--left",
+            left,
+            "--json",
+        ])
+        .ok()
+        .json()
+    };
+    let first = announce(&http, "7001", "0");
+    assert_eq!(first["interval"], 5);
+    assert_eq!(first["peers"], serde_json::json!([]));
+    // A second peer over UDP is told about the first.
+    let second = announce(&udp, "7002", "100");
+    assert_eq!(second["complete"], 1);
+    assert_eq!(second["peers"], serde_json::json!(["127.0.0.1:7001"]));
+
+    let text = run(&[
+        "announce",
+        "--tracker",
+        &http,
+        "--info-hash",
+        HASH,
+        "--port",
+        "7003",
+    ])
+    .ok();
+    assert!(text.stdout.contains("seeders:  1"), "{}", text.stdout);
+    assert!(text.stdout.contains("leechers: 2"), "{}", text.stdout);
+
+    let other = "fedcba9876543210fedcba9876543210fedcba98";
+    let j = run(&["scrape", "--tracker", &udp, "--info-hash", HASH, "--json"])
+        .ok()
+        .json();
+    assert_eq!(j["files"][HASH]["complete"], 1);
+    assert_eq!(j["files"][HASH]["incomplete"], 2);
+    let text = run(&["scrape", "--tracker", &http, "--info-hash", HASH, other]).ok();
+    assert!(
+        text.stdout
+            .contains(&format!("{HASH}  seeders 1  leechers 2")),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains(&format!("{other}  unknown")),
+        "{}",
+        text.stdout
+    );
+    drop(tracker);
+}
+
+#[test]
+fn unreachable_tracker() {
+    // Nothing listens on port 1 of 127.0.0.1.
+    let limit = Duration::from_secs(20);
+    run_within(
+        limit,
+        &[
+            "announce",
+            "--tracker",
+            "http://127.0.0.1:1/announce",
+            "--info-hash",
+            HASH,
+        ],
+    )
+    .fails_with(1, "error:");
+    run_within(
+        limit,
+        &[
+            "announce",
+            "--tracker",
+            "udp://127.0.0.1:1",
+            "--info-hash",
+            HASH,
+            "--timeout",
+            "2",
+        ],
+    )
+    .fails_with(1, "error:");
+    run_within(
+        limit,
+        &[
+            "scrape",
+            "--tracker",
+            "udp://127.0.0.1:1",
+            "--info-hash",
+            HASH,
+            "--timeout",
+            "2",
+        ],
+    )
+    .fails_with(1, "error:");
+    run(&["announce", "--tracker", "gopher://x", "--info-hash", HASH]).fails_with(1, "error:");
+    // A port already taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    run(&["tracker", "--http", &addr]).fails_with(1, "cannot bind");
+    run(&["tracker"]).fails_with(2, "--http");
+}
+
+#[test]
+fn probe_a_libtorrent_peer_and_an_unreachable_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = make_content(dir.path(), 300_000);
+    let file = dir.path().join("t.torrent");
+    create_torrent(&content, &file, None);
+    let torrent = file.to_str().unwrap();
+    run_within(
+        Duration::from_secs(20),
+        &[
+            "probe",
+            "--torrent",
+            torrent,
+            "--peer",
+            "127.0.0.1:1",
+            "--timeout",
+            "3",
+        ],
+    )
+    .fails_with(1, "127.0.0.1:1: cannot connect");
+
+    if !common::have_libtorrent() {
+        return;
+    }
+    let (_seeder, port) = common::lt_seed(&file, dir.path());
+    let peer = format!("127.0.0.1:{port}");
+    let j = run(&["probe", "--torrent", torrent, "--peer", &peer, "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        j["client"].as_str().map(|c| c.starts_with("libtorrent")),
+        Some(true),
+        "{j}"
+    );
+    assert_eq!(j["pieces_have"], j["num_pieces"]);
+    assert_eq!(j["extension_protocol"], true);
+    let text = run(&["probe", "--torrent", torrent, "--peer", &peer])
+        .ok()
+        .stdout;
+    assert!(text.contains("pieces       6/6 (have all)"), "{text}");
+    // Another torrent's info hash: the peer hangs up.
+    let other = dir.path().join("other.torrent");
+    let content2 = dir.path().join("x");
+    std::fs::create_dir_all(&content2).unwrap();
+    std::fs::write(content2.join("f"), b"other").unwrap();
+    create_torrent(&content2, &other, None);
+    run(&[
+        "probe",
+        "--torrent",
+        other.to_str().unwrap(),
+        "--peer",
+        &peer,
+        "--timeout",
+        "5",
+    ])
+    .fails_with(1, &peer);
+}
+
+#[test]
+fn download_and_seed_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.torrent");
+    let missing = missing.to_str().unwrap();
+    let corrupt = dir.path().join("corrupt.torrent");
+    std::fs::write(&corrupt, b"not bencode at all").unwrap();
+    let corrupt = corrupt.to_str().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let base = [
+        "--output-directory",
+        out,
+        "--listen",
+        "127.0.0.1:0",
+        "--no-trackers",
+    ];
+    let download = |extra: &[&str]| {
+        let mut a = vec!["download"];
+        a.extend(base);
+        a.extend(extra);
+        run(&a)
+    };
+    download(&["--torrent", missing]).fails_with(1, "No such file or directory");
+    download(&["--torrent", corrupt]).fails_with(1, "not a valid torrent");
+    download(&["--magnet", "magnet:?xt=urn:btih:nothex"]).fails_with(1, "bad magnet link");
+    download(&[]).fails_with(2, "--torrent");
+    let peers = dir.path().join("peers.txt");
+    std::fs::write(&peers, "127.0.0.1:1\nnonsense\n").unwrap();
+    download(&[
+        "--magnet",
+        "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567",
+        "--peers",
+        peers.to_str().unwrap(),
+    ])
+    .fails_with(1, "peers.txt:2: bad address \"nonsense\"");
+
+    // An unreachable peer: a clear error after --peer-timeout, and no
+    // partial files left behind beyond what the session made.
+    let content = make_content(dir.path(), 100_000);
+    let file = dir.path().join("t.torrent");
+    create_torrent(&content, &file, None);
+    let dst = dir.path().join("dst");
+    let r = run_within(
+        Duration::from_secs(30),
+        &[
+            "download",
+            "--torrent",
+            file.to_str().unwrap(),
+            "--output-directory",
+            dst.to_str().unwrap(),
+            "--peer",
+            "127.0.0.1:1",
+            "--peer-timeout",
+            "2",
+            "--no-trackers",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    r.fails_with(1, "no peer reachable within 2 s");
+    let r = run_within(
+        Duration::from_secs(30),
+        &[
+            "download",
+            "--magnet",
+            "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&x.pe=127.0.0.1:1",
+            "--output-directory",
+            dst.to_str().unwrap(),
+            "--peer-timeout",
+            "2",
+            "--no-trackers",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    r.fails_with(1, "no peer sent the metadata within 2 s");
+
+    run(&["seed", "--torrent", missing, "--data", out]).fails_with(1, "No such file or directory");
+    run(&["seed", "--torrent", corrupt, "--data", out]).fails_with(1, "not a valid torrent");
+    let nowhere = dir.path().join("nowhere");
+    run(&[
+        "seed",
+        "--torrent",
+        file.to_str().unwrap(),
+        "--data",
+        nowhere.to_str().unwrap(),
+    ])
+    .fails_with(1, "not a folder");
+}
+
+/// `seedbed seed` serves `seedbed download`, then stops on SIGINT with
+/// its last line; a second download from a python3-libtorrent seeder.
+#[test]
+fn seed_then_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let content = make_content(&src, 2_000_000);
+    let file = dir.path().join("t.torrent");
+    let hash = create_torrent(&content, &file, None);
+    let torrent = file.to_str().unwrap();
+
+    let mut cmd = common::seedbed();
+    cmd.args([
+        "seed",
+        "--torrent",
+        torrent,
+        "--data",
+        src.to_str().unwrap(),
+    ])
+    .args(["--listen", "127.0.0.1:0", "--no-trackers", "--json"])
+    .stdin(std::process::Stdio::null());
+    let mut seeder = common::ChildGuard::spawn("seedbed seed", &mut cmd);
+    let listen = seeder.wait_line(Duration::from_secs(30), |l| {
+        let v: serde_json::Value = serde_json::from_str(l).ok()?;
+        assert_eq!(v["valid_pieces"], v["pieces"], "{v}");
+        Some(v["listen"].as_str()?.to_owned())
+    });
+
+    let dst = dir.path().join("dst");
+    let download = |peer: &str, dst: &std::path::Path| {
+        run_within(
+            Duration::from_secs(60),
+            &[
+                "download",
+                "--torrent",
+                torrent,
+                "--output-directory",
+                dst.to_str().unwrap(),
+                "--peer",
+                peer,
+                "--no-trackers",
+                "--listen",
+                "127.0.0.1:0",
+                "--json",
+            ],
+        )
+        .ok()
+        .json()
+    };
+    let j = download(&listen, &dst);
+    assert_eq!(j["info_hash"], hash.as_str());
+    assert_eq!(j["total_bytes"], 2_000_000 + 1000 + 77_777);
+    for rel in ["a/b/big.bin", "a/small.txt", "top.bin"] {
+        assert!(
+            std::fs::read(content.join(rel)).unwrap()
+                == std::fs::read(dst.join("content").join(rel)).unwrap(),
+            "{rel} differs"
+        );
+    }
+    // Ctrl-C: the seeder says how much it uploaded and exits 0.
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &seeder.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    assert!(
+        seeder.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        seeder.tail()
+    );
+    let last: serde_json::Value =
+        serde_json::from_str(seeder.stdout().lines().last().unwrap()).unwrap();
+    assert!(last["uploaded"].as_u64().unwrap() >= 2_000_000, "{last}");
+
+    if !common::have_libtorrent() {
+        return;
+    }
+    let (_lt, port) = common::lt_seed(&file, &src);
+    let dst2 = dir.path().join("dst2");
+    let text = run_within(
+        Duration::from_secs(60),
+        &[
+            "download",
+            "--torrent",
+            torrent,
+            "--output-directory",
+            dst2.to_str().unwrap(),
+            "--peer",
+            &format!("127.0.0.1:{port}"),
+            "--no-trackers",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    )
+    .ok();
+    assert!(
+        text.stdout.starts_with("complete: content ("),
+        "{}",
+        text.stdout
+    );
+    assert!(dst2.join("content/a/b/big.bin").exists());
+}
