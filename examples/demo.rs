@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use seedbed::metainfo::{Torrent, TorrentBuilder, TorrentVersion};
-use seedbed::session::{AddTorrentOptions, Session, SessionConfig};
+use seedbed::session::{AddTorrentOptions, DhtConfig, Session, SessionConfig};
 use seedbed::tracker::memory::MemoryTrackerConfig;
 use seedbed::tracker::server::RunningTracker;
 use sha1::{Digest, Sha1};
@@ -157,6 +157,9 @@ async fn run(args: &Args, root: &Path) -> Result<(), String> {
     println!("4. seeding session checks its data");
     let config = SessionConfig {
         listen: Some(loopback()),
+        // Loopback only: the peers come from the in-memory tracker, and
+        // the DHT's public routers are never contacted.
+        dht: DhtConfig::disabled(),
         ..SessionConfig::default()
     };
     let seeder = Session::new(config.clone())

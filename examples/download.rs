@@ -4,8 +4,14 @@
 //! ```text
 //! cargo run --release --example download -- (--torrent FILE | --magnet URI) [--output-directory DIR]
 //!     [--peers FILE] [--peer ADDR]... [--max-peers N] [--use-progress-bar]
-//!     [--no-trackers] [--seed] [--listen ADDR] [--peer-timeout SECS] [--fsync] [--sparse] [--json]
+//!     [--no-trackers] [--seed] [--listen ADDR] [--peer-timeout SECS] [--fsync] [--sparse]
+//!     [--encryption disabled|enabled|forced] [--encryption-level plaintext|rc4|both]
+//!     [--no-dht | --dht-bootstrap ADDR... [--dht-state FILE]] [--json]
 //! ```
+//!
+//! Peers come from the trackers, the DHT (BEP 5; `--no-dht` turns it off,
+//! `--dht-bootstrap` joins through other nodes than the public routers),
+//! PeX and the peers given.
 //!
 //! Shows a progress bar when asked or when stdout is a terminal, log lines
 //! otherwise. Exits 0 only when every piece is verified on disk; 1 with a
@@ -35,6 +41,8 @@ pub(crate) async fn run(args: DownloadArgs) -> Result<(), Error> {
     let config = SessionConfig {
         listen: Some(args.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))),
         max_peers: args.max_peers,
+        encryption: args.encryption(),
+        dht: args.dht.config(),
         ..SessionConfig::default()
     };
     let session = Session::new(config).await?;

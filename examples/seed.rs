@@ -1,13 +1,16 @@
 //! Seed a torrent from data on disk (`seedbed seed`).
 //!
 //! ```text
-//! cargo run --release --example seed -- --torrent FILE --data DIR [--listen ADDR] [--no-trackers] [--json]
+//! cargo run --release --example seed -- --torrent FILE --data DIR [--listen ADDR] [--no-trackers]
+//!     [--encryption disabled|enabled|forced] [--encryption-level plaintext|rc4|both]
+//!     [--no-dht | --dht-bootstrap ADDR... [--dht-state FILE]] [--json]
 //! ```
 //!
 //! `DIR` is the folder that holds the torrent's content (for a multi-file
 //! torrent, `DIR/<name>/...`). The data is verified first with every core;
 //! then it seeds until interrupted (Ctrl-C), and sends `stopped` to the
-//! trackers on the way out. Prints `listening on ADDR` once ready.
+//! trackers on the way out. Prints `listening on ADDR` once ready. A
+//! public torrent is also announced to the DHT (BEP 5) unless `--no-dht`.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -33,6 +36,8 @@ pub(crate) async fn run(args: SeedArgs) -> Result<(), Error> {
     }
     let session = Session::new(SessionConfig {
         listen: Some(args.listen),
+        encryption: args.encryption(),
+        dht: args.dht.config(),
         ..SessionConfig::default()
     })
     .await?;

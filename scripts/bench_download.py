@@ -16,12 +16,17 @@ hashlib (OpenSSL) takes to hash the same data the same way.
 Before each run, dirty pages are flushed (sync) and page-cache memory is
 recycled (see warm_page_cache); neither is measured.
 
-Usage: scripts/bench_download.py [--size MIB] [--runs N] [--v2] [--keep] [--no-warm] [--fsync]
+With --rc4, Message Stream Encryption with an RC4 payload is forced on all
+three: the libtorrent seeder and leecher (out_enc_policy and in_enc_policy
+forced, allowed_enc_level RC4) and seedbed (--encryption forced).
+
+Usage: scripts/bench_download.py [--size MIB] [--runs N] [--keep] [--no-warm] [--fsync] [--rc4] [--v2]
 Called by scripts/bench-download.sh, which builds the example first.
 Loopback only; everything it starts is stopped; its temp folder is removed.
 """
 import argparse
 import hashlib
+import json
 import os
 import resource
 import shutil
@@ -37,14 +42,19 @@ import libtorrent as lt
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
+# MSE forced both ways with an RC4 payload (libtorrent's pe_forced = 0,
+# pe_rc4 = 2), for --rc4.
+RC4_SETTINGS = {"out_enc_policy": 0, "in_enc_policy": 0, "allowed_enc_level": 2, "prefer_rc4": True}
+
 LEECH_LT = r'''
-import libtorrent as lt, sys, time
+import json, libtorrent as lt, sys, time
 torrent, out, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-s = lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False,
+extra = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+s = lt.session(dict({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False,
                 "enable_upnp": False, "enable_natpmp": False,
                 "allow_multiple_connections_per_ip": True, "min_reconnect_time": 1,
                 "enable_outgoing_utp": False, "enable_incoming_utp": False,
-                "alert_mask": 0})
+                "alert_mask": 0}, **extra))
 p = lt.add_torrent_params()
 p.ti = lt.torrent_info(torrent)
 p.save_path = out
@@ -84,13 +94,15 @@ def make_seed(tmp, size_mib, v2=False):
 
 
 SEED = r'''
-import libtorrent as lt, sys, time
+import json, libtorrent as lt, sys, time
 torrent, data = sys.argv[1], sys.argv[2]
+extra = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
 settings = lt.high_performance_seed()
 settings.update({"listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False,
                  "enable_upnp": False, "enable_natpmp": False,
                  "allow_multiple_connections_per_ip": True, "min_reconnect_time": 1,
                  "enable_outgoing_utp": False, "enable_incoming_utp": False})
+settings.update(extra)
 s = lt.session(settings)
 p = lt.add_torrent_params()
 p.ti = lt.torrent_info(torrent)
@@ -199,6 +211,8 @@ def main():
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--no-warm", action="store_true", help="do not recycle page-cache memory before each run")
     ap.add_argument("--fsync", action="store_true", help="seedbed flushes its files before exiting (--fsync)")
+    ap.add_argument("--rc4", action="store_true",
+                    help="force MSE with an RC4 payload on the seeder and both leechers")
     ap.add_argument("--download-bin", default=os.path.join(ROOT, "target/release/examples/download"))
     args = ap.parse_args()
 
@@ -209,10 +223,12 @@ def main():
         print(f"making {args.size} MiB and its {kind} torrent in {tmp}", flush=True)
         data_dir, tpath = make_seed(tmp, args.size, args.v2)
         want = file_sha1(os.path.join(data_dir, "bench.bin"))
-        seeder = subprocess.Popen(["/usr/bin/python3", "-c", SEED, tpath, data_dir],
+        extra = json.dumps(RC4_SETTINGS if args.rc4 else {})
+        seeder = subprocess.Popen(["/usr/bin/python3", "-c", SEED, tpath, data_dir, extra],
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         port = int(seeder.stdout.readline())
-        print(f"python3-libtorrent {lt.__version__} seeding on 127.0.0.1:{port}", flush=True)
+        mode = ", MSE forced with RC4 on all three" if args.rc4 else ""
+        print(f"python3-libtorrent {lt.__version__} seeding on 127.0.0.1:{port}{mode}", flush=True)
         time.sleep(1)
         ref = reference_hash_seconds(os.path.join(data_dir, "bench.bin"), args.v2)
         print(f"yardstick: one hashlib thread hashes the data ({kind}) in {ref:.2f} s", flush=True)
@@ -225,12 +241,14 @@ def main():
                 os.makedirs(out)
                 if who == "seedbed":
                     cmd = [args.download_bin, "--torrent", tpath, "--output-directory", out,
-                           "--peer", f"127.0.0.1:{port}", "--no-trackers",
+                           "--peer", f"127.0.0.1:{port}", "--no-trackers", "--no-dht",
                            "--listen", "127.0.0.1:0"]
                     if args.fsync:
                         cmd.append("--fsync")
+                    if args.rc4:
+                        cmd += ["--encryption", "forced", "--encryption-level", "rc4"]
                 else:
-                    cmd = ["/usr/bin/python3", "-c", LEECH_LT, tpath, out, str(port)]
+                    cmd = ["/usr/bin/python3", "-c", LEECH_LT, tpath, out, str(port), extra]
                 # Earlier runs' writes are flushed first, so no run pays
                 # for another's writeback.
                 os.sync()

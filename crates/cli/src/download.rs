@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use indicatif::ProgressBar;
-use seedbed::session::{Stats, Status};
+use seedbed::session::{EncryptionConfig, EncryptionLevel, EncryptionPolicy, Stats, Status};
 
 /// Download a torrent (PyBitTorrent's `Client.py`, as a seedbed program).
 ///
@@ -30,7 +30,7 @@ pub struct DownloadArgs {
     pub torrent: Option<PathBuf>,
     /// A magnet link (BEP 9) instead of a .torrent file: the info
     /// dictionary is fetched from the link's `x.pe` peers, its `tr`
-    /// trackers and the --peer/--peers addresses.
+    /// trackers, the DHT and the --peer/--peers addresses.
     #[arg(long, value_name = "URI")]
     pub magnet: Option<String>,
     /// Where files are written (multi-file torrents in a folder named after
@@ -69,6 +69,19 @@ pub struct DownloadArgs {
     /// Create sparse files instead of reserving their disk space up front.
     #[arg(long)]
     pub sparse: bool,
+    /// Message Stream Encryption: `disabled` (plain connections only),
+    /// `enabled` (either; dial plain, retry encrypted) or `forced`
+    /// (encrypted only, both directions).
+    #[arg(long, value_name = "POLICY", default_value = "enabled")]
+    pub encryption: EncryptionPolicy,
+    /// What an encrypted connection's payload may be: `plaintext`, `rc4`
+    /// or `both`.
+    #[arg(long, value_name = "LEVEL", default_value = "both")]
+    pub encryption_level: EncryptionLevel,
+    /// The DHT (BEP 5): on unless --no-dht, through the public routers
+    /// unless --dht-bootstrap.
+    #[command(flatten)]
+    pub dht: crate::dht::DhtFlags,
     /// Print the final summary as one JSON object (`name`, `info_hash`,
     /// `total_bytes`, `pieces`, `downloaded`, `uploaded`, `wasted`,
     /// `seconds`, `mib_per_second`, `hashing_seconds`) instead of text.
@@ -81,6 +94,15 @@ impl DownloadArgs {
     /// (and no JSON was asked for).
     pub fn progress_bar(&self) -> bool {
         self.use_progress_bar || (std::io::stdout().is_terminal() && !self.json)
+    }
+
+    /// The session's encryption settings from `--encryption` and
+    /// `--encryption-level`.
+    pub fn encryption(&self) -> EncryptionConfig {
+        EncryptionConfig {
+            level: self.encryption_level,
+            ..EncryptionConfig::with_policy(self.encryption)
+        }
     }
 }
 

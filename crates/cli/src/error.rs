@@ -58,6 +58,9 @@ pub enum Error {
     /// The session failed.
     #[error(transparent)]
     Session(#[from] seedbed::session::Error),
+    /// A DHT request failed (no answer, an error reply, a limit).
+    #[error(transparent)]
+    Dht(#[from] seedbed::dht::Error),
     /// Another failure, said in words (a peer that does not answer, a
     /// download that found no peer, ...).
     #[error("{0}")]

@@ -3,7 +3,7 @@
 //!
 //! The `seedbed` binary (`cargo install --path crates/cli`) has one
 //! subcommand per job: `download`, `seed`, `create`, `info`, `magnet`,
-//! `announce`, `scrape`, `tracker`, `probe`, plus [`tui`] (a terminal UI for
+//! `announce`, `scrape`, `tracker`, `probe`, `dht`, plus [`tui`] (a terminal UI for
 //! many torrents, all of it here) and `completions`. Each job's seedbed API use is written
 //! once, in the root package's example of the same name
 //! (`examples/announce.rs`, ...), which the binary compiles in as a module;
@@ -30,6 +30,7 @@
 
 pub mod announce;
 pub mod create;
+pub mod dht;
 pub mod download;
 mod error;
 pub mod format;

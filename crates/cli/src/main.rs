@@ -20,6 +20,9 @@ mod announce;
 #[path = "../../../examples/create.rs"]
 mod create;
 #[allow(dead_code)]
+#[path = "../../../examples/dht.rs"]
+mod dht;
+#[allow(dead_code)]
 #[path = "../../../examples/download.rs"]
 mod download;
 #[allow(dead_code)]
@@ -65,6 +68,7 @@ enum Command {
     Tracker(seedbed_cli::tracker::TrackerArgs),
     #[command(name = "probe", alias = "peer-probe")]
     Probe(seedbed_cli::probe::ProbeArgs),
+    Dht(seedbed_cli::dht::DhtArgs),
     Tui(seedbed_cli::tui::TuiArgs),
     /// Print a shell completion script for seedbed on stdout.
     ///
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
         Command::Scrape(args) => block_on(scrape::run(args)),
         Command::Tracker(args) => block_on(tracker::run(args)),
         Command::Probe(args) => block_on(probe::run(args)),
+        Command::Dht(args) => block_on(dht::run(args)),
         Command::Tui(args) => seedbed_cli::exit(seedbed_cli::tui::run(args)),
         Command::Completions { shell } => {
             let mut out = std::io::stdout().lock();

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
+use seedbed::session::{EncryptionConfig, EncryptionLevel, EncryptionPolicy};
 
 /// Seed a torrent from data on disk.
 ///
@@ -25,11 +26,36 @@ pub struct SeedArgs {
     /// Do not announce to the torrent's trackers.
     #[arg(long)]
     pub no_trackers: bool,
+    /// Message Stream Encryption: `disabled` (plain connections only),
+    /// `enabled` (either; dial plain, retry encrypted) or `forced`
+    /// (encrypted only, both directions).
+    #[arg(long, value_name = "POLICY", default_value = "enabled")]
+    pub encryption: EncryptionPolicy,
+    /// What an encrypted connection's payload may be: `plaintext`, `rc4`
+    /// or `both`.
+    #[arg(long, value_name = "LEVEL", default_value = "both")]
+    pub encryption_level: EncryptionLevel,
+    /// The DHT (BEP 5): the torrent is announced there (unless private)
+    /// unless --no-dht; through the public routers unless
+    /// --dht-bootstrap.
+    #[command(flatten)]
+    pub dht: crate::dht::DhtFlags,
     /// Print one JSON object per line instead of text: `{"name", "pieces",
     /// "valid_pieces", "listen"}` once seeding, `{"uploaded"}` when
     /// stopping.
     #[arg(long)]
     pub json: bool,
+}
+
+impl SeedArgs {
+    /// The session's encryption settings from `--encryption` and
+    /// `--encryption-level`.
+    pub fn encryption(&self) -> EncryptionConfig {
+        EncryptionConfig {
+            level: self.encryption_level,
+            ..EncryptionConfig::with_policy(self.encryption)
+        }
+    }
 }
 
 /// The line printed once seeding; ends with a newline.

@@ -22,6 +22,7 @@ fn help_explains_every_command_and_flag() {
         "scrape",
         "tracker",
         "probe",
+        "dht",
         "completions",
     ] {
         assert!(top.stdout.contains(cmd), "{cmd} missing: {}", top.stdout);
@@ -342,6 +343,7 @@ fn download_and_seed_bad_input() {
         "--listen",
         "127.0.0.1:0",
         "--no-trackers",
+        "--no-dht",
     ];
     let download = |extra: &[&str]| {
         let mut a = vec!["download"];
@@ -382,6 +384,7 @@ fn download_and_seed_bad_input() {
             "--peer-timeout",
             "2",
             "--no-trackers",
+            "--no-dht",
             "--listen",
             "127.0.0.1:0",
         ],
@@ -398,14 +401,17 @@ fn download_and_seed_bad_input() {
             "--peer-timeout",
             "2",
             "--no-trackers",
+            "--no-dht",
             "--listen",
             "127.0.0.1:0",
         ],
     );
     r.fails_with(1, "no peer sent the metadata within 2 s");
 
-    run(&["seed", "--torrent", missing, "--data", out]).fails_with(1, "No such file or directory");
-    run(&["seed", "--torrent", corrupt, "--data", out]).fails_with(1, "not a valid torrent");
+    run(&["seed", "--torrent", missing, "--data", out, "--no-dht"])
+        .fails_with(1, "No such file or directory");
+    run(&["seed", "--torrent", corrupt, "--data", out, "--no-dht"])
+        .fails_with(1, "not a valid torrent");
     let nowhere = dir.path().join("nowhere");
     run(&[
         "seed",
@@ -413,6 +419,7 @@ fn download_and_seed_bad_input() {
         file.to_str().unwrap(),
         "--data",
         nowhere.to_str().unwrap(),
+        "--no-dht",
     ])
     .fails_with(1, "not a folder");
 }
@@ -436,7 +443,13 @@ fn seed_then_download() {
         "--data",
         src.to_str().unwrap(),
     ])
-    .args(["--listen", "127.0.0.1:0", "--no-trackers", "--json"])
+    .args([
+        "--listen",
+        "127.0.0.1:0",
+        "--no-trackers",
+        "--no-dht",
+        "--json",
+    ])
     .stdin(std::process::Stdio::null());
     let mut seeder = common::ChildGuard::spawn("seedbed seed", &mut cmd);
     let listen = seeder.wait_line(Duration::from_secs(30), |l| {
@@ -458,6 +471,7 @@ fn seed_then_download() {
                 "--peer",
                 peer,
                 "--no-trackers",
+                "--no-dht",
                 "--listen",
                 "127.0.0.1:0",
                 "--json",
@@ -508,6 +522,7 @@ fn seed_then_download() {
             "--peer",
             &format!("127.0.0.1:{port}"),
             "--no-trackers",
+            "--no-dht",
             "--listen",
             "127.0.0.1:0",
         ],
@@ -519,6 +534,284 @@ fn seed_then_download() {
         text.stdout
     );
     assert!(dst2.join("content/a/b/big.bin").exists());
+}
+
+/// `seedbed dht` against a loopback node of its own (`dht serve`): ping,
+/// announce, get-peers (JSON and text), sample; then bad input: a bad
+/// hash, a bad address, a missing port, an unreachable bootstrap node and
+/// an unreachable node to ping.
+#[test]
+fn dht_commands_against_a_loopback_node() {
+    let mut cmd = common::seedbed();
+    cmd.args(["dht", "serve", "--bind", "127.0.0.1:0", "--json"])
+        .stdin(std::process::Stdio::null());
+    let mut server = common::ChildGuard::spawn("seedbed dht serve", &mut cmd);
+    let (id, node) = server.wait_line(Duration::from_secs(20), |l| {
+        let v: serde_json::Value = serde_json::from_str(l).ok()?;
+        Some((
+            v["id"].as_str()?.to_owned(),
+            v["addrs"][0].as_str()?.to_owned(),
+        ))
+    });
+    let dht = |args: &[&str]| {
+        let mut a = vec!["dht"];
+        a.extend(args);
+        a.extend(["--bind", "127.0.0.1:0", "--timeout", "20"]);
+        run(&a)
+    };
+
+    let pong = dht(&["ping", &node, "--json"]).ok().json();
+    assert_eq!(pong["id"], id.as_str(), "{pong}");
+    assert_eq!(pong["addr"], node.as_str());
+    let text = dht(&["ping", &node]).ok().stdout;
+    assert!(
+        text.starts_with(&format!("pong from {node} ({id})")),
+        "{text}"
+    );
+
+    let a = dht(&[
+        "announce",
+        HASH,
+        "--port",
+        "4321",
+        "--bootstrap",
+        &node,
+        "--json",
+    ])
+    .ok()
+    .json();
+    assert_eq!(a["acked"], 1, "{a}");
+    assert_eq!(a["port"], 4321);
+    let found = dht(&["get-peers", HASH, "--bootstrap", &node, "--json"])
+        .ok()
+        .json();
+    assert_eq!(found["info_hash"], HASH);
+    assert_eq!(
+        found["peers"],
+        serde_json::json!(["127.0.0.1:4321"]),
+        "{found}"
+    );
+    let text = dht(&["get-peers", HASH, "--bootstrap", &node]).ok().stdout;
+    assert!(
+        text.starts_with("peer 127.0.0.1:4321\n1 peers in "),
+        "{text}"
+    );
+    // BEP 51: the node samples what it stores.
+    let sample = dht(&["sample", &node, "--json"]).ok().json();
+    assert_eq!(sample["samples"], serde_json::json!([HASH]), "{sample}");
+    assert_eq!(sample["num"], 1);
+
+    // Ctrl-C: the node says what it served and exits 0.
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &server.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    assert!(
+        server.wait_exit(Duration::from_secs(20)).success(),
+        "{}",
+        server.tail()
+    );
+    let last: serde_json::Value =
+        serde_json::from_str(server.stdout().lines().last().unwrap()).unwrap();
+    assert!(last["queries"].as_u64().unwrap() >= 6, "{last}");
+    assert_eq!(last["peers"], 1, "{last}");
+
+    // Bad input.
+    dht(&["get-peers", "nothex", "--bootstrap", "127.0.0.1:1"]).fails_with(2, "invalid value");
+    dht(&["get-peers", HASH, "--bootstrap", "nonsense"]).fails_with(2, "not host:port");
+    dht(&["announce", HASH, "--bootstrap", "127.0.0.1:1"]).fails_with(2, "--port");
+    dht(&["ping", "127.0.0.1:99999"]).fails_with(2, "bad port");
+    dht(&["get-peers", HASH, "--bootstrap", "127.0.0.1:1"])
+        .fails_with(1, "no DHT node answered the bootstrap");
+    dht(&["ping", "127.0.0.1:1"]).fails_with(1, "error:");
+    // The download and seed flags check their addresses too.
+    run(&[
+        "download",
+        "--magnet",
+        "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567",
+        "--dht-bootstrap",
+        "nonsense",
+    ])
+    .fails_with(2, "not host:port");
+    run(&[
+        "download",
+        "--torrent",
+        "x",
+        "--no-dht",
+        "--dht-bootstrap",
+        "127.0.0.1:1",
+    ])
+    .fails_with(2, "cannot be used with");
+}
+
+/// `seedbed download` given only `magnet:?xt=urn:btih:HASH` and loopback
+/// DHT nodes (no tracker, no peer): it finds a python3-libtorrent seeder
+/// through the DHT, fetches the metadata from it and completes with the
+/// right data.
+#[test]
+fn download_a_bare_magnet_link_through_the_dht() {
+    if !common::have_libtorrent() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let content = make_content(&src, 1_000_000);
+    let file = dir.path().join("t.torrent");
+    let hash = create_torrent(&content, &file, None);
+    let saves = dir.path().join("lt");
+    std::fs::create_dir_all(&saves).unwrap();
+    let mut swarm = common::LtDhtSwarm::start(3, &saves);
+    let seeding = swarm.command(
+        &format!("SEED 0 {} {}", file.display(), src.display()),
+        Duration::from_secs(70),
+    );
+    let seeder = swarm.addrs[0];
+    assert_eq!(seeding, format!("SEEDING 0 {}", seeder.port()));
+    // The seeder is in the DHT before we look.
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let peers = swarm.command(&format!("GET_PEERS 1 {hash} 5"), Duration::from_secs(15));
+        if peers.split_whitespace().any(|p| p == seeder.to_string()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the libtorrent seeder is not in the DHT: {peers}"
+        );
+    }
+
+    let dst = dir.path().join("dst");
+    let nodes: Vec<String> = swarm.addrs[1..].iter().map(|a| a.to_string()).collect();
+    let mut args = vec![
+        "download".to_owned(),
+        "--magnet".to_owned(),
+        format!("magnet:?xt=urn:btih:{hash}"),
+        "--output-directory".to_owned(),
+        dst.to_str().unwrap().to_owned(),
+        "--listen".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--peer-timeout".to_owned(),
+        "45".to_owned(),
+        "--json".to_owned(),
+        "--dht-bootstrap".to_owned(),
+    ];
+    args.extend(nodes);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let j = run_within(Duration::from_secs(60), &args).ok().json();
+    assert_eq!(j["info_hash"], hash.as_str(), "{j}");
+    assert_eq!(j["total_bytes"], 1_000_000 + 1000 + 77_777);
+    for rel in ["a/b/big.bin", "a/small.txt", "top.bin"] {
+        assert!(
+            std::fs::read(content.join(rel)).unwrap()
+                == std::fs::read(dst.join("content").join(rel)).unwrap(),
+            "{rel} differs"
+        );
+    }
+}
+
+/// `seed --dht-bootstrap NODE --dht-state FILE` shares its listen port
+/// with the DHT's UDP socket, announces the torrent to the loopback node
+/// (`dht get-peers` there finds the seeder's listen address) and writes
+/// the routing table, with that node, to FILE at exit; `seed --no-dht`
+/// binds no UDP socket at all.
+#[test]
+fn seed_dht_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let content = make_content(&src, 200_000);
+    let file = dir.path().join("t.torrent");
+    let hash = create_torrent(&content, &file, None);
+    let state = dir.path().join("dht.state");
+
+    let mut cmd = common::seedbed();
+    cmd.args(["dht", "serve", "--bind", "127.0.0.1:0", "--json"])
+        .stdin(std::process::Stdio::null());
+    let mut node = common::ChildGuard::spawn("seedbed dht serve", &mut cmd);
+    let node_addr: std::net::SocketAddr = node.wait_line(Duration::from_secs(20), |l| {
+        let v: serde_json::Value = serde_json::from_str(l).ok()?;
+        v["addrs"][0].as_str()?.parse().ok()
+    });
+
+    let seed = |dht: &[&str]| {
+        let mut cmd = common::seedbed();
+        cmd.args(["seed", "--torrent", file.to_str().unwrap()])
+            .args(["--data", src.to_str().unwrap()])
+            .args(["--listen", "127.0.0.1:0", "--no-trackers", "--json"])
+            .args(dht)
+            .stdin(std::process::Stdio::null());
+        let mut seeder = common::ChildGuard::spawn("seedbed seed", &mut cmd);
+        let listen: std::net::SocketAddr = seeder.wait_line(Duration::from_secs(30), |l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            v["listen"].as_str()?.parse().ok()
+        });
+        (seeder, listen)
+    };
+    let stop = |mut seeder: common::ChildGuard| {
+        let ok = std::process::Command::new("kill")
+            .args(["-INT", &seeder.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        assert!(
+            seeder.wait_exit(Duration::from_secs(30)).success(),
+            "{}",
+            seeder.tail()
+        );
+    };
+
+    let node_str = node_addr.to_string();
+    let (seeder, listen) = seed(&[
+        "--dht-bootstrap",
+        &node_str,
+        "--dht-state",
+        state.to_str().unwrap(),
+    ]);
+    // The DHT holds the listen address's UDP port.
+    assert!(
+        std::net::UdpSocket::bind(listen).is_err(),
+        "no UDP socket on {listen}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = run(&[
+            "dht",
+            "get-peers",
+            &hash,
+            "--bootstrap",
+            &node_str,
+            "--bind",
+            "127.0.0.1:0",
+            "--timeout",
+            "10",
+            "--json",
+        ])
+        .ok()
+        .json();
+        if found["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == listen.to_string().as_str())
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the seeder is not announced: {found}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop(seeder);
+    let saved = seedbed::dht::RoutingState::decode(&std::fs::read(&state).unwrap()).unwrap();
+    assert!(saved.nodes.iter().any(|n| n.addr == node_addr), "{saved:?}");
+
+    // --no-dht: the listen port's UDP side stays free.
+    let (seeder, listen) = seed(&["--no-dht"]);
+    std::net::UdpSocket::bind(listen).expect("no UDP socket with --no-dht");
+    stop(seeder);
 }
 
 /// A v2-only torrent (BEP 52) made by `seedbed create --v2`: `seedbed

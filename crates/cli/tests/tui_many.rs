@@ -46,6 +46,8 @@ fn a_hundred_torrents_stay_responsive() {
     let session = rt
         .block_on(Session::new(SessionConfig {
             listen: Some(([127, 0, 0, 1], 0).into()),
+            // Tests never reach past loopback.
+            dht: seedbed::session::DhtConfig::disabled(),
             ..SessionConfig::default()
         }))
         .unwrap();

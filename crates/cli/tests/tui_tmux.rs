@@ -166,7 +166,7 @@ fn add_download_pause_resume_quit() {
     let tmux = Tmux::start(140, 40);
     tmux.wait_for("the shell", Duration::from_secs(10), |s| s.contains('$'));
     let line = format!(
-        "{} tui --output-directory {} --listen 127.0.0.1:0 --peer 127.0.0.1:{port}; echo EXITED=$?",
+        "{} tui --output-directory {} --listen 127.0.0.1:0 --no-dht --peer 127.0.0.1:{port}; echo EXITED=$?",
         env!("CARGO_BIN_EXE_seedbed"),
         dst.display()
     );
@@ -252,7 +252,7 @@ fn sigterm_quits_cleanly() {
     let tmux = Tmux::start(100, 30);
     tmux.wait_for("the shell", Duration::from_secs(10), |s| s.contains('$'));
     let line = format!(
-        "sh -c 'echo $$ > {}; exec {} tui --output-directory {} --listen 127.0.0.1:0'; echo EXITED=$?",
+        "sh -c 'echo $$ > {}; exec {} tui --output-directory {} --listen 127.0.0.1:0 --no-dht'; echo EXITED=$?",
         pidfile.display(),
         env!("CARGO_BIN_EXE_seedbed"),
         dir.path().display()

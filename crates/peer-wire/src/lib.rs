@@ -61,6 +61,7 @@
 //! | [`MetadataMessage`] | 9 |
 //! | [`PexMessage`] | 11 |
 //! | [`client_name`] | 20 |
+//! | [`mse`] (Message Stream Encryption) | none (Vuze spec) |
 
 mod assembler;
 mod bitfield;
@@ -77,6 +78,7 @@ mod message;
 mod message_hashes;
 mod message_ref;
 mod metadata;
+pub mod mse;
 mod pex;
 
 pub use assembler::MetadataAssembler;

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::dht::DhtConfig;
 use crate::storage::Allocation;
 
 /// Settings of a [`Session`](crate::Session).
@@ -47,6 +48,15 @@ pub struct SessionConfig {
     /// (BEP 9 `metadata_size`), checked before anything is allocated.
     /// Default 30 MiB, as libtorrent.
     pub max_metadata_size: u32,
+    /// Message Stream Encryption (MSE/PE) policy, both directions.
+    /// Default: enabled both ways, plaintext or RC4 payload, as libtorrent.
+    pub encryption: crate::encryption::EncryptionConfig,
+    /// The Mainline DHT (BEP 5): on by default for public torrents, on a
+    /// UDP socket bound to the `listen` address and port, joining through
+    /// the public routers. Tests set loopback nodes
+    /// ([`DhtConfig::with_bootstrap`]) or turn it off
+    /// ([`DhtConfig::disabled`]).
+    pub dht: DhtConfig,
 }
 
 impl Default for SessionConfig {
@@ -65,6 +75,8 @@ impl Default for SessionConfig {
             user_agent: concat!("seedbed/", env!("CARGO_PKG_VERSION")).to_string(),
             tracker_timeout: Duration::from_secs(15),
             max_metadata_size: 30 * 1024 * 1024,
+            encryption: crate::encryption::EncryptionConfig::default(),
+            dht: DhtConfig::default(),
         }
     }
 }

@@ -9,8 +9,18 @@
 //! pieces, SHA-256 merkle trees per file, piece layers fetched from peers
 //! with BEP 52 `hash request`), storage
 //! with positioned IO, choking, resume, magnet links (metadata exchange,
-//! BEP 9) and peer exchange (BEP 11). `DESIGN.md` in this crate
-//! describes the tasks, channels and piece states.
+//! BEP 9), peer exchange (BEP 11) and the Mainline DHT (BEP 5, through
+//! `seedbed-dht`). `DESIGN.md` in this crate describes the tasks,
+//! channels and piece states.
+//!
+//! The DHT is on by default ([`SessionConfig::dht`]): the session binds a
+//! UDP socket on its listen address and port, joins through the public
+//! routers ([`DEFAULT_DHT_BOOTSTRAP`]), announces every public torrent and
+//! takes its peers, looks the peers of magnet links up there, and sends
+//! and follows the `port` message. Private torrents (BEP 27) never use it.
+//! [`DhtConfig::disabled`] turns it off (the `seedbed` program's
+//! `--no-dht`); [`DhtConfig::with_bootstrap`] joins through other nodes
+//! (tests use loopback ones).
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), seedbed_session::Error> {
@@ -36,6 +46,8 @@
 mod announce;
 pub mod choker;
 mod config;
+mod dht;
+mod encryption;
 mod error;
 mod handle;
 mod hash_exchange;
@@ -46,10 +58,13 @@ pub mod picker;
 mod session;
 mod storage;
 mod torrent;
+mod udp;
 mod upgrade;
 mod verify;
 
 pub use config::{AddTorrentOptions, SessionConfig};
+pub use dht::{DhtConfig, DEFAULT_DHT_BOOTSTRAP};
+pub use encryption::{EncryptionConfig, EncryptionLevel, EncryptionPolicy};
 pub use error::Error;
 pub use handle::{Event, Stats, Status, TorrentHandle};
 pub use session::Session;

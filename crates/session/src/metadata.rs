@@ -15,15 +15,13 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use seedbed_metainfo::{Info, InfoHash, InfoHashV2, Magnet, PeerId};
 use seedbed_peer_wire::{
-    ExtendedHandshake, Handshake, HandshakeCodec, HandshakeEvent, Limits, Message, MessageCodec,
-    MetadataAssembler, MetadataMessage, Reserved, UT_METADATA,
+    ExtendedHandshake, Handshake, Limits, Message, MessageCodec, MetadataAssembler,
+    MetadataMessage, Reserved, UT_METADATA,
 };
 use sha1::{Digest, Sha1};
 use sha2::Sha256;
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::timeout;
-use tokio_util::codec::Framed;
 
 use crate::config::{AddTorrentOptions, SessionConfig};
 use crate::handle::{Event, Slot};
@@ -34,6 +32,8 @@ pub(crate) struct FetchContext {
     pub(crate) peer_id: PeerId,
     pub(crate) listen_port: Option<u16>,
     pub(crate) slot: Arc<Slot>,
+    /// The session's DHT, to look the link's peers up (BEP 5).
+    pub(crate) dht: Option<crate::dht::SessionDht>,
 }
 
 #[derive(Default)]
@@ -100,6 +100,18 @@ pub(crate) async fn fetch(
             ctx.slot.events.clone(),
         ))
     });
+    let dht_lookups = ctx.dht.as_ref().map(|dht| {
+        let state = Arc::clone(&state);
+        // v2-only links: look up the truncated v2 info hash (BEP 52) here.
+        dht.spawn_metadata_lookups(info_hash, move |peers| {
+            let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+            for p in peers {
+                if !st.known.contains(&p) {
+                    st.known.push(p);
+                }
+            }
+        })
+    });
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let bytes = loop {
         {
@@ -157,8 +169,8 @@ pub(crate) async fn fetch(
             _ = done.notified() => {}
         }
     };
-    if let Some(a) = announcer {
-        a.abort();
+    for task in announcer.into_iter().chain(dht_lookups) {
+        task.abort();
     }
     let info = match Info::from_bytes(bytes) {
         Ok(i) => i,
@@ -266,25 +278,13 @@ async fn ask_peer(
     slot: &Slot,
 ) -> Option<()> {
     let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
-    let stream = timeout(config.connect_timeout, TcpStream::connect(addr))
-        .await
-        .ok()?
-        .ok()?;
-    let _ = stream.set_nodelay(true);
-    let mut framed = Framed::new(stream, HandshakeCodec::new());
     let ours = Handshake::new(info_hash, peer_id).with_reserved(
         Reserved::ZERO
             .with(Reserved::EXTENSION_PROTOCOL)
             .with(Reserved::FAST),
     );
-    framed.send(ours).await.ok()?;
-    let theirs = match timeout(config.connect_timeout, framed.next())
-        .await
-        .ok()??
-    {
-        Ok(HandshakeEvent::Complete(hs)) => hs,
-        _ => return None,
-    };
+    // TCP, then plain or MSE handshakes as the encryption policy says.
+    let (framed, theirs) = crate::encryption::dial(config, addr, ours).await.ok()?;
     if theirs.info_hash != info_hash || !theirs.reserved.extension_protocol() {
         return None;
     }

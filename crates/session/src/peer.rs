@@ -17,12 +17,12 @@ use seedbed_peer_wire::{
     MessageCodec, MetadataMessage, PexFlags, PexMessage, Reserved, METADATA_PIECE_LEN, UT_METADATA,
     UT_PEX,
 };
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_util::codec::Framed;
 
+use crate::encryption::{dial, PeerStream};
 use crate::error::Error;
 use crate::hash_exchange::{self, PeerHashes};
 use crate::picker::Received;
@@ -65,44 +65,32 @@ const PEX_INTERVAL: Duration = Duration::from_secs(60);
 /// Most peers in one PeX message (BEP 11 suggests at most 50 added).
 const PEX_MAX: usize = 50;
 
-type PeerFramed = Framed<TcpStream, MessageCodec>;
+type PeerFramed = Framed<PeerStream, MessageCodec>;
+
+/// Our reserved bits: [`OUR_RESERVED`], and the DHT bit when we run a DHT
+/// node for this torrent (BEP 5: we then send `port`).
+fn our_reserved(shared: &TorrentShared) -> Reserved {
+    if shared.dht.is_some() {
+        OUR_RESERVED.with(Reserved::DHT)
+    } else {
+        OUR_RESERVED
+    }
+}
 
 /// Our handshake when dialling: the torrent's wire hash, and for a hybrid
 /// the v2 upgrade bit (`upgrade.rs`).
 fn our_handshake(shared: &TorrentShared) -> Handshake {
     Handshake::new(shared.info_hash, shared.peer_id)
-        .with_reserved(shared.upgrade_bits(OUR_RESERVED))
+        .with_reserved(shared.upgrade_bits(our_reserved(shared)))
 }
 
 /// Dials `addr`, handshakes and runs the connection until it ends.
 pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
-    let t = shared.config.connect_timeout;
-    let attempt = async {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| Error::io(format!("connect to {addr}"), e))?;
-        let _ = stream.set_nodelay(true);
-        let mut framed = Framed::new(stream, HandshakeCodec::new());
-        framed.send(our_handshake(&shared)).await?;
-        match framed.next().await {
-            Some(Ok(HandshakeEvent::Complete(hs))) => Ok((framed, hs)),
-            Some(Ok(HandshakeEvent::Prefix(_))) => unreachable!("not an early-info-hash codec"),
-            Some(Err(e)) => Err(e.into()),
-            None => Err(Error::Peer {
-                addr,
-                reason: "closed during the handshake".into(),
-            }),
-        }
-    };
-    let (framed, theirs) = match timeout(t, attempt).await {
-        Ok(Ok(x)) => x,
-        Ok(Err(e)) => {
+    // TCP, then plain or MSE handshakes as the encryption policy says.
+    let (framed, theirs) = match dial(&shared.config, addr, our_handshake(&shared)).await {
+        Ok(x) => x,
+        Err(e) => {
             tracing::debug!(%addr, %e, "connect failed");
-            shared.connect_failed(addr);
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%addr, "connect timed out");
             shared.connect_failed(addr);
             return;
         }
@@ -126,14 +114,14 @@ pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
 /// hash when a hybrid's v1 hash came with the upgrade bit (BEP 52).
 pub(crate) async fn accept(
     shared: Arc<TorrentShared>,
-    mut framed: Framed<TcpStream, HandshakeCodec>,
+    mut framed: Framed<PeerStream, HandshakeCodec>,
     addr: SocketAddr,
     prefix: HandshakePrefix,
 ) {
     let t = shared.config.connect_timeout;
     let agreed = shared.answer_hash(&prefix.info_hash, prefix.reserved);
     let attempt = async {
-        let ours = Handshake::new(agreed, shared.peer_id).with_reserved(OUR_RESERVED);
+        let ours = Handshake::new(agreed, shared.peer_id).with_reserved(our_reserved(&shared));
         framed.send(ours).await?;
         loop {
             match framed.next().await {
@@ -228,6 +216,10 @@ struct Conn {
     pex_sent: HashSet<SocketAddr>,
     /// BEP 52 hash exchange with this peer (`hash_exchange.rs`).
     hashes: PeerHashes,
+    /// The peer set the DHT bit (BEP 5): it gets our `port` message.
+    their_dht: bool,
+    /// The peer's `port` message was handled (only the first one is).
+    port_seen: bool,
 }
 
 impl Conn {
@@ -281,6 +273,8 @@ impl Conn {
             pex_next: now + PEX_FIRST,
             pex_sent: HashSet::new(),
             hashes: PeerHashes::new(speaks_v2),
+            their_dht: theirs.reserved.dht(),
+            port_seen: false,
         }
     }
 
@@ -366,6 +360,12 @@ impl Conn {
                     self.allowed_ours.insert(piece);
                     self.send(Message::AllowedFast { piece }).await?;
                 }
+            }
+        }
+        // BEP 5: a peer that runs a DHT node learns our DHT port.
+        if self.their_dht {
+            if let Some(dht) = &self.shared.dht {
+                self.send(Message::Port(dht.udp_port())).await?;
             }
         }
         SinkExt::<Message>::flush(&mut self.framed).await?;
@@ -476,10 +476,26 @@ impl Conn {
             Message::HashReject(r) => {
                 hash_exchange::on_reject(&self.shared, self.key, &mut self.hashes, &r);
             }
-            // DHT port and suggestions are not used by this engine yet.
+            Message::Port(port) => self.on_port(port).await,
+            // Suggestions are not used by this engine yet.
             _ => {}
         }
         Ok(true)
+    }
+
+    /// BEP 5 `port`: the peer's DHT node listens on its IP and `port`;
+    /// the DHT pings it, and it enters the routing table if it answers.
+    /// Only the first `port` of a connection counts (a peer cannot make us
+    /// ping a stream of ports), and none when we run no DHT for this
+    /// torrent (off, or private).
+    async fn on_port(&mut self, port: u16) {
+        if self.port_seen || port == 0 {
+            return;
+        }
+        self.port_seen = true;
+        if let Some(dht) = &self.shared.dht {
+            dht.add_node(SocketAddr::new(self.addr.ip(), port)).await;
+        }
     }
 
     async fn set_has(&mut self, bits: Bitfield) -> Result<bool, Error> {

@@ -14,6 +14,8 @@ use tokio::task::JoinHandle;
 use tokio_util::codec::Framed;
 
 use crate::config::{AddTorrentOptions, SessionConfig};
+use crate::dht::SessionDht;
+use crate::encryption::{same_torrent, Acceptor};
 use crate::error::Error;
 use crate::handle::{Event, Slot, Status, TorrentHandle};
 use crate::metadata;
@@ -50,6 +52,8 @@ struct Inner {
     listen_addr: Option<SocketAddr>,
     hasher: HashPool,
     listener: Mutex<Option<JoinHandle<()>>>,
+    /// The DHT node, unless [`DhtConfig::enabled`](crate::DhtConfig) is off.
+    dht: Option<SessionDht>,
 }
 
 /// A random peer id with `prefix` (cut to 20 bytes) in front.
@@ -66,26 +70,44 @@ fn make_peer_id(prefix: &[u8]) -> PeerId {
 }
 
 impl Session {
-    /// Starts a session: binds the listening socket (if configured) and
-    /// the hashing threads.
+    /// Starts a session: binds the listening socket (if configured), the
+    /// UDP socket on the same address and port and the DHT node on it
+    /// (unless [`SessionConfig::dht`] is disabled; the bootstrap runs in
+    /// the background), and the hashing threads.
     ///
     /// # Errors
-    /// [`Error::Io`] if the listen address cannot be bound.
+    /// [`Error::Io`] if the listen address cannot be bound (for TCP, or
+    /// for UDP when the DHT runs).
     pub async fn new(config: SessionConfig) -> Result<Session, Error> {
         let registry: Arc<Registry> = Arc::new(Mutex::new(HashMap::new()));
-        let (listen_addr, listener) = match config.listen {
+        let (listen_addr, listener, udp) = match config.listen {
             Some(addr) => {
-                let l = TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| Error::io(format!("listen on {addr}"), e))?;
+                let (l, udp) = if config.dht.enabled {
+                    let (l, udp) = crate::udp::bind_pair(addr).await?;
+                    (l, Some(udp))
+                } else {
+                    let l = TcpListener::bind(addr)
+                        .await
+                        .map_err(|e| Error::io(format!("listen on {addr}"), e))?;
+                    (l, None)
+                };
                 let local = l
                     .local_addr()
                     .map_err(|e| Error::io("listening address", e))?;
-                let task = tokio::spawn(accept_loop(l, Arc::clone(&registry)));
-                (Some(local), Some(task))
+                (Some(local), Some(l), udp)
             }
-            None => (None, None),
+            None => (None, None, None),
         };
+        let dht = if config.dht.enabled {
+            Some(SessionDht::start(&config.dht, udp, listen_addr).await?)
+        } else {
+            None
+        };
+        // Accepting starts once nothing can fail any more.
+        let listener = listener.map(|l| {
+            let acceptor = Acceptor::new(&config, Arc::clone(&registry));
+            tokio::spawn(accept_loop(l, Arc::clone(&registry), Arc::new(acceptor)))
+        });
         let hasher = HashPool::new(config.hashing_threads);
         let peer_id = make_peer_id(&config.peer_id_prefix);
         Ok(Session {
@@ -96,6 +118,7 @@ impl Session {
                 listen_addr,
                 hasher,
                 listener: Mutex::new(listener),
+                dht,
             }),
         })
     }
@@ -108,6 +131,14 @@ impl Session {
     /// Our 20-byte peer id.
     pub fn peer_id(&self) -> PeerId {
         self.inner.peer_id
+    }
+
+    /// The session's DHT node (BEP 5), unless the DHT is disabled: its
+    /// UDP address ([`DhtNode::local_addrs`](seedbed_dht::driver::DhtNode::local_addrs),
+    /// the listen address and port), [`stats`](seedbed_dht::driver::DhtNode::stats),
+    /// and lookups of its own.
+    pub fn dht(&self) -> Option<&seedbed_dht::driver::DhtNode> {
+        self.inner.dht.as_ref().map(SessionDht::node)
     }
 
     /// Adds a torrent: opens (creating) its files under
@@ -182,6 +213,7 @@ impl Session {
                 peer_id: inner.peer_id,
                 listen_port: inner.listen_addr.map(|a| a.port()),
                 slot: Arc::clone(&task_slot),
+                dht: inner.dht.clone(),
             };
             let fetched = tokio::select! {
                 r = metadata::fetch(&ctx, &magnet, &opts) => r,
@@ -236,11 +268,15 @@ impl Session {
     }
 
     /// Stops every torrent gracefully (each sends `stopped` to its
-    /// trackers, bounded by the tracker timeout) and closes the listening
-    /// socket.
+    /// trackers, bounded by the tracker timeout), saves the DHT's routing
+    /// table (when a state file is set), stops the DHT and closes the
+    /// listening socket.
     pub async fn shutdown(&self) {
         let handles = self.torrents();
         futures_util::future::join_all(handles.iter().map(|h| h.remove())).await;
+        if let Some(dht) = &self.inner.dht {
+            dht.shutdown().await;
+        }
         if let Some(task) = self
             .inner
             .listener
@@ -287,6 +323,8 @@ async fn start_torrent(
         tokio::task::spawn_blocking(move || Storage::open_with(for_storage, &dir, allocation))
             .await
             .map_err(|e| Error::io("open files", std::io::Error::other(e)))??;
+    // Private torrents (BEP 27) never use the DHT.
+    let dht = inner.dht.clone().filter(|_| !info.is_private());
     let (shared, cmd_rx) = new_shared(
         info,
         trackers,
@@ -298,6 +336,7 @@ async fn start_torrent(
         inner.hasher.clone(),
         Arc::downgrade(&inner.registry),
         slot,
+        dht,
     );
     if let (Some(v2), Some(t)) = (&shared.verifier.v2, torrent) {
         for (i, _) in shared.info.files().iter().enumerate() {
@@ -320,11 +359,14 @@ async fn start_torrent(
             .cmd_tx
             .send(crate::torrent::DriverCmd::AddPeers(late));
     }
+    if let Some(dht) = &shared.dht {
+        dht.spawn_torrent(Arc::clone(&shared));
+    }
     tokio::spawn(run_driver(shared, cmd_rx));
     Ok(())
 }
 
-async fn accept_loop(listener: TcpListener, registry: Arc<Registry>) {
+async fn accept_loop(listener: TcpListener, registry: Arc<Registry>, acceptor: Arc<Acceptor>) {
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(x) => x,
@@ -336,13 +378,20 @@ async fn accept_loop(listener: TcpListener, registry: Arc<Registry>) {
         };
         let _ = stream.set_nodelay(true);
         let registry = Arc::clone(&registry);
+        let acceptor = Arc::clone(&acceptor);
         tokio::spawn(async move {
+            let Some(stream) = acceptor.accept(stream, addr).await else {
+                return;
+            };
             let mut framed = Framed::new(stream, HandshakeCodec::early_info_hash());
             let first =
                 tokio::time::timeout(std::time::Duration::from_secs(10), framed.next()).await;
             let Ok(Some(Ok(HandshakeEvent::Prefix(prefix)))) = first else {
                 return;
             };
+            if !same_torrent(framed.get_ref(), &prefix.info_hash) {
+                return;
+            }
             let shared = {
                 let reg = registry.lock().unwrap_or_else(|e| e.into_inner());
                 match reg.get(&prefix.info_hash) {

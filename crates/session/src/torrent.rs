@@ -18,6 +18,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use crate::announce::{self, AnnounceCmd};
 use crate::choker::{self, Candidate};
 use crate::config::{AddTorrentOptions, SessionConfig};
+use crate::dht::SessionDht;
 use crate::handle::{Event, Slot, Status};
 use crate::merkle_verify::{Verdict, Verifier};
 use crate::peer;
@@ -152,6 +153,9 @@ pub(crate) struct TorrentShared {
     pub(crate) epoch: Instant,
     /// Piece hashes (SHA-1, BEP 52 merkle trees) and hashing time.
     pub(crate) verifier: Verifier,
+    /// The session's DHT, unless it is off or the torrent is private
+    /// (BEP 27): the DHT bit and `port` messages on connections.
+    pub(crate) dht: Option<SessionDht>,
 }
 
 impl fmt::Debug for TorrentShared {
@@ -390,6 +394,7 @@ pub(crate) fn new_shared(
     hasher: HashPool,
     registry: Weak<Registry>,
     slot: &Slot,
+    dht: Option<SessionDht>,
 ) -> (Arc<TorrentShared>, mpsc::UnboundedReceiver<DriverCmd>) {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let events = slot.events.clone();
@@ -441,6 +446,7 @@ pub(crate) fn new_shared(
         max_unverified,
         epoch: Instant::now(),
         verifier: Verifier::new(&info),
+        dht,
         opts,
         info,
     });

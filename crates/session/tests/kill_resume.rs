@@ -196,7 +196,7 @@ async fn kill_nine_halfway_then_resume() {
                 .arg("--output-directory")
                 .arg(dst.path())
                 .args(["--peer", &addr.to_string()])
-                .args(["--no-trackers", "--listen", "127.0.0.1:0"])
+                .args(["--no-trackers", "--no-dht", "--listen", "127.0.0.1:0"])
                 .args(["--peer-timeout", "60"])
                 // Sparse files: the blocks allocated on disk measure the
                 // verified data written so far.

@@ -17,6 +17,8 @@ fn config() -> SessionConfig {
 fn config_on(listen: SocketAddr) -> SessionConfig {
     SessionConfig {
         listen: Some(listen),
+        // Tests never reach past loopback.
+        dht: seedbed_session::DhtConfig::disabled(),
         ..SessionConfig::default()
     }
 }

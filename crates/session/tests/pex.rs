@@ -441,7 +441,7 @@ async fn learned_from_fake_pex(private: bool) -> (u64, ExtendedHandshake, bool) 
     let (_, torrent) = small_torrent(src.path(), private);
     let hash = torrent.info_hash();
     let leecher = Session::new(common::config()).await.unwrap();
-    let _handle = leecher
+    let handle = leecher
         .add_torrent(
             &torrent,
             AddTorrentOptions::new(dst.path())
@@ -450,6 +450,10 @@ async fn learned_from_fake_pex(private: bool) -> (u64, ExtendedHandshake, bool) 
         )
         .await
         .unwrap();
+    // Connections are refused while the existing data is checked.
+    while handle.status() != seedbed_session::Status::Downloading {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let mut xs = Vec::new();
     for _ in 0..3 {
         xs.push(FakeListener::start(hash).await);

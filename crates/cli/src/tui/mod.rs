@@ -73,6 +73,10 @@ pub struct TuiArgs {
     /// Do not announce to the torrents' trackers.
     #[arg(long)]
     pub no_trackers: bool,
+    /// The DHT (BEP 5): on unless --no-dht, through the public routers
+    /// unless --dht-bootstrap.
+    #[command(flatten)]
+    pub dht: crate::dht::DhtFlags,
     /// Milliseconds between screen updates.
     #[arg(long, value_name = "MS", default_value_t = 250,
           value_parser = clap::value_parser!(u64).range(20..=10_000))]
@@ -105,6 +109,7 @@ pub fn run(args: TuiArgs) -> Result<(), Error> {
     let session = runtime.block_on(Session::new(SessionConfig {
         listen: Some(args.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))),
         max_peers: args.max_peers,
+        dht: args.dht.config(),
         ..SessionConfig::default()
     }))?;
     let tick = Duration::from_millis(args.refresh);

@@ -200,6 +200,15 @@ impl ChildGuard {
         )
     }
 
+    /// Writes `line` and a newline to the process's standard input (for
+    /// scripts that take commands there).
+    pub fn send_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("stdin is piped");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
     /// Kills the process now (SIGKILL) and reaps it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -331,4 +340,59 @@ pub fn our_tracker() -> (ChildGuard, String) {
         Some(v["http"].as_str()?.to_owned())
     });
     (g, url)
+}
+
+/// A swarm of python3-libtorrent DHT nodes on 127.0.0.1, run by the DHT
+/// crate's script (`crates/dht/tests/scripts/lt_dht.py`, run from where it
+/// is): commands on its stdin, one answer line each on its stdout.
+pub struct LtDhtSwarm {
+    guard: ChildGuard,
+    /// The nodes' addresses (UDP for the DHT; TCP too for a node that
+    /// seeds).
+    pub addrs: Vec<std::net::SocketAddr>,
+}
+
+impl LtDhtSwarm {
+    /// Starts `n` nodes (torrents they join save below `dir`).
+    pub fn start(n: usize, dir: &Path) -> LtDhtSwarm {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dht/tests/scripts/lt_dht.py");
+        let mut cmd = Command::new(PYTHON);
+        cmd.arg(script)
+            .arg(n.to_string())
+            .arg(dir)
+            .stdin(Stdio::piped());
+        let mut guard = ChildGuard::spawn("lt_dht.py", &mut cmd);
+        let ports = guard.wait_line(Duration::from_secs(30), |l| {
+            l.strip_prefix("READY ").map(str::to_owned)
+        });
+        let addrs = ports
+            .split_whitespace()
+            .map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p.parse().unwrap())))
+            .collect();
+        LtDhtSwarm { guard, addrs }
+    }
+
+    /// Sends a command; returns its answer line (waiting up to `limit`).
+    pub fn command(&mut self, cmd: &str, limit: Duration) -> String {
+        // Complete lines only (a line may be half read).
+        let n = self.guard.stdout().matches('\n').count();
+        self.guard.send_line(cmd);
+        let deadline = Instant::now() + limit;
+        loop {
+            let out = self.guard.stdout();
+            if let Some(l) = out
+                .split_inclusive('\n')
+                .nth(n)
+                .filter(|l| l.ends_with('\n'))
+            {
+                return l.trim_end().to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lt_dht.py: no answer to {cmd}\n{}",
+                self.guard.tail()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }

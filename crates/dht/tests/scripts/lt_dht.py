@@ -18,6 +18,16 @@ line (nodes are numbered from 0):
     ANNOUNCE <i> <hex>         node i adds magnet:?xt=urn:btih:<hex> (so it
                                announces that info hash with its listen
                                port)                               -> ANNOUNCING <i> <port>
+    SEED <i> <torrent> <dir>   node i seeds the .torrent file from its data
+                               in <dir> (checked first; announced to the
+                               DHT with its listen port, which is also
+                               its BitTorrent TCP port)             -> SEEDING <i> <port>
+                                                                       or NOT_SEEDING <i>
+    FETCH <i> <hex> <dir> <s>  node i downloads magnet:?xt=urn:btih:<hex>
+                               (no tracker, no peer: its peers come from
+                               the DHT) into <dir>, waiting up to s
+                               seconds for it to complete          -> FETCHED <i> <host>:<port> ...
+                               (the peers it received data from)      or NOT_FETCHED <i> <progress> <peers>
     GET_PEERS <i> <hex> <s>    node i looks the info hash up for up to s
                                seconds (until a reply has peers)   -> PEERS <i> <host>:<port> ...
     SAMPLE <i> <host> <port> <s>  node i sends sample_infohashes (BEP 51) to
@@ -142,6 +152,49 @@ def main():
                 p.flags &= ~lt.torrent_flags.auto_managed
                 sessions[i].add_torrent(p)
                 say("ANNOUNCING", i, ports[i])
+            elif cmd == "SEED":
+                i, torrent, directory = int(words[1]), words[2], words[3]
+                p = lt.add_torrent_params()
+                p.ti = lt.torrent_info(torrent)
+                p.save_path = directory
+                p.flags &= ~lt.torrent_flags.paused
+                p.flags &= ~lt.torrent_flags.auto_managed
+                h = sessions[i].add_torrent(p)
+                deadline = time.time() + 60
+                while not h.status().is_seeding and time.time() < deadline:
+                    sessions[i].pop_alerts()
+                    time.sleep(0.05)
+                if h.status().is_seeding:
+                    say("SEEDING", i, ports[i])
+                else:
+                    say("NOT_SEEDING", i)
+            elif cmd == "FETCH":
+                i, h, directory, seconds = int(words[1]), words[2], words[3], float(words[4])
+                p = lt.parse_magnet_uri("magnet:?xt=urn:btih:" + h)
+                p.save_path = directory
+                p.flags &= ~lt.torrent_flags.paused
+                p.flags &= ~lt.torrent_flags.auto_managed
+                s = sessions[i]
+                # Blocks as they arrive, with the peer that sent each.
+                mask = s.get_settings()["alert_mask"]
+                s.apply_settings({"alert_mask": mask | lt.alert_category.block_progress})
+                t = s.add_torrent(p)
+                sources = set()
+                deadline = time.time() + seconds
+                while time.time() < deadline:
+                    s.wait_for_alert(50)
+                    for a in s.pop_alerts():
+                        if isinstance(a, lt.block_finished_alert):
+                            host, port = a.endpoint
+                            sources.add("%s:%d" % (host, port))
+                    if t.status().is_seeding:
+                        break
+                s.apply_settings({"alert_mask": mask})
+                st = t.status()
+                if st.is_seeding:
+                    say("FETCHED", i, *sorted(sources))
+                else:
+                    say("NOT_FETCHED", i, "%.3f" % st.progress, st.num_peers)
             elif cmd == "GET_PEERS":
                 i, h, seconds = int(words[1]), words[2], float(words[3])
                 s = sessions[i]

@@ -22,7 +22,7 @@ use futures_util::{SinkExt, StreamExt};
 use seedbed_metainfo::{InfoHash, PeerId, Torrent, TorrentBuilder, TorrentVersion};
 use seedbed_peer_wire::{Handshake, HandshakeCodec, HandshakeEvent, Reserved};
 use seedbed_session::{
-    AddTorrentOptions, Event, Session, SessionConfig, Stats, Status, TorrentHandle,
+    AddTorrentOptions, DhtConfig, Event, Session, SessionConfig, Stats, Status, TorrentHandle,
 };
 use seedbed_tracker_proto::client::{ClientOptions, TrackerClient};
 use sha1::{Digest, Sha1};
@@ -92,11 +92,14 @@ pub async fn within<T>(limit: Duration, test: impl std::future::Future<Output = 
         .expect("test took too long")
 }
 
-/// A session on 127.0.0.1 with a port picked by the system.
+/// A session on 127.0.0.1 with a port picked by the system, without the
+/// DHT (tests never reach past loopback: the DHT tests set loopback
+/// bootstrap nodes instead).
 pub fn config() -> SessionConfig {
     SessionConfig {
         listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         connect_timeout: Duration::from_secs(5),
+        dht: DhtConfig::disabled(),
         ..SessionConfig::default()
     }
 }
@@ -554,6 +557,15 @@ impl ChildGuard {
         assert!(status.success(), "{}: {status}", self.name);
     }
 
+    /// Writes `line` and a newline to the process's standard input (for
+    /// scripts that take commands there).
+    pub fn send_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("stdin is held");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
     /// Kills the process now (SIGKILL) and reaps it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -714,6 +726,18 @@ fn ready_port(line: &str) -> Option<u16> {
 /// idle limit; as a leecher its ratio limit is 0, so it exits once it has
 /// everything.
 pub fn transmission(torrent: &Path, dir: &Path, port: u16, seed: bool) -> ChildGuard {
+    transmission_with(torrent, dir, port, seed, 0)
+}
+
+/// As [`transmission`], with its `encryption` setting: 0 prefer plain
+/// (tolerate encrypted), 1 prefer encrypted, 2 require encrypted (MSE).
+pub fn transmission_with(
+    torrent: &Path,
+    dir: &Path,
+    port: u16,
+    seed: bool,
+    encryption: u8,
+) -> ChildGuard {
     let cfg = tempfile::Builder::new()
         .prefix("seedbed-transmission-")
         .tempdir()
@@ -734,7 +758,7 @@ pub fn transmission(torrent: &Path, dir: &Path, port: u16, seed: bool) -> ChildG
   "speed-limit-down-enabled": false,
   "speed-limit-up-enabled": false,
   "alt-speed-enabled": false,
-  "encryption": 0,
+  "encryption": {encryption},
   "ratio-limit-enabled": {leech},
   "ratio-limit": 0,
   "idle-seeding-limit-enabled": false,
@@ -746,7 +770,10 @@ pub fn transmission(torrent: &Path, dir: &Path, port: u16, seed: bool) -> ChildG
     std::fs::write(cfg.join("settings.json"), settings).unwrap();
     let mut cmd = Command::new(TRANSMISSION_CLI);
     cmd.arg("-g").arg(&cfg).arg("-w").arg(dir);
-    cmd.args(["-p", &port.to_string(), "-D", "-U", "-M", "-et"]);
+    // The command line overrides settings.json: tolerated, preferred,
+    // required.
+    let enc_flag = ["-et", "-ep", "-er"][usize::from(encryption.min(2))];
+    cmd.args(["-p", &port.to_string(), "-D", "-U", "-M", enc_flag]);
     if seed {
         cmd.arg("-v");
     }

@@ -59,7 +59,7 @@ def exit_when_stdin_closes():
     threading.Thread(target=watch, daemon=True).start()
 
 
-def make_session(seed, upload_limit=0):
+def make_session(seed, upload_limit=0, encryption=0):
     s = lt.high_performance_seed() if seed else lt.default_settings()
     s.update(
         {
@@ -80,6 +80,17 @@ def make_session(seed, upload_limit=0):
             | lt.alert_category.tracker,
         }
     )
+    if encryption:
+        # MSE/PE forced both ways (policy 0); allowed_enc_level 1 plaintext
+        # payload, 2 RC4, 3 either.
+        s.update(
+            {
+                "out_enc_policy": 0,
+                "in_enc_policy": 0,
+                "allowed_enc_level": encryption,
+                "prefer_rc4": encryption != 1,
+            }
+        )
     ses = lt.session(s)
     if upload_limit:
         # Loopback peers are "local": libtorrent exempts them from rate
@@ -149,7 +160,7 @@ def cmd_create(args):
 
 def cmd_seed(args):
     exit_when_stdin_closes()
-    ses = make_session(True, args.upload_limit)
+    ses = make_session(True, args.upload_limit, args.encryption)
     h = add(ses, args.torrent, args.dir)
     deadline = time.time() + 120
     while not h.status().is_seeding:
@@ -175,7 +186,7 @@ def cmd_seed(args):
 
 def cmd_leech(args):
     exit_when_stdin_closes()
-    ses = make_session(False)
+    ses = make_session(False, encryption=args.encryption)
     h = add(ses, args.torrent, args.dir)
     say("READY", ses.listen_port())
     connect_all(h, args.connect)
@@ -273,10 +284,12 @@ def main():
     s.add_argument("dir")
     s.add_argument("--upload-limit", type=int, default=0)
     s.add_argument("--connect", action="append", default=[])
+    s.add_argument("--encryption", type=int, default=0, help="force MSE with this allowed_enc_level")
     l = sub.add_parser("leech")
     l.add_argument("torrent")
     l.add_argument("dir")
     l.add_argument("--connect", action="append", default=[])
+    l.add_argument("--encryption", type=int, default=0, help="force MSE with this allowed_enc_level")
     m = sub.add_parser("leech-magnet")
     m.add_argument("uri")
     m.add_argument("dir")
