@@ -24,7 +24,7 @@ impl TorrentShared {
     /// The 20-byte hash this torrent is announced under, at trackers and
     /// in the DHT: the v1 hash for v1 and hybrid torrents, the truncated v2
     /// hash for v2-only torrents (BEP 52, "trackers"). The one place the
-    /// announcers (trackers, and the DHT when it is added) take it from.
+    /// announcers (trackers and the DHT) take it from.
     pub(crate) fn announce_hash(&self) -> InfoHash {
         self.info.info_hash()
     }
