@@ -5,6 +5,7 @@
 //! cargo run --release --example download -- (--torrent FILE | --magnet URI) [--output-directory DIR]
 //!     [--peers FILE] [--peer ADDR]... [--max-peers N] [--use-progress-bar]
 //!     [--no-trackers] [--seed] [--listen ADDR] [--peer-timeout SECS] [--fsync] [--sparse]
+//!     [--only INDEX,...] [--sequential] [--no-resume] [--resume-dir DIR] [--resume-interval SECS]
 //!     [--encryption disabled|enabled|forced] [--encryption-level plaintext|rc4|both]
 //!     [--no-dht | --dht-bootstrap ADDR... [--dht-state FILE]] [--json]
 //! ```
@@ -14,10 +15,24 @@
 //! PeX and the peers given.
 //!
 //! Shows a progress bar when asked or when stdout is a terminal, log lines
-//! otherwise. Exits 0 only when every piece is verified on disk; 1 with a
-//! clear error on bad input or when no peer can be reached within
-//! `--peer-timeout` seconds. Files are preallocated unless `--sparse`; with
-//! `--fsync` they are flushed to the disk before completion is reported.
+//! otherwise. Exits 0 only when every wanted piece is verified on disk; 1
+//! with a clear error on bad input or when no peer can be reached within
+//! `--peer-timeout` seconds. A file is created when its first piece is
+//! written (so a download that never starts leaves nothing behind),
+//! preallocated unless `--sparse`; with `--fsync` files are flushed to the
+//! disk before completion is reported.
+//!
+//! `--only 0,2` downloads only those files (indexes as the `info` example
+//! prints them); bytes of other files that share a piece with them wait in
+//! `.<name>.parts` in the output folder. `--sequential` fetches pieces in
+//! order (for playing a file while it downloads).
+//!
+//! Resume data is saved in `<output-directory>/.seedbed/<info hash>.resume`
+//! (or `--resume-dir`): on pause, completion, exit and every
+//! `--resume-interval` seconds while pieces arrive. Running the same
+//! command again trusts files unchanged since, without reading them: on a
+//! finished folder it exits at once. `--no-resume` neither reads nor saves
+//! it, and checks all the data on disk.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -34,6 +49,12 @@ async fn main() -> ExitCode {
 }
 
 pub(crate) async fn run(args: DownloadArgs) -> Result<(), Error> {
+    let bar = args.progress_bar();
+    if !bar {
+        // Before the torrent is added: the check of existing data (and its
+        // "checked existing data" line) can end before the first progress.
+        seedbed_cli::logging::init("info");
+    }
     let mut peers = args.peer.clone();
     if let Some(f) = &args.peers {
         peers.extend(input::read_peers_file(f)?);
@@ -41,12 +62,15 @@ pub(crate) async fn run(args: DownloadArgs) -> Result<(), Error> {
     let config = SessionConfig {
         listen: Some(args.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))),
         max_peers: args.max_peers,
+        resume_dir: args.resume_dir(),
+        resume_save_interval: args.resume_interval,
         encryption: args.encryption(),
         dht: args.dht.config(),
         ..SessionConfig::default()
     };
     let session = Session::new(config).await?;
-    let opts = AddTorrentOptions::new(&args.output_directory)
+    let mut opts = AddTorrentOptions::new(&args.output_directory)
+        .sequential(args.sequential)
         .peers(peers)
         .trackers(!args.no_trackers)
         .max_peers(args.max_peers)
@@ -57,6 +81,9 @@ pub(crate) async fn run(args: DownloadArgs) -> Result<(), Error> {
         } else {
             Allocation::Preallocate
         });
+    if !args.only.is_empty() {
+        opts = opts.only_files(args.only.iter().copied());
+    }
     let handle = match (&args.torrent, &args.magnet) {
         (Some(path), _) => {
             session
@@ -67,7 +94,7 @@ pub(crate) async fn run(args: DownloadArgs) -> Result<(), Error> {
         (None, None) => return Err(Error::failed("give --torrent FILE or --magnet URI")),
     };
 
-    let mut progress = Progress::new(args.progress_bar(), handle.stats().total_bytes);
+    let mut progress = Progress::new(bar, handle.stats().total_bytes);
     tracing::info!(name = handle.name(), info_hash = %handle.info_hash(), "added");
     let started = Instant::now();
     let limit = Duration::from_secs(args.peer_timeout);

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example seed -- --torrent FILE --data DIR [--listen ADDR] [--no-trackers]
-//!     [--encryption disabled|enabled|forced] [--encryption-level plaintext|rc4|both]
+//!     [--no-resume] [--encryption disabled|enabled|forced] [--encryption-level plaintext|rc4|both]
 //!     [--no-dht | --dht-bootstrap ADDR... [--dht-state FILE]] [--json]
 //! ```
 //!
@@ -11,6 +11,10 @@
 //! then it seeds until interrupted (Ctrl-C), and sends `stopped` to the
 //! trackers on the way out. Prints `listening on ADDR` once ready. A
 //! public torrent is also announced to the DHT (BEP 5) unless `--no-dht`.
+//!
+//! Resume data is kept in `DIR/.seedbed/<info hash>.resume`: seeding the
+//! same data again trusts the files unchanged since, without reading them.
+//! `--no-resume` neither reads nor saves it, and verifies everything.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -36,6 +40,7 @@ pub(crate) async fn run(args: SeedArgs) -> Result<(), Error> {
     }
     let session = Session::new(SessionConfig {
         listen: Some(args.listen),
+        resume_dir: args.resume_dir(),
         encryption: args.encryption(),
         dht: args.dht.config(),
         ..SessionConfig::default()

@@ -14,9 +14,16 @@ use seedbed::session::{EncryptionConfig, EncryptionLevel, EncryptionPolicy, Stat
 /// Download a torrent (PyBitTorrent's `Client.py`, as a seedbed program).
 ///
 /// Shows a progress bar when asked or when stdout is a terminal, log lines
-/// otherwise. Exits 0 only when every piece is verified on disk; 1 with a
-/// clear error on bad input or when no peer can be reached within
-/// --peer-timeout seconds.
+/// otherwise. Exits 0 only when every wanted piece is verified on disk; 1
+/// with a clear error on bad input or when no peer can be reached within
+/// --peer-timeout seconds. A file is created when its first piece is
+/// written, so a download that never starts leaves nothing behind.
+///
+/// Resume data is saved in `<output-directory>/.seedbed/<info hash>.resume`
+/// (or --resume-dir) on pause, completion, exit and every
+/// --resume-interval seconds while pieces arrive. Running the same command
+/// again trusts the files unchanged since, without reading them: on a
+/// finished folder it exits at once.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "download")]
 pub struct DownloadArgs {
@@ -87,9 +94,48 @@ pub struct DownloadArgs {
     /// `seconds`, `mib_per_second`, `hashing_seconds`) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Download only these files (indexes in the torrent's order, from 0,
+    /// as `info` prints them), comma-separated. Bytes of other files that
+    /// share a piece with them wait in `.<name>.parts` in the output
+    /// folder.
+    #[arg(long, value_delimiter = ',', value_name = "INDEX,...")]
+    pub only: Vec<usize>,
+    /// Fetch pieces in order (for playing a file while it downloads)
+    /// instead of rarest first.
+    #[arg(long)]
+    pub sequential: bool,
+    /// Neither read nor save resume data: check all the data on disk.
+    #[arg(long, conflicts_with = "resume_dir")]
+    pub no_resume: bool,
+    /// Where resume data is kept (default: `.seedbed` in the output folder).
+    #[arg(long, value_name = "DIR")]
+    pub resume_dir: Option<PathBuf>,
+    /// Seconds between saves of resume data while pieces arrive.
+    #[arg(long, value_name = "SECS", default_value = "120", value_parser = positive_seconds)]
+    pub resume_interval: Duration,
+}
+
+/// A positive, finite number of seconds (fractions allowed).
+fn positive_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if secs > 0.0 {
+        Duration::try_from_secs_f64(secs).map_err(|e| format!("{e}"))
+    } else {
+        Err("must be a positive number of seconds".to_owned())
+    }
 }
 
 impl DownloadArgs {
+    /// The session's resume folder: --resume-dir, else `.seedbed` in the
+    /// output folder; `None` with --no-resume.
+    pub fn resume_dir(&self) -> Option<PathBuf> {
+        (!self.no_resume).then(|| {
+            self.resume_dir
+                .clone()
+                .unwrap_or_else(|| self.output_directory.join(".seedbed"))
+        })
+    }
+
     /// Whether to draw a progress bar: asked for, or stdout is a terminal
     /// (and no JSON was asked for).
     pub fn progress_bar(&self) -> bool {

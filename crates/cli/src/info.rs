@@ -8,7 +8,8 @@ use serde_json::json;
 
 /// Show the contents of .torrent files: name, v1 and v2 info hashes, total
 /// size, piece length and count, single or multi-file, private flag,
-/// tracker tiers and files.
+/// tracker tiers and files, each with its index (from 0, in the torrent's
+/// order, pad files not counted: what `download --only` takes).
 ///
 /// A file that fails to parse gets a one-line error on stderr, the others
 /// are still shown, and the exit status is 1.
@@ -18,7 +19,7 @@ pub struct InfoArgs {
     /// One JSON object per line instead of text: `path`, `name`,
     /// `info_hash_v1`, `info_hash_v2`, `total_size`, `piece_length`,
     /// `num_pieces`, `num_files`, `private`, `trackers` (tiers), `files`
-    /// (`path`, `length`).
+    /// (`index`, `path`, `length`).
     #[arg(long)]
     pub json: bool,
     /// The .torrent files to read.
@@ -45,7 +46,10 @@ pub fn to_json(path: &Path, t: &Torrent) -> serde_json::Value {
     let info = t.info();
     let files: Vec<_> = info
         .real_files()
-        .map(|(_, f)| json!({"path": f.path().as_str(), "length": f.length()}))
+        .enumerate()
+        .map(|(index, (_, f))| {
+            json!({"index": index, "path": f.path().as_str(), "length": f.length()})
+        })
         .collect();
     json!({
         "path": path.to_string_lossy(),
@@ -103,10 +107,10 @@ fn to_text(path: &Path, t: &Torrent) -> String {
         let _ = writeln!(o, "  created by:   {c}");
     }
     let _ = writeln!(o, "  files:");
-    for (_, f) in info.real_files() {
+    for (index, (_, f)) in info.real_files().enumerate() {
         let _ = match f.symlink_target() {
-            Some(target) => writeln!(o, "    {} -> {target}", f.path()),
-            None => writeln!(o, "    {} ({} bytes)", f.path(), f.length()),
+            Some(target) => writeln!(o, "    {index:>4}  {} -> {target}", f.path()),
+            None => writeln!(o, "    {index:>4}  {} ({} bytes)", f.path(), f.length()),
         };
     }
     o

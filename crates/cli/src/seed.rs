@@ -11,6 +11,9 @@ use seedbed::session::{EncryptionConfig, EncryptionLevel, EncryptionPolicy};
 /// The data is verified first with every core; then it seeds until
 /// interrupted (Ctrl-C), and sends `stopped` to the trackers on the way
 /// out. Prints `listening on ADDR` once ready.
+///
+/// Resume data is kept in `DIR/.seedbed/<info hash>.resume`: seeding the
+/// same data again trusts the files unchanged since, without reading them.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "seed")]
 pub struct SeedArgs {
@@ -45,6 +48,18 @@ pub struct SeedArgs {
     /// stopping.
     #[arg(long)]
     pub json: bool,
+    /// Neither read nor save resume data (`DIR/.seedbed`): verify
+    /// everything on disk.
+    #[arg(long)]
+    pub no_resume: bool,
+}
+
+impl SeedArgs {
+    /// The session's resume folder: `DIR/.seedbed`, or `None` with
+    /// `--no-resume`.
+    pub fn resume_dir(&self) -> Option<PathBuf> {
+        (!self.no_resume).then(|| self.data.join(".seedbed"))
+    }
 }
 
 impl SeedArgs {

@@ -68,13 +68,22 @@ fn create_info_magnet() {
         r.stdout
     );
     assert!(r.stdout.contains("piece length: 65536 bytes"));
+    // Each file with its index, as `download --only` takes it.
     assert!(
-        r.stdout.contains("a/b/big.bin (300000 bytes)"),
+        r.stdout
+            .contains("   0  content/a/b/big.bin (300000 bytes)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("   2  content/top.bin (77777 bytes)"),
         "{}",
         r.stdout
     );
     let j = run(&["info", "--json", out]).ok().json();
     assert_eq!(j["info_hash_v1"], v1.as_str());
+    assert_eq!(j["files"][1]["index"], 1);
+    assert_eq!(j["files"][1]["path"], "content/a/small.txt");
     assert_eq!(j["total_size"], 300_000 + 1000 + 77_777);
     assert_eq!(j["trackers"][0][0], "http://127.0.0.1:1/announce");
 
@@ -365,8 +374,8 @@ fn download_and_seed_bad_input() {
     ])
     .fails_with(1, "peers.txt:2: bad address \"nonsense\"");
 
-    // An unreachable peer: a clear error after --peer-timeout, and no
-    // partial files left behind beyond what the session made.
+    // An unreachable peer: a clear error after --peer-timeout, and
+    // nothing left behind.
     let content = make_content(dir.path(), 100_000);
     let file = dir.path().join("t.torrent");
     create_torrent(&content, &file, None);
@@ -390,6 +399,12 @@ fn download_and_seed_bad_input() {
         ],
     );
     r.fails_with(1, "no peer reachable within 2 s");
+    // Files appear when their first piece is written: nothing was.
+    assert!(!dst.exists(), "a download that never started left {dst:?}");
+    // --only: indexes 0-2 are the torrent's three files.
+    download(&["--torrent", file.to_str().unwrap(), "--only", "0,3"])
+        .fails_with(1, "file 3 does not exist: the torrent has 3 files");
+    download(&["--torrent", file.to_str().unwrap(), "--only", "x"]).fails_with(2, "--only");
     let r = run_within(
         Duration::from_secs(30),
         &[

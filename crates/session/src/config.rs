@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::dht::DhtConfig;
+use crate::file_selection::FilePriority;
 use crate::storage::Allocation;
 
 /// Settings of a [`Session`](crate::Session).
@@ -48,6 +49,15 @@ pub struct SessionConfig {
     /// (BEP 9 `metadata_size`), checked before anything is allocated.
     /// Default 30 MiB, as libtorrent.
     pub max_metadata_size: u32,
+    /// A folder for every torrent's resume data (fast resume), one file
+    /// `<info hash in hex>.resume` per torrent, used when the torrent's
+    /// [`AddTorrentOptions::resume_file`] is not set. `None` (the
+    /// default): no resume data unless a torrent names its file.
+    pub resume_dir: Option<PathBuf>,
+    /// While pieces are being verified, resume data is saved this often
+    /// (besides on pause, on completion and when the torrent stops).
+    /// Default 120 s.
+    pub resume_save_interval: Duration,
     /// Message Stream Encryption (MSE/PE) policy, both directions.
     /// Default: enabled both ways, plaintext or RC4 payload, as libtorrent.
     pub encryption: crate::encryption::EncryptionConfig,
@@ -75,6 +85,8 @@ impl Default for SessionConfig {
             user_agent: concat!("seedbed/", env!("CARGO_PKG_VERSION")).to_string(),
             tracker_timeout: Duration::from_secs(15),
             max_metadata_size: 30 * 1024 * 1024,
+            resume_dir: None,
+            resume_save_interval: Duration::from_secs(120),
             encryption: crate::encryption::EncryptionConfig::default(),
             dht: DhtConfig::default(),
         }
@@ -108,6 +120,24 @@ pub struct AddTorrentOptions {
     /// written (in the page cache) before they count as done, which
     /// survives the process being killed but not a power loss.
     pub sync_on_completion: bool,
+    /// Where this torrent's resume data is read at start and saved (fast
+    /// resume: see `ResumeData`). `None` (the default) uses
+    /// `<info hash in hex>.resume` in [`SessionConfig::resume_dir`], if
+    /// that is set.
+    pub resume_file: Option<PathBuf>,
+    /// Priority of each file by index (the torrent's files in order, pad
+    /// files not counted, from 0; the `info` example prints them); files
+    /// past the end of the list get [`default_file_priority`](Self::default_file_priority).
+    /// A list longer than the torrent's files is an
+    /// [`Error::FileIndex`](crate::Error::FileIndex) when the torrent
+    /// starts. Default empty.
+    pub file_priorities: Vec<FilePriority>,
+    /// Priority of files not in [`file_priorities`](Self::file_priorities).
+    /// Default [`FilePriority::Normal`].
+    pub default_file_priority: FilePriority,
+    /// Fetch pieces in order (for streaming) instead of rarest first; see
+    /// `TorrentHandle::set_sequential`. Default `false`.
+    pub sequential: bool,
 }
 
 impl AddTorrentOptions {
@@ -122,6 +152,10 @@ impl AddTorrentOptions {
             paused: false,
             allocation: Allocation::default(),
             sync_on_completion: false,
+            resume_file: None,
+            file_priorities: Vec::new(),
+            default_file_priority: FilePriority::Normal,
+            sequential: false,
         }
     }
 
@@ -158,6 +192,38 @@ impl AddTorrentOptions {
     /// Flushes the files to the disk at completion or not.
     pub fn sync_on_completion(mut self, on: bool) -> Self {
         self.sync_on_completion = on;
+        self
+    }
+
+    /// Reads and saves resume data at `path`.
+    pub fn resume_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.resume_file = Some(path.into());
+        self
+    }
+
+    /// Sets the priority of each file, by index (see
+    /// [`file_priorities`](Self::file_priorities)).
+    pub fn file_priorities(mut self, priorities: impl IntoIterator<Item = FilePriority>) -> Self {
+        self.file_priorities = priorities.into_iter().collect();
+        self
+    }
+
+    /// Downloads only the files with these indexes (the torrent's files in
+    /// order, pad files not counted, from 0); the others are skipped.
+    pub fn only_files(mut self, indexes: impl IntoIterator<Item = usize>) -> Self {
+        let indexes: Vec<usize> = indexes.into_iter().collect();
+        let len = indexes.iter().max().map_or(0, |m| m + 1);
+        self.file_priorities = vec![FilePriority::Skip; len];
+        for i in indexes {
+            self.file_priorities[i] = FilePriority::Normal;
+        }
+        self.default_file_priority = FilePriority::Skip;
+        self
+    }
+
+    /// Fetches pieces in order (streaming) or not.
+    pub fn sequential(mut self, on: bool) -> Self {
+        self.sequential = on;
         self
     }
 

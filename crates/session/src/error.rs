@@ -57,6 +57,33 @@ pub enum Error {
     /// The metainfo layer rejected a torrent.
     #[error(transparent)]
     Metainfo(#[from] seedbed_metainfo::Error),
+    /// Resume data that cannot be used: not bencode, another format or
+    /// version, or not the shape of the torrent (the bencode error gives
+    /// the byte offset or key path). Never fatal: the data on disk is
+    /// checked instead.
+    #[error("resume data: {0}")]
+    Resume(#[source] seedbed_bencode::Error),
+    /// A file index past the torrent's files (indexes count the files that
+    /// are not pad files, from 0).
+    #[error("file {index} does not exist: the torrent has {files} files")]
+    FileIndex {
+        /// The index asked for.
+        index: usize,
+        /// How many files the torrent has.
+        files: usize,
+    },
+    /// A piece index past the torrent's pieces.
+    #[error("piece {piece} does not exist: the torrent has {pieces} pieces")]
+    PieceIndex {
+        /// The index asked for.
+        piece: u32,
+        /// How many pieces the torrent has.
+        pieces: u32,
+    },
+    /// The torrent's info dictionary is not known yet (a magnet link whose
+    /// metadata is being fetched).
+    #[error("the torrent's metadata is not known yet")]
+    NoMetadata,
 }
 
 impl Error {

@@ -9,6 +9,7 @@ use seedbed_metainfo::InfoHash;
 use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::error::Error;
+use crate::storage::DiskStats;
 use crate::torrent::{DriverCmd, TorrentShared};
 
 /// Events a receiver may fall behind before it loses the oldest.
@@ -81,9 +82,11 @@ pub enum Status {
     Checking,
     /// Downloading missing pieces.
     Downloading,
-    /// Every piece verified; uploading to peers that want data.
+    /// Every wanted piece verified (every piece, unless files are
+    /// skipped); uploading the pieces we have to peers that want them.
     Seeding,
-    /// Every piece verified; not uploading (seeding was not asked for).
+    /// Every wanted piece verified (every piece, unless files are
+    /// skipped); not uploading (seeding was not asked for).
     Finished,
     /// Paused by the user: no connections, no announces.
     Paused,
@@ -170,7 +173,9 @@ pub enum Event {
         /// Why.
         reason: String,
     },
-    /// Every piece is verified.
+    /// Every wanted piece is verified: the download is done for the user
+    /// (every piece, unless files are skipped; sent again if more files are
+    /// wanted later and they finish).
     Completed,
     /// The status changed.
     StatusChanged(Status),
@@ -308,7 +313,16 @@ impl TorrentHandle {
             .map_or(std::time::Duration::ZERO, |s| s.verifier.hashing_time())
     }
 
-    /// Waits until every piece is verified on disk.
+    /// Bytes the torrent's storage read from and wrote to its files since
+    /// it was added (zeros while a magnet link's metadata is fetched).
+    pub fn disk_stats(&self) -> DiskStats {
+        self.shared()
+            .map(|s| s.storage.disk_stats())
+            .unwrap_or_default()
+    }
+
+    /// Waits until every wanted piece (every piece, unless files are
+    /// skipped) is verified on disk.
     ///
     /// # Errors
     /// [`Error::Removed`] if the torrent stops first; [`Error::Io`] (as a

@@ -8,10 +8,14 @@
 //! endgame), request pipelining, verification on hashing threads (SHA-1
 //! pieces, SHA-256 merkle trees per file, piece layers fetched from peers
 //! with BEP 52 `hash request`), storage
-//! with positioned IO, choking, resume, magnet links (metadata exchange,
-//! BEP 9), peer exchange (BEP 11) and the Mainline DHT (BEP 5, through
-//! `seedbed-dht`). `DESIGN.md` in this crate describes the tasks,
-//! channels and piece states.
+//! with positioned IO (files appear when their first piece is written),
+//! choking, fast resume ([`ResumeData`]: unchanged files are trusted
+//! without reading them), file priorities and a part file for skipped
+//! files ([`FilePriority`]), sequential order and piece deadlines for
+//! streaming, magnet links (metadata exchange, BEP 9), peer exchange
+//! (BEP 11) and the Mainline DHT (BEP 5, through `seedbed-dht`).
+//! `DESIGN.md` in this crate describes the tasks, channels and piece
+//! states.
 //!
 //! The DHT is on by default ([`SessionConfig::dht`]): the session binds a
 //! UDP socket on its listen address and port, joins through the public
@@ -49,14 +53,18 @@ mod config;
 mod dht;
 mod encryption;
 mod error;
+mod file_selection;
 mod handle;
 mod hash_exchange;
 mod merkle_verify;
 mod metadata;
+mod part_file;
 mod peer;
 pub mod picker;
+mod resume;
 mod session;
 mod storage;
+mod streaming;
 mod torrent;
 mod udp;
 mod upgrade;
@@ -66,6 +74,8 @@ pub use config::{AddTorrentOptions, SessionConfig};
 pub use dht::{DhtConfig, DEFAULT_DHT_BOOTSTRAP};
 pub use encryption::{EncryptionConfig, EncryptionLevel, EncryptionPolicy};
 pub use error::Error;
+pub use file_selection::FilePriority;
 pub use handle::{Event, Stats, Status, TorrentHandle};
+pub use resume::{FileStamp, ResumeData, RESUME_FORMAT, RESUME_VERSION};
 pub use session::Session;
-pub use storage::{Allocation, Storage};
+pub use storage::{Allocation, DiskStats, Storage};

@@ -429,7 +429,7 @@ impl Conn {
                         p.has.set(piece, true);
                         picker.peer_has(piece);
                     }
-                    !picker.has_piece(piece)
+                    picker.needs(piece)
                 };
                 if interesting && !self.am_interested {
                     self.am_interested = true;
@@ -770,6 +770,23 @@ impl Conn {
             PeerCmd::Cancel(r) => {
                 if self.outstanding.remove(&r).is_some() {
                     self.send(Message::Cancel(r)).await?;
+                }
+            }
+            PeerCmd::Interest => {
+                let interesting = {
+                    let st = self.shared.lock();
+                    st.peers
+                        .get(&self.key)
+                        .is_some_and(|p| st.picker.is_interesting(&p.has))
+                };
+                if interesting != self.am_interested {
+                    self.am_interested = interesting;
+                    self.send(if interesting {
+                        Message::Interested
+                    } else {
+                        Message::NotInterested
+                    })
+                    .await?;
                 }
             }
             PeerCmd::Wake | PeerCmd::Disconnect => {}

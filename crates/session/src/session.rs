@@ -316,6 +316,8 @@ async fn start_torrent(
     opts: AddTorrentOptions,
     torrent: Option<&Torrent>,
 ) -> Result<(), Error> {
+    let file_priorities =
+        crate::file_selection::resolve(&info, &opts.file_priorities, opts.default_file_priority)?;
     let dir = opts.output_dir.clone();
     let for_storage = Arc::clone(&info);
     let allocation = opts.allocation;
@@ -336,6 +338,7 @@ async fn start_torrent(
         inner.hasher.clone(),
         Arc::downgrade(&inner.registry),
         slot,
+        file_priorities,
         dht,
     );
     if let (Some(v2), Some(t)) = (&shared.verifier.v2, torrent) {

@@ -1,6 +1,7 @@
-//! Files on disk: created at their final sizes (preallocated by default),
-//! read and written with positioned IO (`pread`, and `pwritev` of up to
-//! 128 KiB of a piece's blocks), pad files never touched.
+//! Files on disk: created when their first verified piece is written (and
+//! then preallocated, per [`Allocation`]), read and written with positioned
+//! IO (`pread`, and `pwritev` of up to 128 KiB of a piece's blocks), pad
+//! files never touched.
 //!
 //! Storage is synchronous; the engine calls it from blocking threads, never
 //! from async tasks.
@@ -8,14 +9,19 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use seedbed_metainfo::{Info, PieceIndex};
+use seedbed_peer_wire::Bitfield;
 
 use crate::error::Error;
+use crate::part_file::PartFile;
+use crate::resume::{DiskState, FileStamp};
 
-/// How [`Storage::open`] sizes new files (as libtorrent's `storage_mode_t`).
+/// How [`Storage`] sizes a file when it creates it (as libtorrent's
+/// `storage_mode_t`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Allocation {
@@ -30,24 +36,101 @@ pub enum Allocation {
     Preallocate,
 }
 
+/// Bytes a [`Storage`] read from and wrote to its files since it was
+/// opened (piece data only: resume checks, uploads, verified pieces).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskStats {
+    /// Bytes read (resume check, recheck, serving peers).
+    pub read: u64,
+    /// Bytes written (verified pieces).
+    pub written: u64,
+}
+
 /// One torrent's files under a download folder.
+///
+/// Nothing is created when it is opened: a file (and its folders) appears
+/// when the first verified piece touching it is written, sized to its final
+/// length then (and preallocated with [`Allocation::Preallocate`]), as
+/// libtorrent does. A download that never starts leaves nothing behind.
+/// Files already there are opened, not changed, until written to.
+///
+/// Bytes of skipped files (see `FilePriority`) that share a piece with a
+/// wanted file go to the part file `.<name>.parts` in the download folder
+/// instead, as long as the skipped file does not exist; they move into the
+/// real file when it is wanted again.
 #[derive(Debug)]
 pub struct Storage {
     info: Arc<Info>,
+    allocation: Allocation,
     files: Vec<Option<StorageFile>>,
+    part: PartFile,
+    read_bytes: AtomicU64,
+    written_bytes: AtomicU64,
 }
 
 #[derive(Debug)]
 struct StorageFile {
     path: PathBuf,
-    file: File,
-    /// The file did not exist (or was empty) when opened: none of its
-    /// bytes can be valid yet.
-    fresh: bool,
-    /// Held while writing. Buffered writes to one file are serialised by
+    /// The torrent's length of the file, bytes.
+    length: u64,
+    /// Open once the file exists with data: it held bytes when the storage
+    /// was opened, or a verified piece has been written to it since.
+    file: OnceLock<File>,
+    /// Held while writing; `true` once the file has its final length (set
+    /// at the first write). Buffered writes to one file are serialised by
     /// the kernel anyway (ext4 takes the inode lock); waiting here sleeps
     /// instead of spinning on that lock.
-    write_lock: Mutex<()>,
+    write_lock: Mutex<bool>,
+    /// The file's bytes are kept in the part file: it is skipped (or was,
+    /// and its bytes are still there) and does not exist. Changed only
+    /// under the part file's lock.
+    in_part: AtomicBool,
+}
+
+impl StorageFile {
+    /// The open file, creating it (with its folders) and giving it its
+    /// final length first when needed. Call with `write_lock` held
+    /// (`sized` is its value).
+    fn materialize(&self, sized: &mut bool, allocation: Allocation) -> Result<&File, Error> {
+        if *sized {
+            if let Some(f) = self.file.get() {
+                return Ok(f);
+            }
+        }
+        let file = match self.file.get() {
+            Some(f) => f,
+            None => {
+                if let Some(dir) = self.path.parent() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| Error::io(format!("create folder {}", dir.display()), e))?;
+                }
+                let f = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&self.path)
+                    .map_err(|e| Error::io(format!("open {}", self.path.display()), e))?;
+                // Only this function sets it, under the write lock.
+                let _ = self.file.set(f);
+                self.file.get().expect("just set")
+            }
+        };
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io(format!("stat {}", self.path.display()), e))?
+            .len();
+        let preallocated = len == 0
+            && self.length > 0
+            && allocation == Allocation::Preallocate
+            && preallocate(file, self.length);
+        if !preallocated && len != self.length {
+            file.set_len(self.length)
+                .map_err(|e| Error::io(format!("size {}", self.path.display()), e))?;
+        }
+        *sized = true;
+        Ok(file)
+    }
 }
 
 #[cfg(unix)]
@@ -159,21 +242,21 @@ fn preallocate(_f: &File, _len: u64) -> bool {
 }
 
 impl Storage {
-    /// Opens (creating where missing) every non-pad file of `info` under
-    /// `root`, with folders, at its final length, preallocating new files
-    /// ([`Allocation::Preallocate`]). Existing data is kept; a file of the
-    /// wrong length is extended or cut to it.
+    /// The storage of `info`'s files under `root`, with the default
+    /// [`Allocation`]. Opens the files already there (their data is
+    /// checked, and kept); creates nothing.
     ///
     /// # Errors
-    /// [`Error::Io`] naming the path when a folder or file cannot be
-    /// created, opened or sized.
+    /// [`Error::Io`] naming the path when an existing file cannot be
+    /// opened for reading and writing.
     pub fn open(info: Arc<Info>, root: &Path) -> Result<Storage, Error> {
         Storage::open_with(info, root, Allocation::default())
     }
 
-    /// [`Storage::open`] with a choice of [`Allocation`] for files that are
-    /// created or were empty. Files that already hold data are never
-    /// preallocated (their data is kept either way).
+    /// [`Storage::open`] with a choice of [`Allocation`] for the files it
+    /// creates later. Files that already hold data are never
+    /// preallocated (their data is kept either way); an existing file of
+    /// the wrong length is extended or cut to it when first written.
     ///
     /// # Errors
     /// As [`Storage::open`].
@@ -182,6 +265,8 @@ impl Storage {
         root: &Path,
         allocation: Allocation,
     ) -> Result<Storage, Error> {
+        let part = PartFile::open(&info, root)?;
+        let part_exists = part.lock().exists();
         let mut files = Vec::with_capacity(info.files().len());
         for entry in info.files() {
             if entry.is_pad() || entry.symlink_target().is_some() {
@@ -189,56 +274,199 @@ impl Storage {
                 continue;
             }
             let path = entry.path().to_path_buf_under(root);
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| Error::io(format!("create folder {}", dir.display()), e))?;
+            let file = OnceLock::new();
+            // An empty file holds nothing to check: it is opened (and
+            // preallocated) when first written, like a missing one.
+            if std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() > 0) {
+                let f = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+                let _ = file.set(f);
             }
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(|e| Error::io(format!("open {}", path.display()), e))?;
-            let len = file
-                .metadata()
-                .map_err(|e| Error::io(format!("stat {}", path.display()), e))?
-                .len();
-            let fresh = len == 0 && entry.length() > 0;
-            let preallocated = fresh
-                && allocation == Allocation::Preallocate
-                && preallocate(&file, entry.length());
-            if !preallocated && len != entry.length() {
-                file.set_len(entry.length())
-                    .map_err(|e| Error::io(format!("size {}", path.display()), e))?;
-            }
+            // A missing file may have bytes in the part file (it was
+            // skipped); the engine moves those it needs once it knows.
+            let in_part = part_exists && entry.length() > 0 && !path.exists();
             files.push(Some(StorageFile {
                 path,
+                length: entry.length(),
                 file,
-                fresh,
-                write_lock: Mutex::new(()),
+                write_lock: Mutex::new(false),
+                in_part: AtomicBool::new(in_part),
             }));
         }
-        Ok(Storage { info, files })
+        Ok(Storage {
+            info,
+            allocation,
+            files,
+            part,
+            read_bytes: AtomicU64::new(0),
+            written_bytes: AtomicU64::new(0),
+        })
     }
 
-    /// Whether every byte of `piece` lies in pad files or in files that were
-    /// created empty by [`Storage::open`]: such a piece cannot hold valid
-    /// data, so checking it can be skipped.
+    /// Whether every byte of `piece` lies in pad files or in files that do
+    /// not exist (or were empty when opened) and have not been written
+    /// since: such a piece cannot hold valid data, so checking it can be
+    /// skipped.
     pub fn piece_is_fresh(&self, piece: PieceIndex) -> bool {
         self.info
             .piece_spans(piece)
             .all(|span| match &self.files[span.file] {
-                Some(f) => f.fresh,
+                Some(f) if f.in_part.load(Ordering::Acquire) => !self.part.lock().exists(),
+                Some(f) => f.file.get().is_none(),
                 None => true,
             })
+    }
+
+    /// Marks the file at `index` of [`Info::files`] skipped or wanted.
+    /// Skipped: if it does not exist, bytes of it that wanted pieces
+    /// carry go to the part file from now on. Wanted: if its bytes were in
+    /// the part file, those of the pieces in `exportable()` (called with
+    /// the part file locked, so no piece is written to it meanwhile: pass
+    /// the pieces verified or being verified) are written into the file,
+    /// created for them, and the part file is deleted once no file uses
+    /// it.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub(crate) fn set_wanted(
+        &self,
+        index: usize,
+        wanted: bool,
+        exportable: impl FnOnce() -> Bitfield,
+    ) -> Result<(), Error> {
+        let Some(Some(f)) = self.files.get(index) else {
+            return Ok(());
+        };
+        let mut part = self.part.lock();
+        if !wanted {
+            if f.length > 0
+                && !f.in_part.load(Ordering::Acquire)
+                && f.file.get().is_none()
+                && !f.path.exists()
+            {
+                f.in_part.store(true, Ordering::Release);
+            }
+            return Ok(());
+        }
+        if !f.in_part.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let entry = &self.info.files()[index];
+        let g = self.info.geometry();
+        if part.exists() && f.length > 0 {
+            let pieces = exportable();
+            let first = g.piece_at(entry.offset()).map_or(0, |p| p.get());
+            let last = g
+                .piece_at(entry.offset() + f.length - 1)
+                .map_or(0, |p| p.get());
+            for &p in self.part.slotted_pieces(first, last) {
+                if !pieces.get(p) {
+                    continue;
+                }
+                let range = g.piece_range(g.piece(p).expect("slot in range"));
+                let start = range.start.max(entry.offset());
+                let end = range.end.min(entry.offset() + f.length);
+                let mut buf = vec![0u8; (end - start) as usize];
+                part.read(p, start - range.start, &mut buf).map_err(|e| {
+                    Error::io(format!("read {}", self.part.location().display()), e)
+                })?;
+                let mut sized = f.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+                let file = f.materialize(&mut sized, self.allocation)?;
+                write_all_vectored_at(file, &[&buf], start - entry.offset())
+                    .map_err(|e| Error::io(format!("write {}", f.path.display()), e))?;
+                self.written_bytes
+                    .fetch_add(buf.len() as u64, Ordering::Relaxed);
+            }
+        }
+        f.in_part.store(false, Ordering::Release);
+        if !self.any_in_part() {
+            part.remove();
+        }
+        Ok(())
+    }
+
+    fn any_in_part(&self) -> bool {
+        self.files
+            .iter()
+            .flatten()
+            .any(|f| f.in_part.load(Ordering::Acquire))
+    }
+
+    /// Opens the files that appeared on disk with data since the storage
+    /// was opened (a user put them in place), so that a recheck reads
+    /// them. Files whose bytes are kept in the part file stay there.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file when one that appeared cannot be
+    /// opened for reading and writing.
+    pub(crate) fn open_new_files(&self) -> Result<(), Error> {
+        for f in self.files.iter().flatten() {
+            if f.in_part.load(Ordering::Acquire) {
+                continue;
+            }
+            // Writers create files under this lock.
+            let _sized = f.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+            if f.file.get().is_some()
+                || !std::fs::metadata(&f.path).is_ok_and(|m| m.is_file() && m.len() > 0)
+            {
+                continue;
+            }
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&f.path)
+                .map_err(|e| Error::io(format!("open {}", f.path.display()), e))?;
+            let _ = f.file.set(file);
+        }
+        Ok(())
+    }
+
+    /// Deletes the part file if no file keeps bytes in it.
+    pub(crate) fn tidy_part_file(&self) {
+        let mut part = self.part.lock();
+        if !self.any_in_part() {
+            part.remove();
+        }
+    }
+
+    /// The stamps of the files and the part file on disk now, for resume
+    /// data (blocking: one `stat` per file).
+    pub(crate) fn disk_state(&self) -> DiskState {
+        DiskState {
+            files: self
+                .files
+                .iter()
+                .map(|f| f.as_ref().and_then(|f| FileStamp::of_path(&f.path)))
+                .collect(),
+            part_file: FileStamp::of_path(self.part.location()),
+            in_part: self
+                .files
+                .iter()
+                .map(|f| {
+                    f.as_ref()
+                        .is_some_and(|f| f.in_part.load(Ordering::Acquire))
+                })
+                .collect(),
+        }
+    }
+
+    /// Bytes read and written so far.
+    pub fn disk_stats(&self) -> DiskStats {
+        DiskStats {
+            read: self.read_bytes.load(Ordering::Relaxed),
+            written: self.written_bytes.load(Ordering::Relaxed),
+        }
     }
 
     /// Reads `buf.len()` bytes at byte `offset` of `piece`; pad files read
     /// as zeros.
     ///
     /// # Errors
-    /// [`Error::Io`] naming the file.
+    /// [`Error::Io`] naming the file; `NotFound` for a file not created
+    /// yet.
     pub fn read(&self, piece: PieceIndex, offset: u32, buf: &mut [u8]) -> Result<(), Error> {
         let geometry = self.info.geometry();
         let start = geometry.piece_offset(piece) + u64::from(offset);
@@ -246,8 +474,20 @@ impl Storage {
         for span in self.info.file_spans(start, buf.len() as u64) {
             let out = &mut buf[pos..pos + span.len as usize];
             match &self.files[span.file] {
-                Some(f) => read_at(&f.file, out, span.offset)
-                    .map_err(|e| Error::io(format!("read {}", f.path.display()), e))?,
+                Some(f)
+                    if f.in_part.load(Ordering::Acquire)
+                        && self.read_part(f, piece, offset, pos, out)? => {}
+                Some(f) => {
+                    let file = f.file.get().ok_or_else(|| {
+                        Error::io(
+                            format!("read {}", f.path.display()),
+                            io::ErrorKind::NotFound.into(),
+                        )
+                    })?;
+                    read_at(file, out, span.offset)
+                        .map_err(|e| Error::io(format!("read {}", f.path.display()), e))?;
+                    self.read_bytes.fetch_add(span.len, Ordering::Relaxed);
+                }
                 None => out.fill(0),
             }
             pos += span.len as usize;
@@ -261,8 +501,31 @@ impl Storage {
         Ok(())
     }
 
+    /// Reads `out` from the part file for a file kept there; `false` when
+    /// the file left it meanwhile (read the real file then).
+    fn read_part(
+        &self,
+        f: &StorageFile,
+        piece: PieceIndex,
+        offset: u32,
+        pos: usize,
+        out: &mut [u8],
+    ) -> Result<bool, Error> {
+        let part = self.part.lock();
+        if !f.in_part.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        part.read(piece.get(), u64::from(offset) + pos as u64, out)
+            .map_err(|e| Error::io(format!("read {}", self.part.location().display()), e))?;
+        self.read_bytes
+            .fetch_add(out.len() as u64, Ordering::Relaxed);
+        Ok(true)
+    }
+
     /// Writes a whole piece given as consecutive blocks; bytes that fall in
-    /// pad files are skipped.
+    /// pad files are skipped, those of files kept in the part file go
+    /// there. A file is created (with its folders) and
+    /// given its final length by the first piece written to it.
     ///
     /// # Errors
     /// [`Error::Io`] naming the file.
@@ -273,6 +536,7 @@ impl Storage {
         let mut block = 0usize;
         let mut in_block = 0usize;
         let mut parts: Vec<&[u8]> = Vec::with_capacity(blocks.len() + 1);
+        let mut in_piece = 0u64;
         for span in self.info.file_spans(start, len) {
             let mut remaining = span.len as usize;
             parts.clear();
@@ -292,11 +556,48 @@ impl Storage {
                     in_block = 0;
                 }
             }
-            if let Some(f) = &self.files[span.file] {
-                let _guard = f.write_lock.lock().unwrap_or_else(|e| e.into_inner());
-                write_all_vectored_at(&f.file, &parts, span.offset)
-                    .map_err(|e| Error::io(format!("write {}", f.path.display()), e))?;
+            let at = in_piece;
+            in_piece += span.len;
+            let Some(f) = &self.files[span.file] else {
+                continue;
+            };
+            if f.in_part.load(Ordering::Acquire) {
+                let mut part = self.part.lock();
+                if f.in_part.load(Ordering::Acquire) {
+                    if part.write(piece.get(), at, &parts)? {
+                        self.written_bytes.fetch_add(span.len, Ordering::Relaxed);
+                        continue;
+                    }
+                    // A piece of the skipped file alone (it was being
+                    // fetched when the file was skipped): no slot, so the
+                    // file is created after all.
+                    f.in_part.store(false, Ordering::Release);
+                }
             }
+            let mut sized = f.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+            let file = f.materialize(&mut sized, self.allocation)?;
+            write_all_vectored_at(file, &parts, span.offset)
+                .map_err(|e| Error::io(format!("write {}", f.path.display()), e))?;
+            self.written_bytes.fetch_add(span.len, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Creates the torrent's empty files (no piece ever touches them)
+    /// whose index in [`Info::files`] passes `wanted`, with their folders,
+    /// if they do not exist. The engine calls it once the wanted data is
+    /// complete.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn create_empty_files(&self, wanted: impl Fn(usize) -> bool) -> Result<(), Error> {
+        for (i, f) in self.files.iter().enumerate() {
+            let Some(f) = f else { continue };
+            if f.length != 0 || !wanted(i) || f.path.exists() {
+                continue;
+            }
+            let mut sized = f.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+            f.materialize(&mut sized, self.allocation)?;
         }
         Ok(())
     }
@@ -306,10 +607,12 @@ impl Storage {
     /// # Errors
     /// [`Error::Io`] naming the file.
     pub fn sync(&self) -> Result<(), Error> {
+        self.part.lock().sync()?;
         for f in self.files.iter().flatten() {
-            f.file
-                .sync_data()
-                .map_err(|e| Error::io(format!("sync {}", f.path.display()), e))?;
+            if let Some(file) = f.file.get() {
+                file.sync_data()
+                    .map_err(|e| Error::io(format!("sync {}", f.path.display()), e))?;
+            }
         }
         Ok(())
     }
@@ -376,7 +679,11 @@ mod tests {
             storage.read(p, 0, &mut back).unwrap();
             assert_eq!(back, blocks.concat(), "piece {i} reads back");
         }
+        storage.create_empty_files(|_| true).unwrap();
         storage.sync().unwrap();
+        let stats = storage.disk_stats();
+        assert_eq!(stats.written, info.total_size());
+        assert_eq!(stats.read, info.total_size());
     }
 
     fn assert_files_equal(info: &Info, src: &Path, out: &Path) {
@@ -444,21 +751,215 @@ mod tests {
     fn preallocation_reserves_blocks_and_sparse_does_not() {
         use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();
-        let (_, info) = content(dir.path(), TorrentVersion::V1);
+        let (src, info) = content(dir.path(), TorrentVersion::V1);
         let file = info.files().iter().find(|f| f.length() == 100_000).unwrap();
+        let first = info.geometry().piece_at(file.offset()).unwrap();
         let allocated = |root: &Path| {
             let m = std::fs::metadata(file.path().to_path_buf_under(root)).unwrap();
             assert_eq!(m.len(), 100_000, "final length either way");
             m.blocks() * 512
         };
+        let blocks = piece_blocks(&info, &src, first, BLOCK);
         let full = dir.path().join("full");
-        Storage::open_with(Arc::clone(&info), &full, Allocation::Preallocate).unwrap();
+        let s = Storage::open_with(Arc::clone(&info), &full, Allocation::Preallocate).unwrap();
+        s.write_piece(first, &blocks).unwrap();
         let sparse = dir.path().join("sparse");
-        Storage::open_with(Arc::clone(&info), &sparse, Allocation::Sparse).unwrap();
-        assert_eq!(allocated(&sparse), 0);
+        let s = Storage::open_with(Arc::clone(&info), &sparse, Allocation::Sparse).unwrap();
+        s.write_piece(first, &blocks).unwrap();
+        // One piece written: its blocks (and perhaps a few more) only.
+        assert!(allocated(&sparse) < 64 * 1024, "{}", allocated(&sparse));
         // tmpfs and ext4/xfs/btrfs support fallocate; others fall back.
         let f = allocated(&full);
-        assert!(f == 0 || f >= 100_000, "{f} bytes allocated");
+        assert!(!(64 * 1024..100_000).contains(&f), "{f} bytes allocated");
+    }
+
+    /// Every path below `root`, folders included.
+    fn tree(root: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut todo = vec![root.to_path_buf()];
+        while let Some(dir) = todo.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries {
+                let path = e.unwrap().path();
+                if path.is_dir() {
+                    todo.push(path.clone());
+                }
+                out.push(path.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn files_appear_with_their_first_written_piece() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, info) = content(dir.path(), TorrentVersion::V1);
+        let out = dir.path().join("out");
+        let s = Storage::open(Arc::clone(&info), &out).unwrap();
+        assert!(
+            !out.exists(),
+            "opening creates nothing, not even the folder"
+        );
+        let g = info.geometry();
+        for p in g.pieces() {
+            assert!(s.piece_is_fresh(p));
+            let mut buf = vec![0u8; 10];
+            assert!(matches!(s.read(p, 0, &mut buf), Err(Error::Io { .. })));
+        }
+        // The last piece holds the end of c.bin only.
+        let last = g.last_piece();
+        s.write_piece(last, &piece_blocks(&info, &src, last, BLOCK))
+            .unwrap();
+        let c = Path::new("content/sub/deeper/c.bin");
+        assert_eq!(
+            tree(&out),
+            [
+                PathBuf::from("content"),
+                PathBuf::from("content/sub"),
+                PathBuf::from("content/sub/deeper"),
+                c.to_path_buf(),
+            ]
+        );
+        assert_eq!(std::fs::metadata(out.join(c)).unwrap().len(), 70_001);
+        assert!(!s.piece_is_fresh(last));
+        // Empty files come only when asked for (at completion).
+        s.create_empty_files(|_| false).unwrap();
+        assert!(!out.join("content/sub/empty").exists());
+        s.create_empty_files(|_| true).unwrap();
+        assert_eq!(
+            std::fs::metadata(out.join("content/sub/empty"))
+                .unwrap()
+                .len(),
+            0
+        );
+        assert!(!out.join("content/a.bin").exists());
+    }
+
+    #[test]
+    fn existing_files_are_not_touched_until_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, info) = content(dir.path(), TorrentVersion::V1);
+        let out = dir.path().join("out");
+        write_all_pieces(&info, &src, &out, Allocation::Sparse, BLOCK);
+        // A file one byte too long is kept as it is until a piece is written.
+        let a = out.join("content/a.bin");
+        let mut bytes = std::fs::read(&a).unwrap();
+        bytes.push(7);
+        std::fs::write(&a, &bytes).unwrap();
+        let before = std::fs::metadata(&a).unwrap();
+        let s = Storage::open(Arc::clone(&info), &out).unwrap();
+        let mut buf = vec![0u8; 100];
+        s.read(info.geometry().piece(0).unwrap(), 0, &mut buf)
+            .unwrap();
+        let after = std::fs::metadata(&a).unwrap();
+        assert_eq!(after.len(), 100_001);
+        assert_eq!(after.modified().unwrap(), before.modified().unwrap());
+        let p = info.geometry().piece(0).unwrap();
+        s.write_piece(p, &piece_blocks(&info, &src, p, BLOCK))
+            .unwrap();
+        assert_eq!(std::fs::metadata(&a).unwrap().len(), 100_000);
+        assert_files_equal(&info, &src, &out);
+    }
+
+    #[test]
+    fn files_put_in_place_later_are_found_by_open_new_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, info) = content(dir.path(), TorrentVersion::V1);
+        let out = dir.path().join("out");
+        let s = Storage::open(Arc::clone(&info), &out).unwrap();
+        let p = info.geometry().piece(0).unwrap();
+        assert!(s.piece_is_fresh(p));
+        // The user copies a.bin in while the torrent runs.
+        std::fs::create_dir_all(out.join("content")).unwrap();
+        std::fs::copy(src.join("a.bin"), out.join("content/a.bin")).unwrap();
+        assert!(s.piece_is_fresh(p), "not seen until asked");
+        s.open_new_files().unwrap();
+        assert!(!s.piece_is_fresh(p));
+        let mut buf = vec![0u8; 16_384];
+        s.read(p, 0, &mut buf).unwrap();
+        assert_eq!(buf, std::fs::read(src.join("a.bin")).unwrap()[..16_384]);
+        // Nothing else appeared, nothing else was created.
+        assert!(!out.join("content/sub").exists());
+    }
+
+    #[test]
+    fn skipped_files_bytes_go_to_the_part_file_and_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, info) = content(dir.path(), TorrentVersion::V1);
+        let out = dir.path().join("out");
+        let g = info.geometry();
+        let index = |name: &str| {
+            info.files()
+                .iter()
+                .position(|f| f.path().file_name() == name)
+                .unwrap()
+        };
+        let (a, b) = (index("a.bin"), index("b.bin"));
+        let b_path = out.join("content/sub/b.bin");
+        let part = out.join(".content.parts");
+        // b.bin (5,000 bytes) lies inside piece 6 with the ends of a.bin
+        // and c.bin.
+        let shared = g.piece(6).unwrap();
+        let s = Storage::open(Arc::clone(&info), &out).unwrap();
+        s.set_wanted(b, false, || unreachable!()).unwrap();
+        for p in g.pieces() {
+            s.write_piece(p, &piece_blocks(&info, &src, p, BLOCK))
+                .unwrap();
+        }
+        assert!(!b_path.exists(), "a skipped file is not created");
+        assert!(part.exists());
+        assert!(
+            std::fs::metadata(&part).unwrap().len() <= 2 * 16384,
+            "one slot per shared piece"
+        );
+        let mut back = vec![0u8; g.piece_len(shared) as usize];
+        s.read(shared, 0, &mut back).unwrap();
+        assert_eq!(back, piece_blocks(&info, &src, shared, BLOCK).concat());
+        let state = s.disk_state();
+        assert!(state.in_part[b] && state.files[b].is_none() && state.part_file.is_some());
+        drop(s);
+
+        // Opened again: b.bin's bytes are found in the part file.
+        let s = Storage::open(Arc::clone(&info), &out).unwrap();
+        assert!(!s.piece_is_fresh(shared));
+        let mut again = vec![0u8; back.len()];
+        s.read(shared, 0, &mut again).unwrap();
+        assert_eq!(again, back);
+        // Wanted: moved into b.bin, the part file goes.
+        s.set_wanted(b, true, || Bitfield::full(g.num_pieces()))
+            .unwrap();
+        assert!(!part.exists());
+        assert_eq!(
+            std::fs::read(&b_path).unwrap(),
+            std::fs::read(src.join("sub/b.bin")).unwrap()
+        );
+        s.read(shared, 0, &mut again).unwrap();
+        assert_eq!(again, back);
+        s.create_empty_files(|_| true).unwrap();
+        assert_files_equal(&info, &src, &out);
+
+        // A piece of a skipped file alone has no slot: the file is made.
+        let out2 = dir.path().join("out2");
+        let s = Storage::open(Arc::clone(&info), &out2).unwrap();
+        s.set_wanted(a, false, || unreachable!()).unwrap();
+        let first = g.piece(0).unwrap();
+        s.write_piece(first, &piece_blocks(&info, &src, first, BLOCK))
+            .unwrap();
+        assert!(out2.join("content/a.bin").exists());
+        assert!(!out2.join(".content.parts").exists());
+        // Wanted again with nothing verified: no file appears.
+        let out3 = dir.path().join("out3");
+        let s = Storage::open(Arc::clone(&info), &out3).unwrap();
+        s.set_wanted(b, false, || unreachable!()).unwrap();
+        s.write_piece(shared, &piece_blocks(&info, &src, shared, BLOCK))
+            .unwrap();
+        s.set_wanted(b, true, || Bitfield::new(g.num_pieces()))
+            .unwrap();
+        assert!(!out3.join("content/sub/b.bin").exists());
+        assert!(!out3.join(".content.parts").exists());
     }
 
     #[test]

@@ -19,10 +19,12 @@ use crate::announce::{self, AnnounceCmd};
 use crate::choker::{self, Candidate};
 use crate::config::{AddTorrentOptions, SessionConfig};
 use crate::dht::SessionDht;
+use crate::file_selection::{self, FilePriority};
 use crate::handle::{Event, Slot, Status};
 use crate::merkle_verify::{Verdict, Verifier};
 use crate::peer;
 use crate::picker::PiecePicker;
+use crate::resume::{self, ResumeState};
 use crate::storage::Storage;
 use crate::verify::HashPool;
 
@@ -42,6 +44,9 @@ pub(crate) enum PeerCmd {
     Cancel(BlockRequest),
     /// Blocks became free again: try to request more.
     Wake,
+    /// Piece priorities changed: check whether the peer is (still)
+    /// interesting, and request.
+    Interest,
     /// Close the connection.
     Disconnect,
 }
@@ -57,6 +62,11 @@ pub(crate) enum DriverCmd {
     Stop(oneshot::Sender<()>),
     /// Every piece is verified.
     Completed,
+    /// Forget what is verified and hash the data again
+    /// (`TorrentHandle::force_recheck`).
+    Recheck,
+    /// New file priorities, one per entry of `Info::files`.
+    Priorities(Vec<FilePriority>),
 }
 
 /// A connected peer, as the torrent sees it.
@@ -153,6 +163,10 @@ pub(crate) struct TorrentShared {
     pub(crate) epoch: Instant,
     /// Piece hashes (SHA-1, BEP 52 merkle trees) and hashing time.
     pub(crate) verifier: Verifier,
+    /// Where resume data is kept, and its saves.
+    pub(crate) resume: ResumeState,
+    /// The priority of each entry of `Info::files`, as last asked for.
+    pub(crate) file_priorities: Mutex<Vec<FilePriority>>,
     /// The session's DHT, unless it is off or the torrent is private
     /// (BEP 27): the DHT bit and `port` messages on connections.
     pub(crate) dht: Option<SessionDht>,
@@ -181,17 +195,17 @@ impl TorrentShared {
     }
 
     pub(crate) fn set_status(&self, status: Status) {
-        let changed = self.status.send_if_modified(|s| {
+        // The event goes out while the watch is still locked, so whoever
+        // sees the new status (and then subscribes) does not get it too.
+        self.status.send_if_modified(|s| {
             if *s == status {
                 false
             } else {
                 *s = status.clone();
+                self.emit(Event::StatusChanged(status));
                 true
             }
         });
-        if changed {
-            self.emit(Event::StatusChanged(status));
-        }
     }
 
     /// Queues a complete piece for hashing and, if it passes, writing.
@@ -237,6 +251,7 @@ impl TorrentShared {
     /// completion.
     fn piece_checked(&self, piece: PieceIndex, ok: bool, contributors: &[PeerKey]) {
         let mut st = self.lock();
+        let wanted = st.picker.priority(piece.get()) > 0;
         st.picker.piece_checked(piece, ok);
         if ok {
             for p in st.peers.values() {
@@ -247,8 +262,10 @@ impl TorrentShared {
                     p.trust = (p.trust + 1).min(8);
                 }
             }
-            let complete = st.picker.is_complete();
+            // The last wanted piece finishes the download.
+            let complete = wanted && st.picker.is_finished();
             drop(st);
+            tracing::debug!(piece = piece.get(), "piece verified");
             self.emit(Event::PieceVerified { piece: piece.get() });
             if complete {
                 let _ = self.cmd_tx.send(DriverCmd::Completed);
@@ -394,6 +411,7 @@ pub(crate) fn new_shared(
     hasher: HashPool,
     registry: Weak<Registry>,
     slot: &Slot,
+    file_priorities: Vec<FilePriority>,
     dht: Option<SessionDht>,
 ) -> (Arc<TorrentShared>, mpsc::UnboundedReceiver<DriverCmd>) {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
@@ -415,6 +433,7 @@ pub(crate) fn new_shared(
     let max_unverified = config
         .max_unverified_bytes
         .max(2 * hasher.threads() as u64 * u64::from(geometry.piece_length()));
+    let resume = ResumeState::new(resume::resume_path(&config, &opts, &info.info_hash()));
     let shared = Arc::new(TorrentShared {
         info_hash: info.info_hash(),
         trackers,
@@ -446,47 +465,13 @@ pub(crate) fn new_shared(
         max_unverified,
         epoch: Instant::now(),
         verifier: Verifier::new(&info),
+        resume,
+        file_priorities: Mutex::new(file_priorities),
         dht,
         opts,
         info,
     });
     (shared, cmd_rx)
-}
-
-/// Hashes the data already on disk with every hashing thread and marks the
-/// pieces that pass. Pieces only in freshly created files are skipped.
-async fn check_existing(shared: &Arc<TorrentShared>) -> u32 {
-    let g = *shared.info.geometry();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut queued = 0u32;
-    for piece in g.pieces() {
-        if shared.storage.piece_is_fresh(piece) {
-            continue;
-        }
-        queued += 1;
-        let shared = Arc::clone(shared);
-        let tx = tx.clone();
-        shared.hasher.clone().submit(move || {
-            let mut buf = vec![0u8; g.piece_len(piece) as usize];
-            let ok = shared.storage.read(piece, 0, &mut buf).is_ok() && {
-                let blocks = [Bytes::from(buf)];
-                shared.verifier.verify(&shared.info, piece, &blocks) == Verdict::Pass
-            };
-            let _ = tx.send((piece, ok));
-        });
-    }
-    drop(tx);
-    let mut good = 0;
-    for _ in 0..queued {
-        let Some((piece, ok)) = rx.recv().await else {
-            break;
-        };
-        if ok {
-            shared.lock().picker.mark_have(piece);
-            good += 1;
-        }
-    }
-    good
 }
 
 /// The torrent's driver: runs until the torrent is stopped.
@@ -495,15 +480,25 @@ pub(crate) async fn run_driver(
     mut cmd_rx: mpsc::UnboundedReceiver<DriverCmd>,
 ) {
     shared.set_status(Status::Checking);
-    let good = check_existing(&shared).await;
-    shared.emit(Event::Checked { pieces: good });
-    tracing::info!(
-        name = shared.info.name(),
-        pieces = good,
-        "checked existing data"
-    );
+    // Skipped files first (their bytes may be in the part file), then
+    // the check, then wanted files take their verified bytes back.
+    let prios = shared.file_priorities_now();
+    shared.lock().picker.set_sequential(shared.opts.sequential);
+    if let Err(e) = file_selection::apply(&shared, prios.clone(), false).await {
+        tracing::warn!(%e, "applying file priorities");
+    }
+    let checked = resume::startup_check(&shared).await;
+    report_check(&shared, checked);
+    if let Err(e) = file_selection::apply(&shared, prios, true).await {
+        tracing::warn!(%e, "applying file priorities");
+    }
 
-    let complete = shared.lock().picker.is_complete();
+    let complete = shared.lock().picker.is_finished();
+    if complete {
+        if let Err(e) = shared.create_wanted_empty_files().await {
+            tracing::warn!(%e, "creating empty files");
+        }
+    }
     let mut paused = shared.opts.paused;
     let working = |complete: bool| {
         if complete {
@@ -522,7 +517,7 @@ pub(crate) async fn run_driver(
         working(complete)
     });
     let finished_without_seeding =
-        |s: &TorrentShared| s.lock().picker.is_complete() && !s.opts.seed;
+        |s: &TorrentShared| s.lock().picker.is_finished() && !s.opts.seed;
     shared.lock().closed = paused || finished_without_seeding(&shared);
 
     let announcer = if shared.opts.trackers && !shared.trackers.is_empty() {
@@ -540,6 +535,12 @@ pub(crate) async fn run_driver(
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let every = shared
+        .config
+        .resume_save_interval
+        .max(Duration::from_millis(1));
+    let mut save_tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    save_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks: u64 = 0;
     let mut last = (0u64, 0u64, Instant::now());
     loop {
@@ -568,12 +569,13 @@ pub(crate) async fn run_driver(
                             shared.disconnect_all();
                             tell(AnnounceCmd::Pause);
                             shared.set_status(Status::Paused);
+                            resume::save_now(&shared).await;
                         }
                     }
                     DriverCmd::Resume => {
                         if paused {
                             paused = false;
-                            let complete = shared.lock().picker.is_complete();
+                            let complete = shared.lock().picker.is_finished();
                             shared.lock().closed = finished_without_seeding(&shared);
                             let now = Instant::now();
                             for k in shared.lock().known.values_mut() {
@@ -585,6 +587,14 @@ pub(crate) async fn run_driver(
                         }
                     }
                     DriverCmd::Completed => {
+                        if !shared.lock().picker.is_finished() {
+                            // More files were wanted meanwhile.
+                            continue;
+                        }
+                        if let Err(e) = shared.create_wanted_empty_files().await {
+                            shared.set_status(Status::Failed(e.to_string()));
+                            continue;
+                        }
                         if shared.opts.sync_on_completion {
                             let storage = Arc::clone(&shared.storage);
                             if let Ok(Err(e)) = tokio::task::spawn_blocking(move || storage.sync()).await {
@@ -593,8 +603,11 @@ pub(crate) async fn run_driver(
                             }
                         }
                         tracing::info!(name = shared.info.name(), "download complete");
+                        resume::save_now(&shared).await;
                         shared.emit(Event::Completed);
-                        tell(AnnounceCmd::Completed);
+                        if shared.lock().picker.is_complete() {
+                            tell(AnnounceCmd::Completed);
+                        }
                         if shared.opts.seed {
                             // Connections to other seeds are kept (new ones
                             // are refused): they carry PeX.
@@ -605,9 +618,57 @@ pub(crate) async fn run_driver(
                             shared.set_status(Status::Finished);
                         }
                     }
+                    DriverCmd::Recheck => {
+                        shared.lock().closed = true;
+                        shared.disconnect_all();
+                        shared.set_status(Status::Checking);
+                        let checked = resume::recheck(&shared).await;
+                        report_check(&shared, checked);
+                        let complete = shared.lock().picker.is_finished();
+                        if complete {
+                            if let Err(e) = shared.create_wanted_empty_files().await {
+                                tracing::warn!(%e, "creating empty files");
+                            }
+                        }
+                        shared.lock().closed = paused || finished_without_seeding(&shared);
+                        shared.set_status(if paused { Status::Paused } else { working(complete) });
+                        if !paused {
+                            let now = Instant::now();
+                            for k in shared.lock().known.values_mut() {
+                                k.next_attempt = now;
+                            }
+                            connect_more(&shared);
+                        }
+                    }
+                    DriverCmd::Priorities(prios) => {
+                        let was = shared.lock().picker.is_finished();
+                        if let Err(e) = file_selection::apply(&shared, prios, true).await {
+                            shared.set_status(Status::Failed(e.to_string()));
+                            continue;
+                        }
+                        let now = shared.lock().picker.is_finished();
+                        if was && !now && !paused {
+                            // Wants more: download again.
+                            shared.lock().closed = false;
+                            let at = Instant::now();
+                            for k in shared.lock().known.values_mut() {
+                                k.next_attempt = at;
+                            }
+                            shared.set_status(Status::Downloading);
+                            connect_more(&shared);
+                        } else if !was && now {
+                            let _ = shared.cmd_tx.send(DriverCmd::Completed);
+                        } else if now {
+                            // An empty file wanted again, say.
+                            if let Err(e) = shared.create_wanted_empty_files().await {
+                                shared.set_status(Status::Failed(e.to_string()));
+                            }
+                        }
+                    }
                     DriverCmd::Stop(ack) => {
                         shared.lock().closed = true;
                         shared.disconnect_all();
+                        resume::save_now(&shared).await;
                         if let Some(a) = &announcer {
                             let (tx, rx) = oneshot::channel();
                             let _ = a.send(AnnounceCmd::Stop(tx));
@@ -622,6 +683,7 @@ pub(crate) async fn run_driver(
                     }
                 }
             }
+            _ = save_tick.tick() => resume::save_if_changed(&shared).await,
             _ = tick.tick() => {
                 ticks += 1;
                 // Rates: exponential average over about 5 s.
@@ -645,6 +707,42 @@ pub(crate) async fn run_driver(
             }
         }
     }
+}
+
+impl TorrentShared {
+    /// A copy of the file priorities.
+    fn file_priorities_now(&self) -> Vec<FilePriority> {
+        self.file_priorities
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Creates the empty files that are not skipped.
+    async fn create_wanted_empty_files(self: &Arc<Self>) -> Result<(), crate::Error> {
+        let prios = self.file_priorities_now();
+        let storage = Arc::clone(&self.storage);
+        tokio::task::spawn_blocking(move || {
+            storage.create_empty_files(|i| prios.get(i) != Some(&FilePriority::Skip))
+        })
+        .await
+        .map_err(|e| crate::Error::io("create empty files", std::io::Error::other(e)))?
+    }
+}
+
+/// Tells what a check found: [`Event::Checked`] and a log line.
+fn report_check(shared: &TorrentShared, checked: resume::Checked) {
+    shared.emit(Event::Checked {
+        pieces: checked.good,
+    });
+    tracing::info!(
+        name = shared.info.name(),
+        pieces = checked.good,
+        trusted = checked.trusted,
+        hashed = checked.hashed,
+        read = shared.storage.disk_stats().read,
+        "checked existing data"
+    );
 }
 
 /// Starts connections to known peers until the torrent's limit.
@@ -687,7 +785,7 @@ fn connect_more(shared: &Arc<TorrentShared>) {
 /// optimistic unchoke when `rotate`.
 fn rechoke(shared: &Arc<TorrentShared>, rotate: bool) {
     let mut st = shared.lock();
-    let seeding = st.picker.is_complete();
+    let seeding = st.picker.is_finished();
     let cands: Vec<Candidate> = st
         .peers
         .iter()

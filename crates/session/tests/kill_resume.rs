@@ -17,15 +17,22 @@
 //!
 //! Without python3-libtorrent the test prints `SKIPPED: python3-libtorrent
 //! not installed` and returns, unless `CI=true`, when it fails.
+//!
+//! With resume data (issue #15): kills during frequent saves never leave a
+//! resume file that claims a piece whose bytes are not on disk, and a
+//! second run of the same command on a finished folder reads none of its
+//! data.
 
 mod common;
 
+use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use seedbed_metainfo::{TorrentBuilder, TorrentVersion};
+use sha1::Digest;
 use tokio::time::timeout;
 
 /// Building the example may compile the root package's dev-dependencies.
@@ -119,11 +126,17 @@ fn strip_ansi(s: &str) -> String {
 
 /// `pieces=N` of the engine's "checked existing data" log line.
 fn checked_pieces(lines: &[String]) -> Option<u32> {
+    checked_field(lines, "pieces").and_then(|n| u32::try_from(n).ok())
+}
+
+/// The number `key=N` of the engine's "checked existing data" log line.
+fn checked_field(lines: &[String], key: &str) -> Option<u64> {
+    let key = format!(" {key}=");
     lines.iter().map(|l| strip_ansi(l)).find_map(|l| {
         if !l.contains("checked existing data") {
             return None;
         }
-        let rest = &l[l.find("pieces=")? + "pieces=".len()..];
+        let rest = &l[l.find(&key)? + key.len()..];
         let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
         digits.parse().ok()
     })
@@ -266,6 +279,257 @@ async fn kill_nine_halfway_then_resume() {
         );
 
         assert_eq!(common::sha1_tree(&content), common::sha1_tree(&out));
+        drop(seeder);
+    })
+    .await
+    .expect("test took too long");
+}
+
+/// The `download` example's command for `torrent` into `out` from `peer`,
+/// on loopback, without trackers, logging at info level.
+fn download_command(exe: &Path, torrent: &Path, out: &Path, peer: SocketAddr) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.arg("--torrent")
+        .arg(torrent)
+        .arg("--output-directory")
+        .arg(out)
+        .args(["--peer", &peer.to_string()])
+        .args(["--no-trackers", "--no-dht", "--listen", "127.0.0.1:0"])
+        .args(["--peer-timeout", "60"])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// Runs `cmd` to its end; returns its log lines (it must exit 0).
+async fn run_to_end(what: &str, cmd: Command) -> (Vec<String>, Duration) {
+    let started = Instant::now();
+    let mut child = common::ChildGuard::spawn(what, cmd);
+    let status = child.wait_exit(TEST_TIME).await;
+    let took = started.elapsed();
+    assert!(status.success(), "{what}: {status}\n{}", child.tail());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    (child.stderr_lines(), took)
+}
+
+/// The same `download` command twice: the second run, on the finished
+/// folder, trusts the resume data the first saved and reads none of the
+/// data; with `--no-resume` a third run reads all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_run_on_a_finished_folder_reads_nothing() {
+    let exe = timeout(
+        BUILD_TIME + Duration::from_secs(30),
+        build_download_example(),
+    )
+    .await
+    .expect("building the example took too long");
+    timeout(TEST_TIME, async {
+        let f = common::Fixture::v1();
+        let (seeder, _) = common::our_seeder(&f.torrent, f.src()).await;
+        let peer = seeder.listen_addr().unwrap();
+        let total = f.torrent.info().geometry().total_length();
+        let n = u64::from(f.torrent.info().geometry().num_pieces());
+        let cmd = || download_command(&exe, &f.file, f.dst(), peer);
+
+        let (first, took) = run_to_end("first download", cmd()).await;
+        assert_eq!(checked_field(&first, "pieces"), Some(0));
+        f.assert_downloaded();
+        let resume = f
+            .dst()
+            .join(".seedbed")
+            .join(format!("{}.resume", f.torrent.info_hash().to_hex()));
+        assert!(resume.exists(), "resume data in the output folder");
+        println!("first run: {:.2} s", took.as_secs_f64());
+
+        let (second, took) = run_to_end("second download", cmd()).await;
+        assert_eq!(checked_field(&second, "pieces"), Some(n));
+        assert_eq!(checked_field(&second, "trusted"), Some(n));
+        assert_eq!(checked_field(&second, "read"), Some(0), "nothing read");
+        println!(
+            "second run on the finished folder: {:.2} s, 0 bytes read",
+            took.as_secs_f64()
+        );
+
+        let mut without = cmd();
+        without.arg("--no-resume");
+        let (third, took) = run_to_end("download --no-resume", without).await;
+        assert_eq!(checked_field(&third, "pieces"), Some(n));
+        assert_eq!(
+            checked_field(&third, "read"),
+            Some(total),
+            "everything hashed"
+        );
+        println!(
+            "--no-resume: {:.2} s, {total} bytes read",
+            took.as_secs_f64()
+        );
+        f.assert_downloaded();
+        seeder.shutdown().await;
+    })
+    .await
+    .expect("test took too long");
+}
+
+/// Every piece `resume` (if there is one) claims hashes right from what is
+/// on disk under `out`. Returns how many pieces it claims.
+fn claims_hold(torrent: &seedbed_metainfo::Torrent, out: &Path, resume: &Path) -> u32 {
+    let Ok(bytes) = std::fs::read(resume) else {
+        return 0;
+    };
+    let info = std::sync::Arc::new(torrent.info().clone());
+    let n = info.geometry().num_pieces();
+    let data = seedbed_session::ResumeData::decode(&bytes, n, info.files().len())
+        .expect("a resume file is whole: written atomically");
+    let storage = seedbed_session::Storage::open(std::sync::Arc::clone(&info), out).unwrap();
+    for p in data.pieces.iter_set() {
+        let piece = info.geometry().piece(p).unwrap();
+        let mut buf = vec![0u8; info.geometry().piece_len(piece) as usize];
+        storage
+            .read(piece, 0, &mut buf)
+            .unwrap_or_else(|e| panic!("piece {p} claimed but unreadable: {e}"));
+        let hash: [u8; 20] = sha1::Sha1::digest(&buf).into();
+        assert_eq!(
+            Some(&hash),
+            info.piece_hash_v1(piece),
+            "piece {p} claimed by the resume data but not on disk"
+        );
+    }
+    data.pieces.count_ones()
+}
+
+/// How many pieces the resume data at `resume` claims whose files are all
+/// unchanged on disk under `out` (same size and time as recorded).
+fn unchanged_claims(torrent: &seedbed_metainfo::Torrent, out: &Path, resume: &Path) -> u32 {
+    let Ok(bytes) = std::fs::read(resume) else {
+        return 0;
+    };
+    let info = torrent.info();
+    let data = seedbed_session::ResumeData::decode(
+        &bytes,
+        info.geometry().num_pieces(),
+        info.files().len(),
+    )
+    .expect("a resume file is whole");
+    let unchanged: Vec<bool> = info
+        .files()
+        .iter()
+        .zip(&data.files)
+        .map(|(f, recorded)| {
+            let now = seedbed_session::FileStamp::of_path(&f.path().to_path_buf_under(out));
+            recorded.is_some() && now == *recorded && now.map(|s| s.size) == Some(f.length())
+        })
+        .collect();
+    data.pieces
+        .iter_set()
+        .filter(|&p| {
+            let piece = info.geometry().piece(p).unwrap();
+            info.piece_spans(piece).all(|span| unchanged[span.file])
+        })
+        .count() as u32
+}
+
+/// Kill -9 the `download` example again and again while it saves resume
+/// data every 5 ms (so kills land during saves): after each kill the
+/// resume file is whole and every piece it claims is on disk; the runs
+/// go on from what earlier ones saved and the last one finishes with the
+/// right data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kills_during_resume_saves_never_claim_missing_pieces() {
+    if !common::have_libtorrent() {
+        return;
+    }
+    let exe = timeout(
+        BUILD_TIME + Duration::from_secs(30),
+        build_download_example(),
+    )
+    .await
+    .expect("building the example took too long");
+    timeout(TEST_TIME, async {
+        let src = tempfile::tempdir().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        let base = src.path().join("small");
+        std::fs::create_dir_all(base.join("d")).unwrap();
+        std::fs::write(base.join("one.bin"), common::data(21, 2_500_000)).unwrap();
+        std::fs::write(base.join("d/two.bin"), common::data(22, 1_700_001)).unwrap();
+        std::fs::write(base.join("three.bin"), common::data(23, 999)).unwrap();
+        let file = src.path().join("small.torrent");
+        // Small pieces: many verified per second, so many saves.
+        let created = TorrentBuilder::new(TorrentVersion::V1)
+            .piece_length(16 * 1024)
+            .build_from_path(&base, |_, _| {})
+            .unwrap();
+        std::fs::write(&file, created.as_bytes()).unwrap();
+        let torrent = created.to_torrent().unwrap();
+        let (seeder, addr) =
+            common::lt_seed(&file, src.path(), 1_000_000, Duration::from_secs(60)).await;
+        let resume = dst
+            .path()
+            .join(".seedbed")
+            .join(format!("{}.resume", torrent.info_hash().to_hex()));
+        let tmp = resume.with_file_name(format!(
+            "{}.tmp",
+            resume.file_name().unwrap().to_string_lossy()
+        ));
+        let cmd = || {
+            let mut c = download_command(&exe, &file, dst.path(), addr);
+            c.args(["--resume-interval", "0.005", "--sparse"]);
+            c
+        };
+        let mut during_save = 0;
+        let mut kills = 0;
+        let mut claimed = Vec::new();
+        while kills < 12 && (kills < 4 || during_save == 0) {
+            // A temporary file left by the last kill is overwritten by the
+            // next save; remove it so that only a new one counts.
+            let _ = std::fs::remove_file(&tmp);
+            let mut run = common::ChildGuard::spawn("download example", cmd());
+            // Let it run a while (600-900 ms), then kill it as soon as a
+            // save has its temporary file open (or 300 ms later anyway).
+            let wait = 600 + (kills * 97) % 300;
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+            let aim = Instant::now() + Duration::from_millis(300);
+            while !tmp.exists() && Instant::now() < aim {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            if run.exited().is_some() {
+                break;
+            }
+            run.kill();
+            kills += 1;
+            if tmp.exists() {
+                during_save += 1;
+            }
+            claimed.push(claims_hold(&torrent, dst.path(), &resume));
+        }
+        println!(
+            "{kills} kills, {during_save} during a save (a temporary file left); pieces claimed after each: {claimed:?}"
+        );
+        assert!(kills >= 4, "the download ended too soon to test kills");
+        assert!(during_save > 0, "no kill landed during a save");
+        assert!(
+            claimed.windows(2).any(|w| w[1] > w[0]),
+            "later runs go on from what earlier ones saved: {claimed:?}"
+        );
+        // The final run trusts the claimed pieces whose files are as the
+        // resume data recorded them (a kill right after a write changes a
+        // file, whose pieces are then hashed instead).
+        let trustworthy = unchanged_claims(&torrent, dst.path(), &resume);
+        let (last, _) = run_to_end("final download", cmd()).await;
+        println!("final run: {trustworthy} claimed pieces in unchanged files");
+        assert_eq!(
+            checked_field(&last, "trusted"),
+            Some(u64::from(trustworthy)),
+            "resume data used"
+        );
+        // Every claimed piece is on disk, so the check finds at least those.
+        let last_claims = u64::from(*claimed.last().unwrap());
+        assert!(checked_field(&last, "pieces").unwrap_or(0) >= last_claims);
+        assert_eq!(common::sha1_tree(&base), common::sha1_tree(&dst.path().join("small")));
+        assert!(!tmp.exists(), "the last save finished");
+        assert_eq!(
+            claims_hold(&torrent, dst.path(), &resume),
+            torrent.info().geometry().num_pieces()
+        );
         drop(seeder);
     })
     .await
