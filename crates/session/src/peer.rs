@@ -13,8 +13,9 @@ use futures_util::{SinkExt, StreamExt};
 use seedbed_metainfo::BLOCK_SIZE;
 use seedbed_peer_wire::{
     allowed_fast_set, metadata_piece_count, Bitfield, Block, BlockRequest, ExtendedHandshake,
-    ExtensionIds, Handshake, HandshakeCodec, HandshakeEvent, Message, MessageCodec,
-    MetadataMessage, PexFlags, PexMessage, Reserved, METADATA_PIECE_LEN, UT_METADATA, UT_PEX,
+    ExtensionIds, Handshake, HandshakeCodec, HandshakeEvent, HandshakePrefix, Message,
+    MessageCodec, MetadataMessage, PexFlags, PexMessage, Reserved, METADATA_PIECE_LEN, UT_METADATA,
+    UT_PEX,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -23,6 +24,7 @@ use tokio_util::codec::Framed;
 
 use crate::encryption::{dial, PeerStream};
 use crate::error::Error;
+use crate::hash_exchange::{self, PeerHashes};
 use crate::picker::Received;
 use crate::torrent::{DriverCmd, PeerCmd, PeerKey, PieceBuffer, State, TorrentShared};
 
@@ -65,14 +67,21 @@ const PEX_MAX: usize = 50;
 
 type PeerFramed = Framed<PeerStream, MessageCodec>;
 
-fn our_handshake(shared: &TorrentShared) -> Handshake {
-    // BEP 5: the DHT bit says we run a DHT node (and send `port`).
-    let reserved = if shared.dht.is_some() {
+/// Our reserved bits: [`OUR_RESERVED`], and the DHT bit when we run a DHT
+/// node for this torrent (BEP 5: we then send `port`).
+fn our_reserved(shared: &TorrentShared) -> Reserved {
+    if shared.dht.is_some() {
         OUR_RESERVED.with(Reserved::DHT)
     } else {
         OUR_RESERVED
-    };
-    Handshake::new(shared.info_hash, shared.peer_id).with_reserved(reserved)
+    }
+}
+
+/// Our handshake when dialling: the torrent's wire hash, and for a hybrid
+/// the v2 upgrade bit (`upgrade.rs`).
+fn our_handshake(shared: &TorrentShared) -> Handshake {
+    Handshake::new(shared.info_hash, shared.peer_id)
+        .with_reserved(shared.upgrade_bits(our_reserved(shared)))
 }
 
 /// Dials `addr`, handshakes and runs the connection until it ends.
@@ -86,7 +95,8 @@ pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
             return;
         }
     };
-    if theirs.info_hash != shared.info_hash || theirs.peer_id == shared.peer_id {
+    // A hybrid's peer may answer our v1 hash with its v2 hash (upgrade).
+    if !shared.accepts_hash(&theirs.info_hash) || theirs.peer_id == shared.peer_id {
         tracing::debug!(%addr, "wrong info hash or our own peer id");
         shared.connect_failed(addr);
         return;
@@ -98,14 +108,21 @@ pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
 
 /// Completes an incoming connection whose first 48 bytes named this
 /// torrent: answers with our handshake, reads the peer id, runs it.
+///
+/// `prefix` is what the peer sent: its info hash (our v1 or truncated v2
+/// hash) and reserved bits. We answer with the same hash, or with the v2
+/// hash when a hybrid's v1 hash came with the upgrade bit (BEP 52).
 pub(crate) async fn accept(
     shared: Arc<TorrentShared>,
     mut framed: Framed<PeerStream, HandshakeCodec>,
     addr: SocketAddr,
+    prefix: HandshakePrefix,
 ) {
     let t = shared.config.connect_timeout;
+    let agreed = shared.answer_hash(&prefix.info_hash, prefix.reserved);
     let attempt = async {
-        framed.send(our_handshake(&shared)).await?;
+        let ours = Handshake::new(agreed, shared.peer_id).with_reserved(our_reserved(&shared));
+        framed.send(ours).await?;
         loop {
             match framed.next().await {
                 Some(Ok(HandshakeEvent::Complete(hs))) => return Ok::<_, Error>(hs),
@@ -120,10 +137,13 @@ pub(crate) async fn accept(
             }
         }
     };
-    let theirs = match timeout(t, attempt).await {
+    let mut theirs = match timeout(t, attempt).await {
         Ok(Ok(hs)) => hs,
         _ => return,
     };
+    // The hash both ends use from now on (it decides whether the
+    // connection speaks v2).
+    theirs.info_hash = agreed;
     if theirs.peer_id == shared.peer_id {
         return;
     }
@@ -149,6 +169,7 @@ async fn run(
         Err(e) => tracing::debug!(%addr, %e, "peer dropped"),
     }
     let outstanding: Vec<BlockRequest> = conn.outstanding.keys().copied().collect();
+    hash_exchange::release(&shared, key, &mut conn.hashes);
     shared.unregister_peer(key, outstanding.into_iter());
 }
 
@@ -193,6 +214,8 @@ struct Conn {
     pex_next: Instant,
     /// Peers named in our PeX messages so far.
     pex_sent: HashSet<SocketAddr>,
+    /// BEP 52 hash exchange with this peer (`hash_exchange.rs`).
+    hashes: PeerHashes,
     /// The peer set the DHT bit (BEP 5): it gets our `port` message.
     their_dht: bool,
     /// The peer's `port` message was handled (only the first one is).
@@ -213,6 +236,7 @@ impl Conn {
         let extended = theirs.reserved.extension_protocol();
         let num_pieces = shared.info.geometry().num_pieces();
         let private = shared.info.is_private();
+        let speaks_v2 = shared.speaks_v2(&theirs.info_hash);
         let mut ids = ExtensionIds::new();
         ids.register(UT_METADATA, crate::metadata::OUR_UT_METADATA);
         if !private {
@@ -248,6 +272,7 @@ impl Conn {
             private,
             pex_next: now + PEX_FIRST,
             pex_sent: HashSet::new(),
+            hashes: PeerHashes::new(speaks_v2),
             their_dht: theirs.reserved.dht(),
             port_seen: false,
         }
@@ -292,6 +317,7 @@ impl Conn {
                 }
             }
             self.request_more().await?;
+            self.request_hashes().await?;
             self.serve();
             if self.dirty {
                 SinkExt::<Message>::flush(&mut self.framed).await?;
@@ -440,9 +466,18 @@ impl Conn {
                 }
             }
             Message::Extended { id, payload } => self.on_extension(id, &payload).await?,
+            Message::HashRequest(r) => {
+                let answer = hash_exchange::answer(&self.shared, r, !self.am_choking).await;
+                self.send(answer).await?;
+            }
+            Message::Hashes(h) => {
+                hash_exchange::on_hashes(&self.shared, self.key, self.addr, &mut self.hashes, &h)?;
+            }
+            Message::HashReject(r) => {
+                hash_exchange::on_reject(&self.shared, self.key, &mut self.hashes, &r);
+            }
             Message::Port(port) => self.on_port(port).await,
-            // Suggestions and v2 hash messages are not used by this engine
-            // yet.
+            // Suggestions are not used by this engine yet.
             _ => {}
         }
         Ok(true)
@@ -493,10 +528,11 @@ impl Conn {
 
     async fn on_request(&mut self, r: BlockRequest) -> Result<(), Error> {
         let g = *self.shared.info.geometry();
-        let valid = g
+        let valid = (g
             .piece(r.piece)
             .and_then(|p| g.block(p, r.begin, r.length))
             .is_some()
+            || self.shared.v2_tail_block(&r))
             && r.length <= BLOCK_SIZE
             && self.shared.lock().picker.has_piece(r.piece);
         let allowed = !self.am_choking || self.allowed_ours.contains(&r.piece);
@@ -830,10 +866,18 @@ impl Conn {
             };
             picker.set_clock(now.duration_since(self.shared.epoch).as_millis() as u64);
             let outstanding = &self.outstanding;
+            // v2-only: only pieces whose hash is known (merkle_verify.rs).
+            let gated = self
+                .shared
+                .verifier
+                .v2
+                .as_ref()
+                .and_then(|v| v.pickable(&p.has));
+            let has = gated.as_ref().unwrap_or(&p.has);
             if self.peer_choking {
                 let mut allowed = Bitfield::new(self.num_pieces);
                 for &piece in &self.allowed_theirs {
-                    if p.has.get(piece) {
+                    if has.get(piece) {
                         allowed.set(piece, true);
                     }
                 }
@@ -847,7 +891,7 @@ impl Conn {
                 );
             } else {
                 picker.pick(
-                    &p.has,
+                    has,
                     want,
                     dups,
                     |r| outstanding.contains_key(r),
@@ -862,6 +906,15 @@ impl Conn {
             self.send(Message::Request(*r)).await?;
         }
         self.scratch = picked;
+        Ok(())
+    }
+
+    /// Asks the peer for piece layers we lack (BEP 52, `hash_exchange.rs`).
+    async fn request_hashes(&mut self) -> Result<(), Error> {
+        let now = Instant::now();
+        for r in hash_exchange::next_requests(&self.shared, self.key, &mut self.hashes, now) {
+            self.send(Message::HashRequest(r)).await?;
+        }
         Ok(())
     }
 
@@ -880,9 +933,11 @@ impl Conn {
                 .map(|r| {
                     let mut buf = BytesMut::zeroed(r.length as usize);
                     let piece = g.piece(r.piece).expect("validated request");
+                    // A v2 tail block past the torrent's end reads as zeros.
+                    let n = g.piece_len(piece).saturating_sub(r.begin).min(r.length);
                     let res = shared
                         .storage
-                        .read(piece, r.begin, &mut buf)
+                        .read(piece, r.begin, &mut buf[..n as usize])
                         .map(|()| buf.freeze());
                     (r, res)
                 })

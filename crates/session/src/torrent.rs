@@ -21,11 +21,12 @@ use crate::config::{AddTorrentOptions, SessionConfig};
 use crate::dht::SessionDht;
 use crate::file_selection::{self, FilePriority};
 use crate::handle::{Event, Slot, Status};
+use crate::merkle_verify::{Verdict, Verifier};
 use crate::peer;
 use crate::picker::PiecePicker;
 use crate::resume::{self, ResumeState};
 use crate::storage::Storage;
-use crate::verify::{sha1_blocks, HashPool};
+use crate::verify::HashPool;
 
 /// The engine's key for one peer connection.
 pub(crate) type PeerKey = u64;
@@ -160,6 +161,8 @@ pub(crate) struct TorrentShared {
     pub(crate) max_unverified: u64,
     /// Zero of the picker's clock (`PiecePicker::set_clock`).
     pub(crate) epoch: Instant,
+    /// Piece hashes (SHA-1, BEP 52 merkle trees) and hashing time.
+    pub(crate) verifier: Verifier,
     /// Where resume data is kept, and its saves.
     pub(crate) resume: ResumeState,
     /// The priority of each entry of `Info::files`, as last asked for.
@@ -216,8 +219,13 @@ impl TorrentShared {
         let len = u64::from(self.info.geometry().piece_len(piece));
         self.unverified.fetch_add(len, Ordering::Relaxed);
         self.hasher.submit(move || {
-            let expected = shared.info.piece_hash_v1(piece);
-            let mut ok = expected.is_some_and(|h| *h == sha1_blocks(&blocks));
+            let verdict = shared.verifier.verify(&shared.info, piece, &blocks);
+            if verdict == Verdict::Inconsistent {
+                shared.unverified.fetch_sub(len, Ordering::Relaxed);
+                shared.inconsistent_hashes(piece);
+                return;
+            }
+            let mut ok = verdict == Verdict::Pass;
             if ok {
                 if let Err(e) = shared.storage.write_piece(piece, &blocks) {
                     tracing::error!(%e, "writing piece {piece}");
@@ -456,6 +464,7 @@ pub(crate) fn new_shared(
         unverified: AtomicU64::new(0),
         max_unverified,
         epoch: Instant::now(),
+        verifier: Verifier::new(&info),
         resume,
         file_priorities: Mutex::new(file_priorities),
         dht,
@@ -666,7 +675,7 @@ pub(crate) async fn run_driver(
                             let _ = tokio::time::timeout(shared.config.tracker_timeout, rx).await;
                         }
                         if let Some(reg) = shared.registry.upgrade() {
-                            reg.lock().unwrap_or_else(|e| e.into_inner()).remove(&shared.info_hash);
+                            shared.leave_registry(&mut reg.lock().unwrap_or_else(|e| e.into_inner()));
                         }
                         shared.set_status(Status::Stopped);
                         let _ = ack.send(());
