@@ -128,7 +128,14 @@ pub(crate) async fn run(args: DownloadArgs) -> Result<(), Error> {
     let info_hash = handle.info_hash().to_string();
     print!(
         "{}",
-        render_summary(&handle.name(), &info_hash, &s, started.elapsed(), args.json)
+        render_summary(
+            &handle.name(),
+            &info_hash,
+            &s,
+            started.elapsed(),
+            handle.hashing_time(),
+            args.json
+        )
     );
     if args.seed {
         eprintln!("seeding; press Ctrl-C to stop");

@@ -92,7 +92,7 @@ pub struct DownloadArgs {
     pub dht: crate::dht::DhtFlags,
     /// Print the final summary as one JSON object (`name`, `info_hash`,
     /// `total_bytes`, `pieces`, `downloaded`, `uploaded`, `wasted`,
-    /// `seconds`, `mib_per_second`) instead of text.
+    /// `seconds`, `mib_per_second`, `hashing_seconds`) instead of text.
     #[arg(long)]
     pub json: bool,
     /// Download at most this many bytes of piece payload per second, for
@@ -232,13 +232,17 @@ pub fn give_up(s: &Stats, elapsed: Duration, limit: Duration) -> Option<String> 
 }
 
 /// The summary printed when the download completes; ends with a newline.
+/// `hashing` is the time the session's hashing threads spent checking
+/// pieces (SHA-1, or SHA-256 merkle trees for v2), summed over threads.
 pub fn render_summary(
     name: &str,
     info_hash: &str,
     s: &Stats,
     elapsed: Duration,
+    hashing: Duration,
     json: bool,
 ) -> String {
+    let hashing = hashing.as_secs_f64();
     let secs = elapsed.as_secs_f64();
     let mibs = s.downloaded as f64 / 1_048_576.0 / secs.max(1e-3);
     if json {
@@ -252,11 +256,12 @@ pub fn render_summary(
             "wasted": s.wasted,
             "seconds": (secs * 1000.0).round() / 1000.0,
             "mib_per_second": (mibs * 10.0).round() / 10.0,
+            "hashing_seconds": (hashing * 1000.0).round() / 1000.0,
         });
         return format!("{v}\n");
     }
     format!(
-        "complete: {name} ({} bytes, {} pieces) in {secs:.1} s, {mibs:.1} MiB/s\n",
+        "complete: {name} ({} bytes, {} pieces) in {secs:.1} s, {mibs:.1} MiB/s, hashing {hashing:.2} s\n",
         s.total_bytes, s.num_pieces,
     )
 }

@@ -51,7 +51,8 @@ impl Announcer {
                 .map(|p| u64::from(g.piece_len(p)))
                 .sum()
         };
-        let mut req = AnnounceRequest::new(s.info_hash, s.peer_id, s.listen_port.unwrap_or(0));
+        let mut req =
+            AnnounceRequest::new(s.announce_hash(), s.peer_id, s.listen_port.unwrap_or(0));
         req.uploaded = s.counters.uploaded.load(Ordering::Relaxed);
         req.downloaded = s.counters.downloaded.load(Ordering::Relaxed);
         req.left = g.total_length().saturating_sub(have);

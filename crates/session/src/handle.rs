@@ -134,6 +134,20 @@ pub enum Event {
         /// The piece index.
         piece: u32,
     },
+    /// A hybrid torrent's piece matched one of its hashes (v1 SHA-1, v2
+    /// SHA-256) and not the other: the torrent is bad (BEP 52, "Upgrade
+    /// Path"). The torrent stops with [`Status::Failed`].
+    InconsistentHashes {
+        /// The piece index.
+        piece: u32,
+    },
+    /// A peer sent BEP 52 hashes that do not lead to the file's `pieces
+    /// root`; they were dropped before anything was checked with them, and
+    /// the peer was banned.
+    HashesRejected {
+        /// The peer's address.
+        addr: SocketAddr,
+    },
     /// A peer connection completed its handshake.
     PeerConnected {
         /// The peer's address.
@@ -364,6 +378,14 @@ impl TorrentHandle {
     /// last answered.
     pub fn trackers(&self) -> Vec<TrackerInfo> {
         self.slot.trackers.snapshot()
+    }
+
+    /// Time the hashing threads spent checking this torrent's pieces
+    /// (SHA-1 and SHA-256, at resume and during the download); zero while
+    /// a magnet link's metadata is fetched.
+    pub fn hashing_time(&self) -> std::time::Duration {
+        self.shared()
+            .map_or(std::time::Duration::ZERO, |s| s.verifier.hashing_time())
     }
 
     /// Bytes the torrent's storage read from and wrote to its files since

@@ -1,10 +1,13 @@
 //! A thin BitTorrent engine built on the seedbed protocol crates: it
-//! downloads and seeds v1 and hybrid torrents with real peers.
+//! downloads and seeds v1, v2 and hybrid torrents (BEP 3, BEP 52) with real
+//! peers, from .torrent files and magnet links (`btih` and `btmh`).
 //!
 //! It composes `seedbed-metainfo` (files, pieces), `seedbed-peer-wire`
 //! (handshake, messages, codecs) and `seedbed-tracker-proto` (HTTP and UDP
 //! announces) and adds only engine logic: piece picking (rarest first,
-//! endgame), request pipelining, verification on hashing threads, storage
+//! endgame), request pipelining, verification on hashing threads (SHA-1
+//! pieces, SHA-256 merkle trees per file, piece layers fetched from peers
+//! with BEP 52 `hash request`), storage
 //! with positioned IO (files appear when their first piece is written),
 //! choking, fast resume ([`ResumeData`]: unchanged files are trusted
 //! without reading them), file priorities and a part file for skipped
@@ -53,6 +56,8 @@ mod encryption;
 mod error;
 mod file_selection;
 mod handle;
+mod hash_exchange;
+mod merkle_verify;
 mod metadata;
 mod part_file;
 mod peer;
@@ -67,6 +72,7 @@ mod streaming;
 mod torrent;
 mod tracker_info;
 mod udp;
+mod upgrade;
 mod verify;
 mod wire_io;
 

@@ -1,5 +1,7 @@
 //! Magnet links: fetching the info dictionary from peers with `ut_metadata`
-//! (BEP 9), several peers at once, and checking it against the info hash.
+//! (BEP 9), several peers at once, and checking it against the link's info
+//! hashes: SHA-1 for `btih`, SHA-256 for `btmh` (BEP 52), both when the
+//! link has both.
 //!
 //! `seedbed_peer_wire::MetadataAssembler` is the sans-IO part (which piece
 //! to ask whom, what to accept); `fetch` drives it over TCP connections.
@@ -11,12 +13,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use seedbed_metainfo::{Info, InfoHash, Magnet, PeerId};
+use seedbed_metainfo::{Info, InfoHash, InfoHashV2, Magnet, PeerId};
 use seedbed_peer_wire::{
     ExtendedHandshake, Handshake, Limits, Message, MessageCodec, MetadataAssembler,
     MetadataMessage, Reserved, UT_METADATA,
 };
 use sha1::{Digest, Sha1};
+use sha2::Sha256;
 use tokio::sync::Notify;
 use tokio::time::timeout;
 
@@ -60,7 +63,12 @@ pub(crate) async fn fetch(
     magnet: &Magnet,
     opts: &AddTorrentOptions,
 ) -> Option<(Info, Vec<SocketAddr>)> {
-    let info_hash = magnet.info_hash_v1()?;
+    // The wire hash: v1, or the truncated v2 hash of a `btmh`-only link.
+    let info_hash = magnet.info_hash();
+    let expected = Expected {
+        v1: magnet.info_hash_v1(),
+        v2: magnet.info_hash_v2(),
+    };
     let state = Arc::new(Mutex::new(FetchState::default()));
     let done = Arc::new(Notify::new());
     {
@@ -140,7 +148,10 @@ pub(crate) async fn fetch(
                 );
                 let (peer_id, slot) = (ctx.peer_id, Arc::clone(&ctx.slot));
                 tokio::spawn(async move {
-                    let _ = ask_peer(addr, info_hash, peer_id, &config, &state, &done, &slot).await;
+                    let _ = ask_peer(
+                        addr, info_hash, expected, peer_id, &config, &state, &done, &slot,
+                    )
+                    .await;
                     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
                     st.active.remove(&addr);
                     // Ask again later, backing off: 2, 4, 8 ... 64 s.
@@ -243,11 +254,31 @@ async fn announce_for_peers(
     }
 }
 
+/// The hashes a magnet link names: the assembled info dictionary must have
+/// every one of them (SHA-1 for `btih`, SHA-256 for `btmh`, both for a
+/// hybrid's link).
+#[derive(Clone, Copy, Debug)]
+struct Expected {
+    v1: Option<InfoHash>,
+    v2: Option<InfoHashV2>,
+}
+
+impl Expected {
+    fn matches(&self, info: &[u8]) -> bool {
+        self.v1.is_none_or(|h| Sha1::digest(info).as_slice() == h.0)
+            && self
+                .v2
+                .is_none_or(|h| Sha256::digest(info).as_slice() == h.0)
+    }
+}
+
 /// Asks one peer for metadata pieces until it has nothing more to give or
 /// the dictionary is complete.
+#[allow(clippy::too_many_arguments)]
 async fn ask_peer(
     addr: SocketAddr,
     info_hash: InfoHash,
+    expected: Expected,
     peer_id: PeerId,
     config: &SessionConfig,
     state: &Mutex<FetchState>,
@@ -325,7 +356,7 @@ async fn ask_peer(
                     let asm = st.asm.get_mut(&their_size?)?;
                     if asm.on_data(addr, piece, u64::from(total_size), data).ok()? {
                         let (bytes, peers) = asm.take()?;
-                        if Sha1::digest(&bytes).as_slice() == info_hash.0 {
+                        if expected.matches(&bytes) {
                             st.result = Some(bytes);
                             drop(st);
                             done.notify_one();

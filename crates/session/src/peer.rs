@@ -14,8 +14,9 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use seedbed_metainfo::BLOCK_SIZE;
 use seedbed_peer_wire::{
     allowed_fast_set, metadata_piece_count, Bitfield, Block, BlockRequest, ExtendedHandshake,
-    ExtensionIds, Handshake, HandshakeCodec, HandshakeEvent, Message, MessageDecoder,
-    MetadataMessage, PexFlags, PexMessage, Reserved, METADATA_PIECE_LEN, UT_METADATA, UT_PEX,
+    ExtensionIds, Handshake, HandshakeCodec, HandshakeEvent, HandshakePrefix, Message,
+    MessageDecoder, MetadataMessage, PexFlags, PexMessage, Reserved, METADATA_PIECE_LEN,
+    UT_METADATA, UT_PEX,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -24,6 +25,7 @@ use tokio_util::codec::Framed;
 
 use crate::encryption::{dial, PeerStream};
 use crate::error::Error;
+use crate::hash_exchange::{self, PeerHashes};
 use crate::peer_info::Link;
 use crate::picker::Received;
 use crate::rate_limit;
@@ -80,14 +82,21 @@ const PEX_INTERVAL: Duration = Duration::from_secs(60);
 /// Most peers in one PeX message (BEP 11 suggests at most 50 added).
 const PEX_MAX: usize = 50;
 
-fn our_handshake(shared: &TorrentShared) -> Handshake {
-    // BEP 5: the DHT bit says we run a DHT node (and send `port`).
-    let reserved = if shared.dht.is_some() {
+/// Our reserved bits: [`OUR_RESERVED`], and the DHT bit when we run a DHT
+/// node for this torrent (BEP 5: we then send `port`).
+fn our_reserved(shared: &TorrentShared) -> Reserved {
+    if shared.dht.is_some() {
         OUR_RESERVED.with(Reserved::DHT)
     } else {
         OUR_RESERVED
-    };
-    Handshake::new(shared.info_hash, shared.peer_id).with_reserved(reserved)
+    }
+}
+
+/// Our handshake when dialling: the torrent's wire hash, and for a hybrid
+/// the v2 upgrade bit (`upgrade.rs`).
+fn our_handshake(shared: &TorrentShared) -> Handshake {
+    Handshake::new(shared.info_hash, shared.peer_id)
+        .with_reserved(shared.upgrade_bits(our_reserved(shared)))
 }
 
 /// Dials `addr`, handshakes and runs the connection until it ends.
@@ -107,7 +116,8 @@ pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
         shared.dialled_self(addr);
         return;
     }
-    if theirs.info_hash != shared.info_hash {
+    // A hybrid's peer may answer our v1 hash with its v2 hash (upgrade).
+    if !shared.accepts_hash(&theirs.info_hash) {
         tracing::debug!(%addr, "wrong info hash");
         shared.connect_failed(addr);
         return;
@@ -122,14 +132,21 @@ pub(crate) async fn connect(shared: Arc<TorrentShared>, addr: SocketAddr) {
 
 /// Completes an incoming connection whose first 48 bytes named this
 /// torrent: answers with our handshake, reads the peer id, runs it.
+///
+/// `prefix` is what the peer sent: its info hash (our v1 or truncated v2
+/// hash) and reserved bits. We answer with the same hash, or with the v2
+/// hash when a hybrid's v1 hash came with the upgrade bit (BEP 52).
 pub(crate) async fn accept(
     shared: Arc<TorrentShared>,
     mut framed: Framed<PeerStream, HandshakeCodec>,
     addr: SocketAddr,
+    prefix: HandshakePrefix,
 ) {
     let t = shared.config.connect_timeout;
+    let agreed = shared.answer_hash(&prefix.info_hash, prefix.reserved);
     let attempt = async {
-        framed.send(our_handshake(&shared)).await?;
+        let ours = Handshake::new(agreed, shared.peer_id).with_reserved(our_reserved(&shared));
+        framed.send(ours).await?;
         loop {
             match framed.next().await {
                 Some(Ok(HandshakeEvent::Complete(hs))) => return Ok::<_, Error>(hs),
@@ -144,10 +161,13 @@ pub(crate) async fn accept(
             }
         }
     };
-    let theirs = match timeout(t, attempt).await {
+    let mut theirs = match timeout(t, attempt).await {
         Ok(Ok(hs)) => hs,
         _ => return,
     };
+    // The hash both ends use from now on (it decides whether the
+    // connection speaks v2).
+    theirs.info_hash = agreed;
     if theirs.peer_id == shared.peer_id {
         return;
     }
@@ -207,6 +227,7 @@ async fn run(
         Err(e) => tracing::debug!(%addr, %e, "peer dropped"),
     }
     let outstanding: Vec<BlockRequest> = conn.outstanding.keys().copied().collect();
+    hash_exchange::release(&shared, key, &mut conn.hashes);
     shared.unregister_peer(key, outstanding.into_iter());
 }
 
@@ -263,6 +284,8 @@ struct Conn {
     pex_next: Instant,
     /// Peers named in our PeX messages so far.
     pex_sent: HashSet<SocketAddr>,
+    /// BEP 52 hash exchange with this peer (`hash_exchange.rs`).
+    hashes: PeerHashes,
     /// The peer set the DHT bit (BEP 5): it gets our `port` message.
     their_dht: bool,
     /// The peer's `port` message was handled (only the first one is).
@@ -284,6 +307,7 @@ impl Conn {
         let extended = theirs.reserved.extension_protocol();
         let num_pieces = shared.info.geometry().num_pieces();
         let private = shared.info.is_private();
+        let speaks_v2 = shared.speaks_v2(&theirs.info_hash);
         let mut ids = ExtensionIds::new();
         ids.register(UT_METADATA, crate::metadata::OUR_UT_METADATA);
         if !private {
@@ -325,6 +349,7 @@ impl Conn {
             private,
             pex_next: now + PEX_FIRST,
             pex_sent: HashSet::new(),
+            hashes: PeerHashes::new(speaks_v2),
             their_dht: theirs.reserved.dht(),
             port_seen: false,
         }
@@ -388,6 +413,7 @@ impl Conn {
                 }
             }
             self.request_more()?;
+            self.request_hashes();
             self.serve()?;
             self.write_now()?;
             // Blocks expected or being served (requests come in bursts
@@ -605,9 +631,15 @@ impl Conn {
                 }
             }
             Message::Extended { id, payload } => self.on_extension(id, &payload)?,
+            Message::HashRequest(r) => self.on_hash_request(r),
+            Message::Hashes(h) => {
+                hash_exchange::on_hashes(&self.shared, self.key, self.addr, &mut self.hashes, &h)?;
+            }
+            Message::HashReject(r) => {
+                hash_exchange::on_reject(&self.shared, self.key, &mut self.hashes, &r);
+            }
             Message::Port(port) => self.on_port(port),
-            // Suggestions and v2 hash messages are not used by this engine
-            // yet.
+            // Suggestions are not used by this engine yet.
             _ => {}
         }
         Ok(true)
@@ -660,10 +692,11 @@ impl Conn {
 
     fn on_request(&mut self, r: BlockRequest) -> Result<(), Error> {
         let g = *self.shared.info.geometry();
-        let valid = g
+        let valid = (g
             .piece(r.piece)
             .and_then(|p| g.block(p, r.begin, r.length))
             .is_some()
+            || self.shared.v2_tail_block(&r))
             && r.length <= BLOCK_SIZE
             && self.shared.lock().picker.has_piece(r.piece);
         let allowed = !self.am_choking || self.allowed_ours.contains(&r.piece);
@@ -937,6 +970,7 @@ impl Conn {
                     });
                 }
             }
+            PeerCmd::Send(m) => self.send(m),
             PeerCmd::Wake | PeerCmd::Disconnect => {}
         }
         Ok(())
@@ -1036,10 +1070,18 @@ impl Conn {
             };
             picker.set_clock(now.duration_since(self.shared.epoch).as_millis() as u64);
             let outstanding = &self.outstanding;
+            // v2-only: only pieces whose hash is known (merkle_verify.rs).
+            let gated = self
+                .shared
+                .verifier
+                .v2
+                .as_ref()
+                .and_then(|v| v.pickable(&p.has));
+            let has = gated.as_ref().unwrap_or(&p.has);
             if self.peer_choking {
                 let mut allowed = Bitfield::new(self.num_pieces);
                 for &piece in &self.allowed_theirs {
-                    if p.has.get(piece) {
+                    if has.get(piece) {
                         allowed.set(piece, true);
                     }
                 }
@@ -1053,7 +1095,7 @@ impl Conn {
                 );
             } else {
                 picker.pick(
-                    &p.has,
+                    has,
                     want,
                     dups,
                     |r| outstanding.contains_key(r),
@@ -1075,6 +1117,33 @@ impl Conn {
         }
         self.scratch = picked;
         Ok(())
+    }
+
+    /// Asks the peer for piece layers we lack (BEP 52, `hash_exchange.rs`).
+    fn request_hashes(&mut self) {
+        let now = Instant::now();
+        for r in hash_exchange::next_requests(&self.shared, self.key, &mut self.hashes, now) {
+            self.send(Message::HashRequest(r));
+        }
+    }
+
+    /// A BEP 52 hash request: answered in a task of its own (leaves below
+    /// the piece layer are hashed from disk), whose answer comes back as
+    /// [`PeerCmd::Send`].
+    fn on_hash_request(&mut self, r: seedbed_peer_wire::HashRequest) {
+        let tx = {
+            let st = self.shared.lock();
+            st.peers.get(&self.key).map(|p| p.tx.clone())
+        };
+        let Some(tx) = tx else {
+            return;
+        };
+        let shared = Arc::clone(&self.shared);
+        let unchoked = !self.am_choking;
+        tokio::spawn(async move {
+            let answer = hash_exchange::answer(&shared, r, unchoked).await;
+            let _ = tx.send(PeerCmd::Send(answer));
+        });
     }
 
     /// Starts reading the next batch of the peer's requests from disk.
@@ -1137,7 +1206,10 @@ impl Conn {
         self.reading = Some(tokio::task::spawn_blocking(move || {
             piece_frames(batch, |r, out| {
                 let piece = g.piece(r.piece).expect("validated request");
-                shared.storage.read(piece, r.begin, out)
+                // A v2 tail block past the torrent's end reads as zeros
+                // (the frame is zeroed).
+                let n = g.piece_len(piece).saturating_sub(r.begin).min(r.length);
+                shared.storage.read(piece, r.begin, &mut out[..n as usize])
             })
         }));
         Ok(())

@@ -21,6 +21,7 @@ use crate::config::{AddTorrentOptions, SessionConfig};
 use crate::dht::SessionDht;
 use crate::file_selection::{self, FilePriority};
 use crate::handle::{Event, Slot, Status};
+use crate::merkle_verify::{Verdict, Verifier};
 use crate::peer;
 use crate::peer_info::{Link, PeerLive};
 use crate::picker::PiecePicker;
@@ -28,7 +29,7 @@ use crate::rate_limit::{Bandwidth, RateLimiter};
 use crate::resume::{self, ResumeState};
 use crate::storage::Storage;
 use crate::tracker_info::TrackerList;
-use crate::verify::{sha1_blocks, HashPool};
+use crate::verify::HashPool;
 
 /// The engine's key for one peer connection.
 pub(crate) type PeerKey = u64;
@@ -49,6 +50,9 @@ pub(crate) enum PeerCmd {
     /// Piece priorities changed: check whether the peer is (still)
     /// interesting, and request.
     Interest,
+    /// Send this message (an answer worked out in a task of its own, as
+    /// BEP 52 hashes read from disk).
+    Send(seedbed_peer_wire::Message),
     /// Close the connection.
     Disconnect,
 }
@@ -171,6 +175,8 @@ pub(crate) struct TorrentShared {
     pub(crate) bandwidth: Bandwidth,
     /// The session's speed limits, shared by every torrent.
     pub(crate) session_bandwidth: Arc<Bandwidth>,
+    /// Piece hashes (SHA-1, BEP 52 merkle trees) and hashing time.
+    pub(crate) verifier: Verifier,
     /// Where resume data is kept, and its saves.
     pub(crate) resume: ResumeState,
     /// The priority of each entry of `Info::files`, as last asked for.
@@ -227,8 +233,13 @@ impl TorrentShared {
         let len = u64::from(self.info.geometry().piece_len(piece));
         self.unverified.fetch_add(len, Ordering::Relaxed);
         self.hasher.submit(move || {
-            let expected = shared.info.piece_hash_v1(piece);
-            let mut ok = expected.is_some_and(|h| *h == sha1_blocks(&blocks));
+            let verdict = shared.verifier.verify(&shared.info, piece, &blocks);
+            if verdict == Verdict::Inconsistent {
+                shared.unverified.fetch_sub(len, Ordering::Relaxed);
+                shared.inconsistent_hashes(piece);
+                return;
+            }
+            let mut ok = verdict == Verdict::Pass;
             if ok {
                 if let Err(e) = shared.storage.write_piece(piece, &blocks) {
                     tracing::error!(%e, "writing piece {piece}");
@@ -494,6 +505,7 @@ pub(crate) fn new_shared(
         epoch: Instant::now(),
         bandwidth: Bandwidth::new(opts.download_limit, opts.upload_limit),
         session_bandwidth,
+        verifier: Verifier::new(&info),
         resume,
         file_priorities: Mutex::new(file_priorities),
         dht,
@@ -707,7 +719,7 @@ pub(crate) async fn run_driver(
                             let _ = tokio::time::timeout(shared.config.tracker_timeout, rx).await;
                         }
                         if let Some(reg) = shared.registry.upgrade() {
-                            reg.lock().unwrap_or_else(|e| e.into_inner()).remove(&shared.info_hash);
+                            shared.leave_registry(&mut reg.lock().unwrap_or_else(|e| e.into_inner()));
                         }
                         shared.set_status(Status::Stopped);
                         let _ = ack.send(());
