@@ -552,14 +552,16 @@ pub(crate) async fn run_driver(
             Status::Downloading
         }
     };
+    let finished_without_seeding =
+        |s: &TorrentShared| s.lock().picker.is_finished() && !s.opts.seed;
+    // Open to peers before the status says so: a program that sees
+    // `Seeding` or `Downloading` may connect at once.
+    shared.lock().closed = paused || finished_without_seeding(&shared);
     shared.set_status(if paused {
         Status::Paused
     } else {
         working(complete)
     });
-    let finished_without_seeding =
-        |s: &TorrentShared| s.lock().picker.is_finished() && !s.opts.seed;
-    shared.lock().closed = paused || finished_without_seeding(&shared);
 
     let announcer = if shared.opts.trackers && !shared.trackers.is_empty() {
         let (tx, rx) = mpsc::unbounded_channel();
