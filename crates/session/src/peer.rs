@@ -202,7 +202,7 @@ fn split(
             (WireReader::new(read, buffered, decoder), Box::new(w))
         }
         Err(stream) => {
-            let (r, w) = tokio::io::split(stream);
+            let (r, w) = tokio::io::split(*stream);
             let read: BoxRead = Box::new(r);
             (WireReader::new(read, parts.read_buf, decoder), Box::new(w))
         }

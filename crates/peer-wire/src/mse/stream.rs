@@ -112,11 +112,11 @@ impl<S> MseStream<S> {
     /// transport can be used directly, e.g. split into halves.
     ///
     /// # Errors
-    /// Gives the stream back unchanged when its payload is RC4 or bytes
-    /// still wait to be written.
-    pub fn into_plaintext(self) -> Result<(S, BytesMut), MseStream<S>> {
+    /// Gives the stream back unchanged (boxed: it is large) when its
+    /// payload is RC4 or bytes still wait to be written.
+    pub fn into_plaintext(self) -> Result<(S, BytesMut), Box<MseStream<S>>> {
         if self.rc4.is_some() || self.start < self.end {
-            return Err(self);
+            return Err(Box::new(self));
         }
         Ok((self.inner, self.pending))
     }
@@ -397,4 +397,17 @@ where
         (Some(est), buf) => MseStream::established(io, est, buf),
         (None, buf) => MseStream::plaintext(io, buf),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plaintext_stream_gives_back_its_transport_and_unread_bytes() {
+        let s = MseStream::plaintext(vec![1u8, 2], BytesMut::from(&b"\x13Bit"[..]));
+        let (inner, pending) = s.into_plaintext().unwrap();
+        assert_eq!(inner, vec![1, 2]);
+        assert_eq!(&pending[..], b"\x13Bit");
+    }
 }
