@@ -63,7 +63,8 @@ pub struct DownloadArgs {
     #[arg(long)]
     pub seed: bool,
     /// Address to accept peer connections on (default: any address, a free
-    /// port).
+    /// port). A specific IP (e.g. a VPN's) is also where every outgoing
+    /// connection leaves from: peers, HTTP and UDP trackers.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
     /// Give up when no peer connects and no data arrives within this many
@@ -94,6 +95,15 @@ pub struct DownloadArgs {
     /// `seconds`, `mib_per_second`, `hashing_seconds`) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Download at most this many bytes of piece payload per second, for
+    /// the whole session (`500000`, `500k`, `2M`: k and M are KiB and MiB;
+    /// 0: no limit).
+    #[arg(long, value_name = "RATE", value_parser = crate::input::parse_size, default_value = "0")]
+    pub max_download_rate: u64,
+    /// Upload at most this many bytes of piece payload per second, for the
+    /// whole session (suffixes as --max-download-rate; 0: no limit).
+    #[arg(long, value_name = "RATE", value_parser = crate::input::parse_size, default_value = "0")]
+    pub max_upload_rate: u64,
     /// Download only these files (indexes in the torrent's order, from 0,
     /// as `info` prints them), comma-separated. Bytes of other files that
     /// share a piece with them wait in `.<name>.parts` in the output

@@ -213,7 +213,7 @@ pub(crate) async fn dial(
     let limit = config.connect_timeout;
     let mut last = None;
     for &encrypted in enc.dial_order() {
-        let stream = match timeout(limit, TcpStream::connect(addr)).await {
+        let stream = match timeout(limit, crate::bind::dial(config.bind_ip(), addr)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(Error::io(format!("connect to {addr}"), e)),
             Err(_) => return Err(peer_error(addr, "TCP connect timed out")),

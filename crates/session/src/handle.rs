@@ -9,8 +9,11 @@ use seedbed_metainfo::InfoHash;
 use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::error::Error;
+use crate::peer_info::{client_name, PeerInfo};
+use crate::progress::{self, FileProgress, PieceMap};
 use crate::storage::DiskStats;
 use crate::torrent::{DriverCmd, TorrentShared};
+use crate::tracker_info::{TrackerInfo, TrackerList};
 
 /// Events a receiver may fall behind before it loses the oldest.
 const EVENT_BACKLOG: usize = 1024;
@@ -33,6 +36,8 @@ pub(crate) struct Slot {
     first_events: Mutex<Option<broadcast::Receiver<Event>>>,
     /// Peers added while the metadata is being fetched.
     pub(crate) pending_peers: Mutex<Vec<SocketAddr>>,
+    /// The trackers and what they last said.
+    pub(crate) trackers: TrackerList,
 }
 
 impl Slot {
@@ -48,6 +53,7 @@ impl Slot {
             stop_fetch: Mutex::new(None),
             first_events: Mutex::new(Some(first_events)),
             pending_peers: Mutex::new(Vec::new()),
+            trackers: TrackerList::default(),
         }
     }
 
@@ -305,6 +311,75 @@ impl TorrentHandle {
         }
     }
 
+    /// A snapshot of every connected peer (empty while a magnet link's
+    /// metadata is being fetched). Costs one pass over the peers under the
+    /// torrent's lock; rates are updated once a second.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        let Some(s) = self.shared() else {
+            return Vec::new();
+        };
+        let num_pieces = s.info.geometry().num_pieces().max(1) as f32;
+        let st = s.lock();
+        let mut out: Vec<PeerInfo> = st
+            .peers
+            .values()
+            .map(|p| PeerInfo {
+                addr: p.addr,
+                peer_id: p.live.peer_id,
+                client: client_name(&p.live.peer_id),
+                transport: p.live.link.transport,
+                encrypted: p.live.link.encrypted,
+                outgoing: p.live.link.outgoing,
+                am_choking: p.am_choking,
+                am_interested: p.live.am_interested,
+                peer_choking: p.live.peer_choking,
+                peer_interested: p.interested,
+                snubbed: p.live.snubbed,
+                download_rate: p.live.download_rate,
+                upload_rate: p.live.upload_rate,
+                downloaded: p.live.downloaded,
+                uploaded: p.live.uploaded,
+                progress: (p.has.count_ones() as f32 / num_pieces).min(1.0),
+                requests_out: p.live.requests_out,
+                connected_at: p.live.connected_at,
+            })
+            .collect();
+        drop(st);
+        out.sort_by_key(|p| p.connected_at);
+        out
+    }
+
+    /// Per-file progress: bytes of each file in verified pieces, pad
+    /// files left out (empty while a magnet link's metadata is being
+    /// fetched). One pass over the verified pieces.
+    pub fn file_progress(&self) -> Vec<FileProgress> {
+        let Some(s) = self.shared() else {
+            return Vec::new();
+        };
+        let st = s.lock();
+        progress::file_progress(&s.info, &st.picker)
+    }
+
+    /// The state and availability of every piece (empty while a magnet
+    /// link's metadata is being fetched).
+    pub fn piece_map(&self) -> PieceMap {
+        let Some(s) = self.shared() else {
+            return PieceMap {
+                states: Vec::new(),
+                availability: Vec::new(),
+            };
+        };
+        let st = s.lock();
+        progress::piece_map(&st.picker, s.info.geometry().num_pieces())
+    }
+
+    /// Every tracker URL of the torrent (of a magnet link: its `tr`
+    /// trackers, one tier) in tier order, with its status and what it
+    /// last answered.
+    pub fn trackers(&self) -> Vec<TrackerInfo> {
+        self.slot.trackers.snapshot()
+    }
+
     /// Time the hashing threads spent checking this torrent's pieces
     /// (SHA-1 and SHA-256, at resume and during the download); zero while
     /// a magnet link's metadata is fetched.
@@ -370,6 +445,34 @@ impl TorrentHandle {
                 }
             }
         }
+    }
+
+    /// Sets this torrent's download limit in bytes of piece payload per
+    /// second (0: none); the session's limit applies too. Takes effect
+    /// within a second. Ignored while a magnet link's metadata is being
+    /// fetched (set it in [`AddTorrentOptions`](crate::AddTorrentOptions)).
+    pub fn set_download_limit(&self, bytes_per_second: u64) {
+        if let Some(s) = self.shared() {
+            s.bandwidth.download.set_rate(bytes_per_second);
+        }
+    }
+
+    /// Sets this torrent's upload limit in bytes of piece payload per
+    /// second (0: none), as [`set_download_limit`](Self::set_download_limit).
+    pub fn set_upload_limit(&self, bytes_per_second: u64) {
+        if let Some(s) = self.shared() {
+            s.bandwidth.upload.set_rate(bytes_per_second);
+        }
+    }
+
+    /// This torrent's download limit in bytes per second (0: none).
+    pub fn download_limit(&self) -> u64 {
+        self.shared().map_or(0, |s| s.bandwidth.download.rate())
+    }
+
+    /// This torrent's upload limit in bytes per second (0: none).
+    pub fn upload_limit(&self) -> u64 {
+        self.shared().map_or(0, |s| s.bandwidth.upload.rate())
     }
 
     /// Pauses: disconnects every peer and stops announcing. Data and

@@ -48,6 +48,7 @@
 //! ```
 
 mod announce;
+mod bind;
 pub mod choker;
 mod config;
 mod dht;
@@ -60,15 +61,20 @@ mod merkle_verify;
 mod metadata;
 mod part_file;
 mod peer;
+mod peer_info;
 pub mod picker;
+mod progress;
+mod rate_limit;
 mod resume;
 mod session;
 mod storage;
 mod streaming;
 mod torrent;
+mod tracker_info;
 mod udp;
 mod upgrade;
 mod verify;
+mod wire_io;
 
 pub use config::{AddTorrentOptions, SessionConfig};
 pub use dht::{DhtConfig, DEFAULT_DHT_BOOTSTRAP};
@@ -76,6 +82,10 @@ pub use encryption::{EncryptionConfig, EncryptionLevel, EncryptionPolicy};
 pub use error::Error;
 pub use file_selection::FilePriority;
 pub use handle::{Event, Stats, Status, TorrentHandle};
+pub use peer_info::{client_name, PeerInfo, Transport};
+pub use picker::PieceState;
+pub use progress::{FileProgress, PieceMap};
 pub use resume::{FileStamp, ResumeData, RESUME_FORMAT, RESUME_VERSION};
 pub use session::Session;
 pub use storage::{Allocation, DiskStats, Storage};
+pub use tracker_info::{TrackerInfo, TrackerStatus};

@@ -97,7 +97,7 @@ pub(crate) async fn fetch(
             ctx.peer_id,
             ctx.listen_port,
             Arc::clone(&state),
-            ctx.slot.events.clone(),
+            Arc::clone(&ctx.slot),
         ))
     });
     let dht_lookups = ctx.dht.as_ref().map(|dht| {
@@ -132,6 +132,7 @@ pub(crate) async fn fetch(
                 .filter(|a| {
                     !st.active.contains(a)
                         && !st.bad.contains(a)
+                        && !ctx.config.is_own_address(*a)
                         && st.retry.get(a).is_none_or(|(t, _)| *t <= now)
                 })
                 .collect();
@@ -200,13 +201,15 @@ async fn announce_for_peers(
     peer_id: PeerId,
     port: Option<u16>,
     state: Arc<Mutex<FetchState>>,
-    events: tokio::sync::broadcast::Sender<Event>,
+    slot: Arc<Slot>,
 ) {
+    let (events, list) = (&slot.events, &slot.trackers);
     use seedbed_tracker_proto::client::{ClientOptions, TrackerClient};
     use seedbed_tracker_proto::{AnnounceRequest, Event as TrackerEvent};
     let Ok(client) = TrackerClient::new(ClientOptions {
         timeout: config.tracker_timeout,
         user_agent: config.user_agent.clone(),
+        local_address: config.bind_ip(),
         ..ClientOptions::default()
     }) else {
         return;
@@ -218,8 +221,10 @@ async fn announce_for_peers(
             req.left = 1;
             req.event = TrackerEvent::Started;
             req.numwant = Some(50);
+            list.updating(url);
             match client.announce(url, &req).await {
                 Ok(resp) => {
+                    list.answered(url, resp.complete, resp.incomplete, resp.peers.len());
                     tracing::info!(%url, peers = resp.peers.len(), "tracker answered (metadata)");
                     let _ = events.send(Event::TrackerAnswered {
                         url: url.clone(),
@@ -234,6 +239,7 @@ async fn announce_for_peers(
                     }
                 }
                 Err(e) => {
+                    list.failed(url, e.to_string());
                     tracing::debug!(%url, %e, "announce failed (metadata)");
                     let _ = events.send(Event::TrackerFailed {
                         url: url.clone(),
@@ -242,7 +248,9 @@ async fn announce_for_peers(
                 }
             }
         }
-        tokio::time::sleep(Duration::from_secs(15)).await;
+        let again = Duration::from_secs(15);
+        list.next_round(std::time::Instant::now() + again);
+        tokio::time::sleep(again).await;
     }
 }
 

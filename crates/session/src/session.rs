@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::handle::{Event, Slot, Status, TorrentHandle};
 use crate::metadata;
 use crate::peer;
+use crate::rate_limit::Bandwidth;
 use crate::storage::Storage;
 use crate::torrent::{new_shared, run_driver, Registry};
 use crate::verify::HashPool;
@@ -52,6 +53,8 @@ struct Inner {
     listen_addr: Option<SocketAddr>,
     hasher: HashPool,
     listener: Mutex<Option<JoinHandle<()>>>,
+    /// Speed limits of all torrents together.
+    bandwidth: Arc<Bandwidth>,
     /// The DHT node, unless [`DhtConfig::enabled`](crate::DhtConfig) is off.
     dht: Option<SessionDht>,
 }
@@ -78,7 +81,7 @@ impl Session {
     /// # Errors
     /// [`Error::Io`] if the listen address cannot be bound (for TCP, or
     /// for UDP when the DHT runs).
-    pub async fn new(config: SessionConfig) -> Result<Session, Error> {
+    pub async fn new(mut config: SessionConfig) -> Result<Session, Error> {
         let registry: Arc<Registry> = Arc::new(Mutex::new(HashMap::new()));
         let (listen_addr, listener, udp) = match config.listen {
             Some(addr) => {
@@ -94,6 +97,8 @@ impl Session {
                 let local = l
                     .local_addr()
                     .map_err(|e| Error::io("listening address", e))?;
+                // The torrents' copy holds the bound port: they never dial it.
+                config.listen = Some(local);
                 (Some(local), Some(l), udp)
             }
             None => (None, None, None),
@@ -110,8 +115,13 @@ impl Session {
         });
         let hasher = HashPool::new(config.hashing_threads);
         let peer_id = make_peer_id(&config.peer_id_prefix);
+        let bandwidth = Arc::new(Bandwidth::new(
+            config.download_rate_limit,
+            config.upload_rate_limit,
+        ));
         Ok(Session {
             inner: Arc::new(Inner {
+                bandwidth,
                 config: Arc::new(config),
                 registry,
                 peer_id,
@@ -128,9 +138,39 @@ impl Session {
         self.inner.listen_addr
     }
 
+    /// The local IP every outgoing connection (peers, HTTP and UDP
+    /// trackers) leaves from: the listen IP when the session listens on a
+    /// specific one (see [`SessionConfig::bind_ip`]), else `None` (the
+    /// system chooses). The DHT and uTP are to bind to it too.
+    pub fn bind_ip(&self) -> Option<std::net::IpAddr> {
+        self.inner.config.bind_ip()
+    }
+
     /// Our 20-byte peer id.
     pub fn peer_id(&self) -> PeerId {
         self.inner.peer_id
+    }
+
+    /// Sets the download limit of all torrents together, in bytes of
+    /// piece payload per second (0: none); takes effect within a second.
+    pub fn set_download_limit(&self, bytes_per_second: u64) {
+        self.inner.bandwidth.download.set_rate(bytes_per_second);
+    }
+
+    /// Sets the upload limit of all torrents together, in bytes of piece
+    /// payload per second (0: none); takes effect within a second.
+    pub fn set_upload_limit(&self, bytes_per_second: u64) {
+        self.inner.bandwidth.upload.set_rate(bytes_per_second);
+    }
+
+    /// The session's download limit in bytes per second (0: none).
+    pub fn download_limit(&self) -> u64 {
+        self.inner.bandwidth.download.rate()
+    }
+
+    /// The session's upload limit in bytes per second (0: none).
+    pub fn upload_limit(&self) -> u64 {
+        self.inner.bandwidth.upload.rate()
     }
 
     /// The session's DHT node (BEP 5), unless the DHT is disabled: its
@@ -168,6 +208,7 @@ impl Session {
         ));
         self.inner.reserve(&slot)?;
         let trackers = torrent.trackers().to_vec();
+        slot.trackers.set(&trackers);
         if let Err(e) = start_torrent(&self.inner, &slot, info, trackers, opts, Some(torrent)).await
         {
             self.inner.lock_registry().remove(&info_hash);
@@ -201,6 +242,7 @@ impl Session {
             .name()
             .map_or_else(|| info_hash.to_string(), str::to_string);
         let slot = Arc::new(Slot::new(info_hash, Status::FetchingMetadata, name));
+        slot.trackers.set(&[magnet.trackers().to_vec()]);
         self.inner.reserve(&slot)?;
         let (stop_tx, stop_rx) = oneshot::channel();
         *slot.stop_fetch.lock().unwrap_or_else(|e| e.into_inner()) = Some(stop_tx);
@@ -338,6 +380,7 @@ async fn start_torrent(
         inner.hasher.clone(),
         Arc::downgrade(&inner.registry),
         slot,
+        Arc::clone(&inner.bandwidth),
         file_priorities,
         dht,
     );

@@ -23,9 +23,12 @@ use crate::file_selection::{self, FilePriority};
 use crate::handle::{Event, Slot, Status};
 use crate::merkle_verify::{Verdict, Verifier};
 use crate::peer;
+use crate::peer_info::{Link, PeerLive};
 use crate::picker::PiecePicker;
+use crate::rate_limit::{Bandwidth, RateLimiter};
 use crate::resume::{self, ResumeState};
 use crate::storage::Storage;
+use crate::tracker_info::TrackerList;
 use crate::verify::HashPool;
 
 /// The engine's key for one peer connection.
@@ -47,6 +50,9 @@ pub(crate) enum PeerCmd {
     /// Piece priorities changed: check whether the peer is (still)
     /// interesting, and request.
     Interest,
+    /// Send this message (an answer worked out in a task of its own, as
+    /// BEP 52 hashes read from disk).
+    Send(seedbed_peer_wire::Message),
     /// Close the connection.
     Disconnect,
 }
@@ -89,6 +95,8 @@ pub(crate) struct PeerEntry {
     /// Where the peer accepts connections: the dialled address, or its IP
     /// with the port from its extension handshake (`p`). Shared by PeX.
     pub(crate) listen_addr: Option<SocketAddr>,
+    /// What `TorrentHandle::peers` shows besides the above.
+    pub(crate) live: PeerLive,
 }
 
 /// Blocks of a piece being downloaded, kept in memory until the piece is
@@ -152,6 +160,8 @@ pub(crate) struct TorrentShared {
     /// Download and upload rates in bytes per second.
     pub(crate) rates: Mutex<(f64, f64)>,
     pub(crate) status: Arc<watch::Sender<Status>>,
+    /// The trackers' status, shared with the handle.
+    pub(crate) tracker_list: TrackerList,
     pub(crate) cmd_tx: mpsc::UnboundedSender<DriverCmd>,
     pub(crate) hasher: HashPool,
     pub(crate) registry: Weak<Registry>,
@@ -161,6 +171,10 @@ pub(crate) struct TorrentShared {
     pub(crate) max_unverified: u64,
     /// Zero of the picker's clock (`PiecePicker::set_clock`).
     pub(crate) epoch: Instant,
+    /// This torrent's speed limits.
+    pub(crate) bandwidth: Bandwidth,
+    /// The session's speed limits, shared by every torrent.
+    pub(crate) session_bandwidth: Arc<Bandwidth>,
     /// Piece hashes (SHA-1, BEP 52 merkle trees) and hashing time.
     pub(crate) verifier: Verifier,
     /// Where resume data is kept, and its saves.
@@ -307,8 +321,10 @@ impl TorrentShared {
         &self,
         addr: SocketAddr,
         tx: mpsc::UnboundedSender<PeerCmd>,
-        outgoing: bool,
+        peer_id: PeerId,
+        link: Link,
     ) -> Option<PeerKey> {
+        let outgoing = link.outgoing;
         let mut st = self.lock();
         if outgoing {
             st.connecting = st.connecting.saturating_sub(1);
@@ -335,6 +351,7 @@ impl TorrentShared {
                 up: 0,
                 trust: 0,
                 listen_addr: outgoing.then_some(addr),
+                live: PeerLive::new(peer_id, link),
             },
         );
         if let Some(k) = st.known.get_mut(&addr) {
@@ -373,6 +390,16 @@ impl TorrentShared {
         self.emit(Event::PeerDisconnected { addr: entry.addr });
     }
 
+    /// The download limiters a block passes: the torrent's, the session's.
+    pub(crate) fn download_limiters(&self) -> [&RateLimiter; 2] {
+        [&self.bandwidth.download, &self.session_bandwidth.download]
+    }
+
+    /// The upload limiters a block passes: the torrent's, the session's.
+    pub(crate) fn upload_limiters(&self) -> [&RateLimiter; 2] {
+        [&self.bandwidth.upload, &self.session_bandwidth.upload]
+    }
+
     pub(crate) fn max_peers(&self) -> usize {
         self.opts.max_peers.unwrap_or(self.config.max_peers)
     }
@@ -388,6 +415,16 @@ impl TorrentShared {
             let secs = 1u64 << k.failures.min(8);
             k.next_attempt = Instant::now() + Duration::from_secs(secs);
         }
+    }
+
+    /// The peer at `addr` answered with our own peer id: it is us (on an
+    /// address [`SessionConfig::is_own_address`] could not know), never
+    /// dialled again.
+    pub(crate) fn dialled_self(&self, addr: SocketAddr) {
+        let mut st = self.lock();
+        st.connecting = st.connecting.saturating_sub(1);
+        st.known.remove(&addr);
+        st.banned.insert(addr);
     }
 
     fn disconnect_all(&self) {
@@ -411,6 +448,7 @@ pub(crate) fn new_shared(
     hasher: HashPool,
     registry: Weak<Registry>,
     slot: &Slot,
+    session_bandwidth: Arc<Bandwidth>,
     file_priorities: Vec<FilePriority>,
     dht: Option<SessionDht>,
 ) -> (Arc<TorrentShared>, mpsc::UnboundedReceiver<DriverCmd>) {
@@ -420,7 +458,7 @@ pub(crate) fn new_shared(
     let geometry = *info.geometry();
     let limits = Limits::new().num_pieces(geometry.num_pieces());
     let mut known = HashMap::new();
-    for addr in &opts.peers {
+    for addr in opts.peers.iter().filter(|a| !config.is_own_address(**a)) {
         known.insert(
             *addr,
             Known {
@@ -458,12 +496,15 @@ pub(crate) fn new_shared(
         counters: Counters::default(),
         rates: Mutex::new((0.0, 0.0)),
         status,
+        tracker_list: slot.trackers.clone(),
         cmd_tx,
         hasher,
         registry,
         unverified: AtomicU64::new(0),
         max_unverified,
         epoch: Instant::now(),
+        bandwidth: Bandwidth::new(opts.download_limit, opts.upload_limit),
+        session_bandwidth,
         verifier: Verifier::new(&info),
         resume,
         file_priorities: Mutex::new(file_priorities),
@@ -511,14 +552,16 @@ pub(crate) async fn run_driver(
             Status::Downloading
         }
     };
+    let finished_without_seeding =
+        |s: &TorrentShared| s.lock().picker.is_finished() && !s.opts.seed;
+    // Open to peers before the status says so: a program that sees
+    // `Seeding` or `Downloading` may connect at once.
+    shared.lock().closed = paused || finished_without_seeding(&shared);
     shared.set_status(if paused {
         Status::Paused
     } else {
         working(complete)
     });
-    let finished_without_seeding =
-        |s: &TorrentShared| s.lock().picker.is_finished() && !s.opts.seed;
-    shared.lock().closed = paused || finished_without_seeding(&shared);
 
     let announcer = if shared.opts.trackers && !shared.trackers.is_empty() {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -551,6 +594,9 @@ pub(crate) async fn run_driver(
                     DriverCmd::AddPeers(addrs) => {
                         let mut st = shared.lock();
                         for addr in addrs {
+                            if shared.config.is_own_address(addr) {
+                                continue;
+                            }
                             st.known.entry(addr).or_insert(Known {
                                 failures: 0,
                                 next_attempt: Instant::now(),
@@ -695,6 +741,9 @@ pub(crate) async fn run_driver(
                     let mut r = shared.rates.lock().unwrap_or_else(|e| e.into_inner());
                     r.0 = 0.8 * r.0 + 0.2 * ((down - last.0) as f64 / dt);
                     r.1 = 0.8 * r.1 + 0.2 * ((up - last.1) as f64 / dt);
+                }
+                for p in shared.lock().peers.values_mut() {
+                    p.live.update_rates(dt);
                 }
                 last = (down, up, now);
                 if paused {
