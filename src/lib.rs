@@ -11,6 +11,7 @@
 //! | [`tracker`] | `seedbed-tracker-proto` | tracker protocols: HTTP and UDP announce/scrape, sans-IO UDP client, BEP 12 tiers, async client, in-memory tracker |
 //! | [`session`] | `seedbed-session` | a thin engine that downloads and seeds with real peers |
 //! | [`wire`] | `seedbed-peer-wire` | peer wire protocol: handshake, messages, BEP 6/9/10/11/52 extensions, limits, tokio-util codecs |
+//! | [`utp`] | `seedbed-utp` | uTP (BEP 29) with LEDBAT: sans-IO packets, connections and multiplexer, tokio streams |
 
 pub use seedbed_bencode as bencode;
 pub use seedbed_dht as dht;
@@ -18,6 +19,7 @@ pub use seedbed_metainfo as metainfo;
 pub use seedbed_peer_wire as wire;
 pub use seedbed_session as session;
 pub use seedbed_tracker_proto as tracker;
+pub use seedbed_utp as utp;
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]
