@@ -578,7 +578,17 @@ impl Drop for UtpStream {
     fn drop(&mut self) {
         let mut inner = self.shared.lock();
         inner.wakers.remove(&self.handle);
-        inner.endpoint.release(self.handle);
+        let dialling = inner
+            .endpoint
+            .connection(self.handle)
+            .is_some_and(|c| c.state() == State::SynSent);
+        if dialling {
+            // A connect given up (its future dropped, say by a time-out):
+            // no SYN retransmits left behind.
+            inner.endpoint.abort(self.handle);
+        } else {
+            inner.endpoint.release(self.handle);
+        }
         self.shared.flush(&mut inner);
         drop(inner);
         self.shared.notify.notify_one();

@@ -264,3 +264,38 @@ async fn unanswered_syn_times_out() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn abandoned_connect_leaves_nothing_behind() {
+    within(30, async {
+        let a = UtpSocket::bind(LOCALHOST).await.unwrap();
+        let silent = UdpSocket::bind(LOCALHOST).await.unwrap();
+        // The caller gives up before the SYN's retransmits run out (as the
+        // session does when it falls back to TCP).
+        let attempt = tokio::time::timeout(
+            Duration::from_millis(200),
+            a.connect(silent.local_addr().unwrap()),
+        )
+        .await;
+        assert!(attempt.is_err(), "nothing answers");
+        assert_eq!(a.stats().connections, 0, "the SYN was withdrawn");
+        // The silent side got the SYN, then a RESET: no retransmits.
+        let mut buf = [0u8; 1500];
+        let mut kinds = Vec::new();
+        while let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_millis(1500), silent.recv_from(&mut buf)).await
+        {
+            kinds.push(
+                seedbed_utp::Packet::parse(&buf[..n])
+                    .unwrap()
+                    .header
+                    .packet_type,
+            );
+        }
+        assert_eq!(
+            kinds,
+            [seedbed_utp::PacketType::Syn, seedbed_utp::PacketType::Reset]
+        );
+    })
+    .await;
+}
