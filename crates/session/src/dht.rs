@@ -373,8 +373,6 @@ impl SessionDht {
     }
 
     async fn torrent_task(self, shared: Arc<TorrentShared>) {
-        // v2-only torrents: use the truncated v2 info hash (BEP 52) here
-        // once the session runs them.
         // The one place announcers take the hash from (BEP 52: the
         // truncated v2 hash for v2-only torrents).
         let info_hash = shared.announce_hash();

@@ -102,7 +102,8 @@ pub(crate) async fn fetch(
     });
     let dht_lookups = ctx.dht.as_ref().map(|dht| {
         let state = Arc::clone(&state);
-        // v2-only links: look up the truncated v2 info hash (BEP 52) here.
+        // The v1 hash, or for a `btmh`-only link the truncated v2 hash
+        // (BEP 52): what v2-only peers announce under.
         dht.spawn_metadata_lookups(info_hash, move |peers| {
             let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
             for p in peers {
