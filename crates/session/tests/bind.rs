@@ -138,9 +138,10 @@ async fn peer_connections_leave_from_the_bound_address() {
 
 /// The TCP connections in the system's tables (`/proc/net/tcp`, `tcp6`,
 /// any state but LISTEN) with `port` at either end, as (local, remote)
-/// ports: a dial leaves an entry (established, then TIME_WAIT for a
-/// minute) on at least one side.
-fn connections_on_port(port: u16) -> HashSet<(u16, u16)> {
+/// addresses: a dial leaves an entry (established, then TIME_WAIT for a
+/// minute) on at least one side. Entries left by earlier tests are
+/// removed by subtracting a snapshot taken before the dials.
+fn connections_on_port(port: u16) -> HashSet<(SocketAddr, SocketAddr)> {
     let mut out = HashSet::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let Ok(text) = std::fs::read_to_string(table) else {
@@ -152,20 +153,36 @@ fn connections_on_port(port: u16) -> HashSet<(u16, u16)> {
             else {
                 continue;
             };
-            let port_of = |a: &str| {
-                a.rsplit(':')
-                    .next()
-                    .and_then(|p| u16::from_str_radix(p, 16).ok())
-            };
-            let (Some(l), Some(r)) = (port_of(local), port_of(remote)) else {
+            let (Some(l), Some(r)) = (proc_addr(local), proc_addr(remote)) else {
                 continue;
             };
-            if *state != "0A" && (l == port || r == port) {
+            if *state != "0A" && (l.port() == port || r.port() == port) {
                 out.insert((l, r));
             }
         }
     }
     out
+}
+
+/// An address as `/proc/net/tcp` prints it: the IP in hex as 32-bit words
+/// in host order (little-endian here), a colon, the port in hex.
+fn proc_addr(text: &str) -> Option<SocketAddr> {
+    let (ip, port) = text.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let mut bytes = Vec::with_capacity(16);
+    for i in (0..ip.len()).step_by(8) {
+        let word = u32::from_str_radix(ip.get(i..i + 8)?, 16).ok()?;
+        bytes.extend_from_slice(&word.to_le_bytes());
+    }
+    let ip = match bytes.len() {
+        4 => IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?),
+        16 => {
+            let v6 = std::net::Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?);
+            v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
 }
 
 /// Given its own listen address (exactly, and as 127.0.0.1 or 127.0.0.2
@@ -190,20 +207,24 @@ async fn never_dials_its_own_listen_address() {
                 given.push(SocketAddr::new(TWO, port));
             }
             given.push(other.local_addr().unwrap());
+            let before = connections_on_port(port);
             handle.add_peers(given);
             let (_stream, _) = tokio::time::timeout(Duration::from_secs(10), other.accept())
                 .await
                 .expect("the other address was not dialled")
                 .unwrap();
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let made = connections_on_port(port);
+            let made: HashSet<_> = connections_on_port(port)
+                .difference(&before)
+                .copied()
+                .collect();
             assert!(
                 made.is_empty(),
                 "listening on {own}: dialled itself: {made:?}"
             );
             // The check sees a real connection.
             let s = tokio::net::TcpStream::connect(own).await.unwrap();
-            assert!(!connections_on_port(port).is_empty());
+            assert!(!connections_on_port(port).is_subset(&before));
             drop(s);
             session.shutdown().await;
         }
@@ -232,6 +253,7 @@ async fn an_address_answering_with_our_peer_id_is_dialled_once() {
         .await
         .unwrap();
         assert_eq!(session.peer_id(), twin.peer_id());
+        let before = connections_on_port(twin_addr.port());
         let handle = session
             .add_torrent(
                 &f.torrent,
@@ -242,10 +264,19 @@ async fn an_address_answering_with_our_peer_id_is_dialled_once() {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_secs(7)).await;
-        let made = connections_on_port(twin_addr.port());
-        let dials: HashSet<u16> = made
+        let made: HashSet<_> = connections_on_port(twin_addr.port())
+            .difference(&before)
+            .copied()
+            .collect();
+        // Each dial is one connection to the twin's address, seen from
+        // either end.
+        let dials: HashSet<SocketAddr> = made
             .iter()
-            .map(|&(l, r)| if l == twin_addr.port() { r } else { l })
+            .filter_map(|&(l, r)| match (l == twin_addr, r == twin_addr) {
+                (true, _) => Some(r),
+                (_, true) => Some(l),
+                _ => None,
+            })
             .collect();
         assert_eq!(dials.len(), 1, "dialled {twin_addr}: {made:?}");
         assert!(handle.peers().is_empty());
