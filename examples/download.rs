@@ -5,6 +5,7 @@
 //! cargo run --release --example download -- (--torrent FILE | --magnet URI) [--output-directory DIR]
 //!     [--peers FILE] [--peer ADDR]... [--max-peers N] [--use-progress-bar]
 //!     [--no-trackers] [--seed] [--listen ADDR] [--peer-timeout SECS] [--fsync] [--sparse]
+//!     [--max-download-rate RATE] [--max-upload-rate RATE]
 //!     [--only INDEX,...] [--sequential] [--no-resume] [--resume-dir DIR] [--resume-interval SECS]
 //!     [--encryption disabled|enabled|forced] [--encryption-level plaintext|rc4|both]
 //!     [--no-dht | --dht-bootstrap ADDR... [--dht-state FILE]] [--utp-only | --no-utp] [--json]
@@ -35,6 +36,9 @@
 //! command again trusts files unchanged since, without reading them: on a
 //! finished folder it exits at once. `--no-resume` neither reads nor saves
 //! it, and checks all the data on disk.
+//!
+//! Rates are bytes per second of piece payload (`500000`, `500K`, `2M`; K
+//! and M are KiB and MiB), 0 for no limit.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -64,6 +68,8 @@ pub(crate) async fn run(args: DownloadArgs) -> Result<(), Error> {
     let config = SessionConfig {
         listen: Some(args.listen.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))),
         max_peers: args.max_peers,
+        download_rate_limit: args.max_download_rate,
+        upload_rate_limit: args.max_upload_rate,
         resume_dir: args.resume_dir(),
         resume_save_interval: args.resume_interval,
         encryption: args.encryption(),
@@ -125,7 +131,14 @@ pub(crate) async fn run(args: DownloadArgs) -> Result<(), Error> {
     let info_hash = handle.info_hash().to_string();
     print!(
         "{}",
-        render_summary(&handle.name(), &info_hash, &s, started.elapsed(), args.json)
+        render_summary(
+            &handle.name(),
+            &info_hash,
+            &s,
+            started.elapsed(),
+            handle.hashing_time(),
+            args.json
+        )
     );
     if args.seed {
         eprintln!("seeding; press Ctrl-C to stop");

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example seed -- --torrent FILE --data DIR [--listen ADDR] [--no-trackers]
+//!     [--max-upload-rate RATE] [--max-download-rate RATE]
 //!     [--no-resume] [--encryption disabled|enabled|forced] [--encryption-level plaintext|rc4|both]
 //!     [--no-dht | --dht-bootstrap ADDR... [--dht-state FILE]] [--utp-only | --no-utp] [--json]
 //! ```
@@ -15,6 +16,9 @@
 //! Resume data is kept in `DIR/.seedbed/<info hash>.resume`: seeding the
 //! same data again trusts the files unchanged since, without reading them.
 //! `--no-resume` neither reads nor saves it, and verifies everything.
+//!
+//! Rates are bytes per second of piece payload (`500000`, `500K`, `2M`; K
+//! and M are KiB and MiB), 0 for no limit.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -40,6 +44,8 @@ pub(crate) async fn run(args: SeedArgs) -> Result<(), Error> {
     }
     let session = Session::new(SessionConfig {
         listen: Some(args.listen),
+        download_rate_limit: args.max_download_rate,
+        upload_rate_limit: args.max_upload_rate,
         resume_dir: args.resume_dir(),
         encryption: args.encryption(),
         dht: args.dht.config(),

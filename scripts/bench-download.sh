@@ -2,8 +2,9 @@
 # Whole-download benchmark against python3-libtorrent on loopback (issue 6):
 # builds the download example in release mode, then runs
 # scripts/bench_download.py (1 GiB, three runs each, alternating).
-# Extra arguments go to the Python script (e.g. --size 256 --runs 1;
-# --utp runs the transfers over uTP, with seedbed over TCP beside).
+# Extra arguments go to the Python script (e.g. --size 256 --runs 1; --v2
+# for a v2-only torrent, BEP 52; --utp runs the transfers over uTP, with
+# seedbed over TCP beside).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! /usr/bin/python3 -c 'import libtorrent' 2>/dev/null; then

@@ -2,11 +2,16 @@
 """Whole-download benchmark: seedbed beside a python3-libtorrent leecher.
 
 A python3-libtorrent seeder on 127.0.0.1 serves a torrent of SIZE MiB
-(default 1024, one file, v1, 1 MiB pieces). Then, RUNS times each,
-alternating, a seedbed leecher (the `download` example, release build) and a
-python3-libtorrent leecher download it from the seeder. Each leecher is a
-child process; we report its wall seconds, CPU seconds (user + system) and
-peak resident memory, and the seedbed / libtorrent ratios of the medians.
+(default 1024, one file, 1 MiB pieces; v1, or v2-only with --v2, made by
+libtorrent). Then, RUNS times each, alternating, a seedbed leecher (the
+`download` example, release build) and a python3-libtorrent leecher
+download it from the seeder. Each leecher is a child process; we report its
+wall seconds, CPU seconds (user + system) and peak resident memory, and the
+seedbed / libtorrent ratios of the medians. For seedbed we also report the
+hashing share of its CPU: the time its hashing threads spent checking
+pieces (SHA-1, or SHA-256 merkle trees with --v2), as it prints at the end,
+over its CPU seconds; and, as a yardstick, what one thread of Python's
+hashlib (OpenSSL) takes to hash the same data the same way.
 
 Before each run, dirty pages are flushed (sync) and page-cache memory is
 recycled (see warm_page_cache); neither is measured.
@@ -21,7 +26,7 @@ uTP only, and a third leecher, seedbed over TCP (--no-utp), gives our uTP
 against our TCP in the same run. Without it everything is TCP only
 (seedbed with --no-utp).
 
-Usage: scripts/bench_download.py [--size MIB] [--runs N] [--keep] [--no-warm] [--fsync] [--rc4] [--utp]
+Usage: scripts/bench_download.py [--size MIB] [--runs N] [--keep] [--no-warm] [--fsync] [--rc4] [--v2] [--utp]
 Called by scripts/bench-download.sh, which builds the example first.
 Loopback only; everything it starts is stopped; its temp folder is removed.
 """
@@ -78,7 +83,7 @@ sys.exit(1)
 '''
 
 
-def make_seed(tmp, size_mib):
+def make_seed(tmp, size_mib, v2=False):
     data_dir = os.path.join(tmp, "seed")
     os.makedirs(data_dir)
     path = os.path.join(data_dir, "bench.bin")
@@ -89,7 +94,8 @@ def make_seed(tmp, size_mib):
             f.write(i.to_bytes(8, "little") + chunk[8:])
     fs = lt.file_storage()
     lt.add_files(fs, path)
-    ct = lt.create_torrent(fs, 1 << 20, flags=lt.create_torrent.v1_only)
+    flags = lt.create_torrent.v2_only if v2 else lt.create_torrent.v1_only
+    ct = lt.create_torrent(fs, 1 << 20, flags=flags)
     lt.set_piece_hashes(ct, data_dir)
     tpath = os.path.join(tmp, "bench.torrent")
     with open(tpath, "wb") as f:
@@ -133,6 +139,29 @@ def file_sha1(path):
             h.update(b)
 
 
+def reference_hash_seconds(path, v2):
+    """One thread of hashlib hashing the file as a client checks it: SHA-1
+    per 1 MiB piece (v1), or SHA-256 per 16 KiB block plus the merkle
+    nodes above (v2). Read time is not counted (the file is in the page
+    cache after the first read; each piece is read before the clock runs)."""
+    total = 0.0
+    with open(path, "rb") as f:
+        while True:
+            piece = f.read(1 << 20)
+            if not piece:
+                return total
+            t0 = time.perf_counter()
+            if v2:
+                level = [hashlib.sha256(piece[i:i + 16384]).digest()
+                         for i in range(0, len(piece), 16384)]
+                while len(level) > 1:
+                    level = [hashlib.sha256(level[i] + level[i + 1]).digest()
+                             for i in range(0, len(level), 2)]
+            else:
+                hashlib.sha1(piece).digest()
+            total += time.perf_counter() - t0
+
+
 def warm_page_cache(tmp, size_mib):
     """Writes and deletes a scratch file a little larger than the download.
 
@@ -163,7 +192,7 @@ def peak_rss_wrapper(cmd):
 def measured(cmd, timeout):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    proc = subprocess.run(peak_rss_wrapper(cmd), stdout=subprocess.DEVNULL,
+    proc = subprocess.run(peak_rss_wrapper(cmd), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, timeout=timeout)
     wall = time.monotonic() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -176,13 +205,19 @@ def measured(cmd, timeout):
     for line in err.splitlines():
         if line.startswith("PEAK_KIB "):
             peak = int(line.split()[1]) / 1024.0
-    return wall, cpu, peak
+    # seedbed's download example ends with "..., hashing <seconds> s".
+    hashing = None
+    for line in proc.stdout.decode(errors="replace").splitlines():
+        if line.startswith("complete:") and "hashing " in line:
+            hashing = float(line.rsplit("hashing ", 1)[1].split()[0])
+    return wall, cpu, peak, hashing
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=1024, help="MiB")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--v2", action="store_true", help="a v2-only torrent (BEP 52: SHA-256 merkle trees)")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--no-warm", action="store_true", help="do not recycle page-cache memory before each run")
     ap.add_argument("--fsync", action="store_true", help="seedbed flushes its files before exiting (--fsync)")
@@ -196,8 +231,9 @@ def main():
     tmp = tempfile.mkdtemp(prefix="seedbed-bench-")
     seeder = None
     try:
-        print(f"making {args.size} MiB and its torrent in {tmp}", flush=True)
-        data_dir, tpath = make_seed(tmp, args.size)
+        kind = "v2-only" if args.v2 else "v1"
+        print(f"making {args.size} MiB and its {kind} torrent in {tmp}", flush=True)
+        data_dir, tpath = make_seed(tmp, args.size, args.v2)
         want = file_sha1(os.path.join(data_dir, "bench.bin"))
         base = RC4_SETTINGS if args.rc4 else {}
         extra = json.dumps(dict(base, **UTP_LEECH_SETTINGS) if args.utp else base)
@@ -209,8 +245,11 @@ def main():
         mode += ", over uTP" if args.utp else ""
         print(f"python3-libtorrent {lt.__version__} seeding on 127.0.0.1:{port}{mode}", flush=True)
         time.sleep(1)
+        ref = reference_hash_seconds(os.path.join(data_dir, "bench.bin"), args.v2)
+        print(f"yardstick: one hashlib thread hashes the data ({kind}) in {ref:.2f} s", flush=True)
         who_all = ["seedbed", "libtorrent"] + (["seedbed-tcp"] if args.utp else [])
         results = {w: [] for w in who_all}
+        shares = []
         for run in range(args.runs):
             order = who_all if run % 2 == 0 else who_all[::-1]
             for who in order:
@@ -232,12 +271,16 @@ def main():
                 os.sync()
                 if not args.no_warm:
                     warm_page_cache(tmp, args.size)
-                wall, cpu, peak = measured(cmd, timeout=900)
+                wall, cpu, peak, hashing = measured(cmd, timeout=900)
                 got = file_sha1(os.path.join(out, "bench.bin"))
                 if got != want:
                     raise SystemExit(f"{who}: downloaded data differs from the seed's")
                 results[who].append((wall, cpu, peak))
-                print(f"run {run + 1} {who:11s} wall {wall:6.2f} s  cpu {cpu:6.2f} s  peak {peak:7.1f} MiB",
+                extra = ""
+                if hashing is not None:
+                    shares.append(hashing / cpu)
+                    extra = f"  hashing {hashing:5.2f} s ({100 * hashing / cpu:.0f}% of cpu)"
+                print(f"run {run + 1} {who:11s} wall {wall:6.2f} s  cpu {cpu:6.2f} s  peak {peak:7.1f} MiB{extra}",
                       flush=True)
                 shutil.rmtree(out)
         med = {w: tuple(statistics.median(r[i] for r in rs) for i in range(3)) for w, rs in results.items()}
@@ -250,6 +293,9 @@ def main():
             t = med["seedbed-tcp"]
             print(f"median seedbed over TCP wall {t[0]:.2f} s  cpu {t[1]:.2f} s  peak {t[2]:.1f} MiB")
             print(f"ratio seedbed uTP/TCP: wall {s[0] / t[0]:.2f}  cpu {s[1] / t[1]:.2f}  peak memory {s[2] / t[2]:.2f}")
+        if shares:
+            print(f"seedbed hashing share of its cpu: median {100 * statistics.median(shares):.0f}% "
+                  f"(yardstick {ref:.2f} s of one hashlib thread)")
     finally:
         if seeder is not None:
             seeder.send_signal(signal.SIGKILL)

@@ -65,7 +65,8 @@ pub struct DownloadArgs {
     #[arg(long)]
     pub seed: bool,
     /// Address to accept peer connections on (default: any address, a free
-    /// port).
+    /// port). A specific IP (e.g. a VPN's) is also where every outgoing
+    /// connection leaves from: peers, HTTP and UDP trackers.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
     /// Give up when no peer connects and no data arrives within this many
@@ -97,9 +98,18 @@ pub struct DownloadArgs {
     pub transport: TransportFlags,
     /// Print the final summary as one JSON object (`name`, `info_hash`,
     /// `total_bytes`, `pieces`, `downloaded`, `uploaded`, `wasted`,
-    /// `seconds`, `mib_per_second`) instead of text.
+    /// `seconds`, `mib_per_second`, `hashing_seconds`) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Download at most this many bytes of piece payload per second, for
+    /// the whole session (`500000`, `500k`, `2M`: k and M are KiB and MiB;
+    /// 0: no limit).
+    #[arg(long, value_name = "RATE", value_parser = crate::input::parse_size, default_value = "0")]
+    pub max_download_rate: u64,
+    /// Upload at most this many bytes of piece payload per second, for the
+    /// whole session (suffixes as --max-download-rate; 0: no limit).
+    #[arg(long, value_name = "RATE", value_parser = crate::input::parse_size, default_value = "0")]
+    pub max_upload_rate: u64,
     /// Download only these files (indexes in the torrent's order, from 0,
     /// as `info` prints them), comma-separated. Bytes of other files that
     /// share a piece with them wait in `.<name>.parts` in the output
@@ -279,13 +289,17 @@ pub fn give_up(s: &Stats, elapsed: Duration, limit: Duration) -> Option<String> 
 }
 
 /// The summary printed when the download completes; ends with a newline.
+/// `hashing` is the time the session's hashing threads spent checking
+/// pieces (SHA-1, or SHA-256 merkle trees for v2), summed over threads.
 pub fn render_summary(
     name: &str,
     info_hash: &str,
     s: &Stats,
     elapsed: Duration,
+    hashing: Duration,
     json: bool,
 ) -> String {
+    let hashing = hashing.as_secs_f64();
     let secs = elapsed.as_secs_f64();
     let mibs = s.downloaded as f64 / 1_048_576.0 / secs.max(1e-3);
     if json {
@@ -299,11 +313,12 @@ pub fn render_summary(
             "wasted": s.wasted,
             "seconds": (secs * 1000.0).round() / 1000.0,
             "mib_per_second": (mibs * 10.0).round() / 10.0,
+            "hashing_seconds": (hashing * 1000.0).round() / 1000.0,
         });
         return format!("{v}\n");
     }
     format!(
-        "complete: {name} ({} bytes, {} pieces) in {secs:.1} s, {mibs:.1} MiB/s\n",
+        "complete: {name} ({} bytes, {} pieces) in {secs:.1} s, {mibs:.1} MiB/s, hashing {hashing:.2} s\n",
         s.total_bytes, s.num_pieces,
     )
 }

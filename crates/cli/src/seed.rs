@@ -23,7 +23,9 @@ pub struct SeedArgs {
     /// The folder holding the content (multi-file: `DIR/<name>/...`).
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
-    /// Address to accept peer connections on.
+    /// Address to accept peer connections on. A specific IP (e.g. a VPN's)
+    /// is also where every outgoing connection leaves from: peers, HTTP and
+    /// UDP trackers.
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:6881")]
     pub listen: SocketAddr,
     /// Do not announce to the torrent's trackers.
@@ -52,6 +54,15 @@ pub struct SeedArgs {
     /// stopping.
     #[arg(long)]
     pub json: bool,
+    /// Upload at most this many bytes of piece payload per second
+    /// (`500000`, `500k`, `2M`: k and M are KiB and MiB; 0: no limit).
+    #[arg(long, value_name = "RATE", value_parser = crate::input::parse_size, default_value = "0")]
+    pub max_upload_rate: u64,
+    /// Download at most this many bytes of piece payload per second, for
+    /// pieces missing from the data (suffixes as --max-upload-rate; 0: no
+    /// limit).
+    #[arg(long, value_name = "RATE", value_parser = crate::input::parse_size, default_value = "0")]
+    pub max_download_rate: u64,
     /// Neither read nor save resume data (`DIR/.seedbed`): verify
     /// everything on disk.
     #[arg(long)]

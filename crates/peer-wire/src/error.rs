@@ -128,6 +128,39 @@ pub enum Error {
         len: usize,
     },
 
+    /// A `hashes` message (BEP 52) carries more hashes than
+    /// [`Limits::max_hashes`](crate::Limits::max_hashes).
+    #[error(
+        "hashes message at offset {offset} carries {count} hashes, more than the limit of {max}"
+    )]
+    TooManyHashes {
+        /// Stream offset of the length prefix.
+        offset: u64,
+        /// Hashes found.
+        count: u32,
+        /// The limit in force.
+        max: u32,
+    },
+
+    /// A `hash request` (or `hash reject`, or the request echoed in
+    /// `hashes`) breaks BEP 52's rules or our limit
+    /// ([`HashRequest::validate`](crate::HashRequest::validate)).
+    #[error("invalid hash request: {reason}")]
+    InvalidHashRequest {
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// A `hashes` message carries another number of hashes than its request
+    /// asks for ([`Hashes::split`](crate::Hashes::split)).
+    #[error("hashes message carries {found} hashes, its request asks for {expected}")]
+    HashesCount {
+        /// Base plus proof hashes the request asks for.
+        expected: u64,
+        /// Hashes found.
+        found: usize,
+    },
+
     /// The input ended inside a message or handshake.
     #[error("input ends inside a message: {needed} bytes needed at offset {offset}, {available} available")]
     Truncated {
@@ -200,6 +233,7 @@ impl Error {
             | Error::PieceOutOfRange { offset, .. }
             | Error::ExtendedTooLong { offset, .. }
             | Error::HashesLength { offset, .. }
+            | Error::TooManyHashes { offset, .. }
             | Error::Truncated { offset, .. } => Some(*offset),
             Error::InvalidProtocol { offset, .. } | Error::InvalidExtension { offset, .. } => {
                 Some(*offset as u64)

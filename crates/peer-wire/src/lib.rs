@@ -75,6 +75,7 @@ mod fast;
 mod handshake;
 mod limits;
 mod message;
+mod message_hashes;
 mod message_ref;
 mod metadata;
 pub mod mse;

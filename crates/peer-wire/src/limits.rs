@@ -18,6 +18,7 @@ pub const BLOCK_LEN: u32 = 16 * 1024;
 /// | [`num_pieces`](Self::num_pieces) | unknown | when set, a `bitfield` must have exactly `ceil(n / 8)` bytes, and piece indices must be `< n` |
 /// | [`max_extended_len`](Self::max_extended_len) | 1 MiB | length prefix of an `extended` message (BEP 10) |
 /// | [`max_metadata_size`](Self::max_metadata_size) | 16 MiB | `metadata_size` / `total_size` of `ut_metadata` (BEP 9) |
+/// | [`max_hashes`](Self::max_hashes) | 576 | hashes in one `hashes` message (BEP 52): 512 base hashes, the BEP's advised maximum, plus 64 proof hashes, more than any file's tree has layers |
 ///
 /// On the block allowance: we request [`BLOCK_LEN`] (16 KiB) blocks, as
 /// every current client does, but the default accepts blocks up to eight
@@ -37,6 +38,7 @@ pub struct Limits {
     num_pieces: Option<u32>,
     max_extended_len: u32,
     max_metadata_size: u32,
+    max_hashes: u32,
 }
 
 impl Limits {
@@ -48,6 +50,8 @@ impl Limits {
     pub const DEFAULT_MAX_EXTENDED_LEN: u32 = 1024 * 1024;
     /// Default [`max_metadata_size`](Self::max_metadata_size): 16 MiB.
     pub const DEFAULT_MAX_METADATA_SIZE: u32 = 16 * 1024 * 1024;
+    /// Default [`max_hashes`](Self::max_hashes): 576 (512 + 64).
+    pub const DEFAULT_MAX_HASHES: u32 = 512 + 64;
 
     /// The defaults (see the table above); the piece count is unknown.
     pub const fn new() -> Self {
@@ -57,6 +61,7 @@ impl Limits {
             num_pieces: None,
             max_extended_len: Self::DEFAULT_MAX_EXTENDED_LEN,
             max_metadata_size: Self::DEFAULT_MAX_METADATA_SIZE,
+            max_hashes: Self::DEFAULT_MAX_HASHES,
         }
     }
 
@@ -103,6 +108,22 @@ impl Limits {
     pub const fn max_metadata_size(mut self, bytes: u32) -> Self {
         self.max_metadata_size = bytes;
         self
+    }
+
+    /// The most 32-byte hashes one `hashes` message (BEP 52) may carry,
+    /// base and proof hashes together; the decoder checks it from the
+    /// length prefix, before the payload is read. Past it:
+    /// [`Error::TooManyHashes`](crate::Error::TooManyHashes). A `hash
+    /// request` asks for at most [`HashRequest::MAX_LENGTH`](crate::HashRequest::MAX_LENGTH)
+    /// base hashes by default, and a file's tree has fewer than 64 layers.
+    pub const fn max_hashes(mut self, hashes: u32) -> Self {
+        self.max_hashes = hashes;
+        self
+    }
+
+    /// See [`max_hashes`](Self::max_hashes).
+    pub const fn get_max_hashes(&self) -> u32 {
+        self.max_hashes
     }
 
     /// See [`max_message_len`](Self::max_message_len).

@@ -294,6 +294,11 @@ pub(crate) fn check_header(
             offset,
             len: (payload - 48) as usize,
         }),
+        id::HASHES if (payload - 48) / 32 > limits.get_max_hashes() => Err(Error::TooManyHashes {
+            offset,
+            count: (payload - 48) / 32,
+            max: limits.get_max_hashes(),
+        }),
         _ => Ok(()),
     }
 }

@@ -342,6 +342,43 @@ fn hashes_must_be_whole_hashes() {
 }
 
 #[test]
+fn hashes_at_and_past_the_hash_limit() {
+    // The default limit: 576 hashes pass, 577 fail from the header alone
+    // (only the 5-byte header is given), before any space is reserved.
+    let at = Limits::DEFAULT_MAX_HASHES;
+    let wire = frame(1 + 48 + 32 * at, 22, &vec![0; 48 + 32 * at as usize]);
+    assert!(decode_one(Limits::new(), &wire).unwrap().is_some());
+    let mut buf = frame(1 + 48 + 32 * (at + 1), 22, &[]);
+    let err = MessageDecoder::new(Limits::new())
+        .decode(&mut buf)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TooManyHashes {
+                count: 577,
+                max: 576,
+                offset: 0
+            }
+        ),
+        "{err}"
+    );
+    assert!(buf.capacity() < SMALL);
+    // A smaller limit is a setting.
+    let small = Limits::new().max_hashes(2);
+    assert!(decode_one(small, &frame(1 + 48 + 64, 22, &[0; 48 + 64])).is_ok());
+    let err = decode_one(small, &frame(1 + 48 + 96, 22, &[0; 48 + 96])).unwrap_err();
+    assert!(matches!(
+        err,
+        Error::TooManyHashes {
+            count: 3,
+            max: 2,
+            ..
+        }
+    ));
+}
+
+#[test]
 fn error_offsets_count_from_the_stream_start() {
     let mut buf = BytesMut::new();
     Message::KeepAlive.encode(&mut buf);

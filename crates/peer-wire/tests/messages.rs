@@ -303,6 +303,62 @@ fn piece_data_is_a_slice_of_the_read_buffer() {
     }
 }
 
+/// A request that follows BEP 52's rules, with up to 40 proof layers.
+fn valid_hash_request() -> impl Strategy<Value = HashRequest> {
+    (any::<[u8; 32]>(), 0u32..20, 1u32..=9, 0u32..64, 0u32..40).prop_map(
+        |(pieces_root, base_layer, log_len, slot, proof_layers)| HashRequest {
+            pieces_root,
+            base_layer,
+            index: slot << log_len,
+            length: 1 << log_len,
+            proof_layers,
+        },
+    )
+}
+
+proptest! {
+    /// A `hashes` answer built for a valid request survives the wire and
+    /// splits back into the same base and proof hashes; one hash more or
+    /// less is refused.
+    #[test]
+    fn hashes_answers_round_trip_and_split(req in valid_hash_request(), seed: u8) {
+        prop_assert!(req.validate(HashRequest::MAX_LENGTH).is_ok());
+        let hash = |i: u64| -> [u8; 32] { [seed ^ (i as u8); 32] };
+        let base: Vec<[u8; 32]> = (0..u64::from(req.length)).map(hash).collect();
+        let proof: Vec<[u8; 32]> = (0..u64::from(req.proof_count())).map(|i| hash(i + 1000)).collect();
+        prop_assert_eq!(req.answer_len(), (base.len() + proof.len()) as u64);
+        let msg = Message::Hashes(Hashes::new(req, &base, &proof));
+        let mut buf = BytesMut::from(&msg.to_bytes()[..]);
+        let back = MessageDecoder::new(Limits::new()).decode(&mut buf).unwrap().unwrap();
+        prop_assert_eq!(&back, &msg);
+        let Message::Hashes(h) = back else { unreachable!() };
+        let (b, p) = h.split().unwrap();
+        prop_assert_eq!(b, base.clone());
+        prop_assert_eq!(p, proof.clone());
+        let short = Hashes::new(req, &base[1..], &proof);
+        prop_assert!(short.split().is_err());
+        let long = Hashes::new(req, &base, &[proof.clone(), vec![[0; 32]]].concat());
+        prop_assert!(long.split().is_err());
+    }
+
+    /// `hash request` and `hash reject` carry any request, valid or not,
+    /// so a peer can reject one that breaks the rules.
+    #[test]
+    fn any_hash_request_round_trips(req in hash_request()) {
+        for m in [Message::HashRequest(req), Message::HashReject(req)] {
+            let mut buf = BytesMut::from(&m.to_bytes()[..]);
+            let back = MessageDecoder::new(Limits::new()).decode(&mut buf).unwrap();
+            prop_assert_eq!(back, Some(m));
+        }
+        let ok = req.validate(HashRequest::MAX_LENGTH).is_ok();
+        let rule = req.length >= 2
+            && req.length.is_power_of_two()
+            && req.length <= 512
+            && req.index % req.length == 0;
+        prop_assert_eq!(ok, rule);
+    }
+}
+
 proptest! {
     #[test]
     fn every_message_round_trips(m in message()) {

@@ -51,7 +51,8 @@ impl Announcer {
                 .map(|p| u64::from(g.piece_len(p)))
                 .sum()
         };
-        let mut req = AnnounceRequest::new(s.info_hash, s.peer_id, s.listen_port.unwrap_or(0));
+        let mut req =
+            AnnounceRequest::new(s.announce_hash(), s.peer_id, s.listen_port.unwrap_or(0));
         req.uploaded = s.counters.uploaded.load(Ordering::Relaxed);
         req.downloaded = s.counters.downloaded.load(Ordering::Relaxed);
         req.left = g.total_length().saturating_sub(have);
@@ -69,9 +70,12 @@ impl Announcer {
             .iter()
             .map(|(pos, url)| (pos, url.clone()))
             .collect();
+        let list = &self.shared.tracker_list;
         for (pos, url) in order {
+            list.updating(&url);
             match self.client.announce(&url, &req).await {
                 Ok(resp) => {
+                    list.answered(&url, resp.complete, resp.incomplete, resp.peers.len());
                     self.tiers.succeeded(pos);
                     tracing::info!(%url, peers = resp.peers.len(), interval = resp.interval, "tracker answered");
                     self.shared.emit(Event::TrackerAnswered {
@@ -84,6 +88,7 @@ impl Announcer {
                     return Some(resp);
                 }
                 Err(e) => {
+                    list.failed(&url, e.to_string());
                     tracing::warn!(%url, %e, "announce failed");
                     self.shared.emit(Event::TrackerFailed {
                         url,
@@ -107,6 +112,7 @@ pub(crate) async fn run(
     let opts = ClientOptions {
         timeout: shared.config.tracker_timeout,
         user_agent: shared.config.user_agent.clone(),
+        local_address: shared.config.bind_ip(),
         ..ClientOptions::default()
     };
     let client = match TrackerClient::new(opts) {
@@ -173,6 +179,7 @@ pub(crate) async fn run(
                         retry = (retry * 2).min(MAX_RETRY);
                     }
                 }
+                a.shared.tracker_list.next_round(next);
             }
         }
     }

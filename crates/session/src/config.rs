@@ -14,7 +14,11 @@ use crate::transport::Transports;
 pub struct SessionConfig {
     /// Where to accept incoming peer connections: TCP and uTP (UDP) on the
     /// same port number ([`transports`](Self::transports)). Port 0 picks
-    /// a port free for both; `None` accepts none. Default `0.0.0.0:0`.
+    /// a port free for both; `None` accepts none. Default `0.0.0.0:0`. A
+    /// specific IP (not `0.0.0.0` or `::`) is also where every outgoing
+    /// connection leaves from: peers (TCP and uTP), HTTP and UDP trackers
+    /// ([`SessionConfig::bind_ip`]); peers of the other IP version are
+    /// then not dialled.
     pub listen: Option<SocketAddr>,
     /// The first bytes of our 20-byte peer id (BEP 20 style); the rest is
     /// random. Default `-SB0100-`.
@@ -27,7 +31,12 @@ pub struct SessionConfig {
     /// Most outstanding block requests we send one peer, also capped by
     /// its `reqq` (BEP 10). Default 500.
     pub max_requests_per_peer: usize,
-    /// Most requests we queue from one peer (our `reqq`). Default 500.
+    /// Most requests we queue from one peer (our `reqq`, BEP 10), 12
+    /// bytes each. Default 2000, as libtorrent's
+    /// `max_allowed_in_request_queue`: a libtorrent leecher keeps as many
+    /// blocks requested as our `reqq` allows, and with 500 (8 MiB in
+    /// flight) it fetched 1 GiB from us more slowly than from a libtorrent
+    /// seed (2000).
     pub max_queued_uploads: usize,
     /// A requested block not received in this time is requested again
     /// elsewhere. Default 20 s.
@@ -51,6 +60,13 @@ pub struct SessionConfig {
     /// (BEP 9 `metadata_size`), checked before anything is allocated.
     /// Default 30 MiB, as libtorrent.
     pub max_metadata_size: u32,
+    /// Most piece payload received per second by all torrents together,
+    /// in bytes; 0 is no limit (the default). Change it at run time with
+    /// [`Session::set_download_limit`](crate::Session::set_download_limit).
+    pub download_rate_limit: u64,
+    /// Most piece payload sent per second by all torrents together, in
+    /// bytes; 0 is no limit (the default).
+    pub upload_rate_limit: u64,
     /// A folder for every torrent's resume data (fast resume), one file
     /// `<info hash in hex>.resume` per torrent, used when the torrent's
     /// [`AddTorrentOptions::resume_file`] is not set. `None` (the
@@ -90,7 +106,7 @@ impl Default for SessionConfig {
             max_peers: 50,
             unchoke_slots: 4,
             max_requests_per_peer: 500,
-            max_queued_uploads: 500,
+            max_queued_uploads: 2000,
             request_timeout: Duration::from_secs(20),
             connect_timeout: Duration::from_secs(10),
             hashing_threads: 0,
@@ -98,6 +114,8 @@ impl Default for SessionConfig {
             user_agent: concat!("seedbed/", env!("CARGO_PKG_VERSION")).to_string(),
             tracker_timeout: Duration::from_secs(15),
             max_metadata_size: 30 * 1024 * 1024,
+            download_rate_limit: 0,
+            upload_rate_limit: 0,
             resume_dir: None,
             resume_save_interval: Duration::from_secs(120),
             encryption: crate::encryption::EncryptionConfig::default(),
@@ -136,6 +154,12 @@ pub struct AddTorrentOptions {
     /// written (in the page cache) before they count as done, which
     /// survives the process being killed but not a power loss.
     pub sync_on_completion: bool,
+    /// Most piece payload this torrent receives per second, in bytes; 0
+    /// is no limit (the default). The session's limit applies too.
+    pub download_limit: u64,
+    /// Most piece payload this torrent sends per second, in bytes; 0 is
+    /// no limit (the default).
+    pub upload_limit: u64,
     /// Where this torrent's resume data is read at start and saved (fast
     /// resume: see `ResumeData`). `None` (the default) uses
     /// `<info hash in hex>.resume` in [`SessionConfig::resume_dir`], if
@@ -168,6 +192,8 @@ impl AddTorrentOptions {
             paused: false,
             allocation: Allocation::default(),
             sync_on_completion: false,
+            download_limit: 0,
+            upload_limit: 0,
             resume_file: None,
             file_priorities: Vec::new(),
             default_file_priority: FilePriority::Normal,
@@ -246,6 +272,18 @@ impl AddTorrentOptions {
     /// Starts paused or not.
     pub fn paused(mut self, on: bool) -> Self {
         self.paused = on;
+        self
+    }
+
+    /// Sets the download limit in bytes per second (0: none).
+    pub fn download_limit(mut self, bytes_per_second: u64) -> Self {
+        self.download_limit = bytes_per_second;
+        self
+    }
+
+    /// Sets the upload limit in bytes per second (0: none).
+    pub fn upload_limit(mut self, bytes_per_second: u64) -> Self {
+        self.upload_limit = bytes_per_second;
         self
     }
 }

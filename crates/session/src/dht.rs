@@ -381,9 +381,9 @@ impl SessionDht {
     }
 
     async fn torrent_task(self, shared: Arc<TorrentShared>) {
-        // v2-only torrents: use the truncated v2 info hash (BEP 52) here
-        // once the session runs them.
-        let info_hash = shared.info_hash;
+        // The one place announcers take the hash from (BEP 52: the
+        // truncated v2 hash for v2-only torrents).
+        let info_hash = shared.announce_hash();
         let mut status = shared.status.subscribe();
         self.wait_ready().await;
         let node = &self.inner.node;

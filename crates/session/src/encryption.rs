@@ -306,7 +306,15 @@ impl Acceptor {
     ) -> Option<PeerStream> {
         let lookup = |h: &SkeyHash| -> Option<InfoHash> {
             let reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
-            reg.keys().find(|ih| SkeyHash::of(ih) == *h).copied()
+            // A hybrid is registered under its v1 hash and is also
+            // reached by its truncated v2 hash (BEP 52).
+            reg.iter().find_map(|(ih, slot)| {
+                if SkeyHash::of(ih) == *h {
+                    return Some(*ih);
+                }
+                let v2 = slot.shared.get()?.v2_wire_hash()?;
+                (SkeyHash::of(&v2) == *h).then_some(v2)
+            })
         };
         match mse::accept(stream, &self.options, secrets(), lookup).await {
             Ok(s) => Some(s),

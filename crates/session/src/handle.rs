@@ -9,9 +9,11 @@ use seedbed_metainfo::InfoHash;
 use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::error::Error;
+use crate::peer_info::{client_name, PeerInfo, Transport};
+use crate::progress::{self, FileProgress, PieceMap};
 use crate::storage::DiskStats;
 use crate::torrent::{DriverCmd, TorrentShared};
-use crate::transport::Transport;
+use crate::tracker_info::{TrackerInfo, TrackerList};
 
 /// Events a receiver may fall behind before it loses the oldest.
 const EVENT_BACKLOG: usize = 1024;
@@ -34,6 +36,8 @@ pub(crate) struct Slot {
     first_events: Mutex<Option<broadcast::Receiver<Event>>>,
     /// Peers added while the metadata is being fetched.
     pub(crate) pending_peers: Mutex<Vec<SocketAddr>>,
+    /// The trackers and what they last said.
+    pub(crate) trackers: TrackerList,
 }
 
 impl Slot {
@@ -49,6 +53,7 @@ impl Slot {
             stop_fetch: Mutex::new(None),
             first_events: Mutex::new(Some(first_events)),
             pending_peers: Mutex::new(Vec::new()),
+            trackers: TrackerList::default(),
         }
     }
 
@@ -129,6 +134,20 @@ pub enum Event {
         /// The piece index.
         piece: u32,
     },
+    /// A hybrid torrent's piece matched one of its hashes (v1 SHA-1, v2
+    /// SHA-256) and not the other: the torrent is bad (BEP 52, "Upgrade
+    /// Path"). The torrent stops with [`Status::Failed`].
+    InconsistentHashes {
+        /// The piece index.
+        piece: u32,
+    },
+    /// A peer sent BEP 52 hashes that do not lead to the file's `pieces
+    /// root`; they were dropped before anything was checked with them, and
+    /// the peer was banned.
+    HashesRejected {
+        /// The peer's address.
+        addr: SocketAddr,
+    },
     /// A peer connection completed its handshake.
     PeerConnected {
         /// The peer's address.
@@ -197,18 +216,6 @@ pub struct Stats {
     /// Of `peers`, those connected over uTP (BEP 29); the others use TCP.
     /// [`TorrentHandle::peers`] lists each peer's transport.
     pub peers_utp: usize,
-}
-
-/// One connected peer, from [`TorrentHandle::peers`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PeerInfo {
-    /// The peer's address (for uTP, its UDP address).
-    pub addr: SocketAddr,
-    /// The connection's transport.
-    pub transport: Transport,
-    /// We dialled it (else it connected to us).
-    pub outgoing: bool,
 }
 
 /// A handle to one torrent in a [`Session`](crate::Session). Cheap to
@@ -293,7 +300,7 @@ impl TorrentHandle {
             let utp = st
                 .peers
                 .values()
-                .filter(|p| p.transport == Transport::Utp)
+                .filter(|p| p.live.link.transport == Transport::Utp)
                 .count();
             (have.count_ones(), bytes, st.peers.len(), utp)
         };
@@ -314,24 +321,81 @@ impl TorrentHandle {
         }
     }
 
-    /// The connected peers with their transports (empty while metadata
-    /// is being fetched).
+    /// A snapshot of every connected peer (empty while a magnet link's
+    /// metadata is being fetched). Costs one pass over the peers under the
+    /// torrent's lock; rates are updated once a second.
     pub fn peers(&self) -> Vec<PeerInfo> {
         let Some(s) = self.shared() else {
             return Vec::new();
         };
+        let num_pieces = s.info.geometry().num_pieces().max(1) as f32;
         let st = s.lock();
-        let mut peers: Vec<PeerInfo> = st
+        let mut out: Vec<PeerInfo> = st
             .peers
             .values()
             .map(|p| PeerInfo {
                 addr: p.addr,
-                transport: p.transport,
-                outgoing: p.outgoing,
+                peer_id: p.live.peer_id,
+                client: client_name(&p.live.peer_id),
+                transport: p.live.link.transport,
+                encrypted: p.live.link.encrypted,
+                outgoing: p.live.link.outgoing,
+                am_choking: p.am_choking,
+                am_interested: p.live.am_interested,
+                peer_choking: p.live.peer_choking,
+                peer_interested: p.interested,
+                snubbed: p.live.snubbed,
+                download_rate: p.live.download_rate,
+                upload_rate: p.live.upload_rate,
+                downloaded: p.live.downloaded,
+                uploaded: p.live.uploaded,
+                progress: (p.has.count_ones() as f32 / num_pieces).min(1.0),
+                requests_out: p.live.requests_out,
+                connected_at: p.live.connected_at,
             })
             .collect();
-        peers.sort_by_key(|p| p.addr);
-        peers
+        drop(st);
+        out.sort_by_key(|p| p.connected_at);
+        out
+    }
+
+    /// Per-file progress: bytes of each file in verified pieces, pad
+    /// files left out (empty while a magnet link's metadata is being
+    /// fetched). One pass over the verified pieces.
+    pub fn file_progress(&self) -> Vec<FileProgress> {
+        let Some(s) = self.shared() else {
+            return Vec::new();
+        };
+        let st = s.lock();
+        progress::file_progress(&s.info, &st.picker)
+    }
+
+    /// The state and availability of every piece (empty while a magnet
+    /// link's metadata is being fetched).
+    pub fn piece_map(&self) -> PieceMap {
+        let Some(s) = self.shared() else {
+            return PieceMap {
+                states: Vec::new(),
+                availability: Vec::new(),
+            };
+        };
+        let st = s.lock();
+        progress::piece_map(&st.picker, s.info.geometry().num_pieces())
+    }
+
+    /// Every tracker URL of the torrent (of a magnet link: its `tr`
+    /// trackers, one tier) in tier order, with its status and what it
+    /// last answered.
+    pub fn trackers(&self) -> Vec<TrackerInfo> {
+        self.slot.trackers.snapshot()
+    }
+
+    /// Time the hashing threads spent checking this torrent's pieces
+    /// (SHA-1 and SHA-256, at resume and during the download); zero while
+    /// a magnet link's metadata is fetched.
+    pub fn hashing_time(&self) -> std::time::Duration {
+        self.shared()
+            .map_or(std::time::Duration::ZERO, |s| s.verifier.hashing_time())
     }
 
     /// Bytes the torrent's storage read from and wrote to its files since
@@ -391,6 +455,34 @@ impl TorrentHandle {
                 }
             }
         }
+    }
+
+    /// Sets this torrent's download limit in bytes of piece payload per
+    /// second (0: none); the session's limit applies too. Takes effect
+    /// within a second. Ignored while a magnet link's metadata is being
+    /// fetched (set it in [`AddTorrentOptions`](crate::AddTorrentOptions)).
+    pub fn set_download_limit(&self, bytes_per_second: u64) {
+        if let Some(s) = self.shared() {
+            s.bandwidth.download.set_rate(bytes_per_second);
+        }
+    }
+
+    /// Sets this torrent's upload limit in bytes of piece payload per
+    /// second (0: none), as [`set_download_limit`](Self::set_download_limit).
+    pub fn set_upload_limit(&self, bytes_per_second: u64) {
+        if let Some(s) = self.shared() {
+            s.bandwidth.upload.set_rate(bytes_per_second);
+        }
+    }
+
+    /// This torrent's download limit in bytes per second (0: none).
+    pub fn download_limit(&self) -> u64 {
+        self.shared().map_or(0, |s| s.bandwidth.download.rate())
+    }
+
+    /// This torrent's upload limit in bytes per second (0: none).
+    pub fn upload_limit(&self) -> u64 {
+        self.shared().map_or(0, |s| s.bandwidth.upload.rate())
     }
 
     /// Pauses: disconnects every peer and stops announcing. Data and

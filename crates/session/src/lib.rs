@@ -1,10 +1,13 @@
 //! A thin BitTorrent engine built on the seedbed protocol crates: it
-//! downloads and seeds v1 and hybrid torrents with real peers.
+//! downloads and seeds v1, v2 and hybrid torrents (BEP 3, BEP 52) with real
+//! peers, from .torrent files and magnet links (`btih` and `btmh`).
 //!
 //! It composes `seedbed-metainfo` (files, pieces), `seedbed-peer-wire`
 //! (handshake, messages, codecs) and `seedbed-tracker-proto` (HTTP and UDP
 //! announces) and adds only engine logic: piece picking (rarest first,
-//! endgame), request pipelining, verification on hashing threads, storage
+//! endgame), request pipelining, verification on hashing threads (SHA-1
+//! pieces, SHA-256 merkle trees per file, piece layers fetched from peers
+//! with BEP 52 `hash request`), storage
 //! with positioned IO (files appear when their first piece is written),
 //! choking, fast resume ([`ResumeData`]: unchanged files are trusted
 //! without reading them), file priorities and a part file for skipped
@@ -53,6 +56,7 @@
 //! ```
 
 mod announce;
+mod bind;
 pub mod choker;
 mod config;
 mod dht;
@@ -60,26 +64,38 @@ mod encryption;
 mod error;
 mod file_selection;
 mod handle;
+mod hash_exchange;
+mod merkle_verify;
 mod metadata;
 mod part_file;
 mod peer;
+mod peer_info;
 pub mod picker;
+mod progress;
+mod rate_limit;
 mod resume;
 mod session;
 mod storage;
 mod streaming;
 mod torrent;
+mod tracker_info;
 mod transport;
 mod udp;
+mod upgrade;
 mod verify;
+mod wire_io;
 
 pub use config::{AddTorrentOptions, SessionConfig};
 pub use dht::{DhtConfig, DEFAULT_DHT_BOOTSTRAP};
 pub use encryption::{EncryptionConfig, EncryptionLevel, EncryptionPolicy};
 pub use error::Error;
 pub use file_selection::FilePriority;
-pub use handle::{Event, PeerInfo, Stats, Status, TorrentHandle};
+pub use handle::{Event, Stats, Status, TorrentHandle};
+pub use peer_info::{client_name, PeerInfo, Transport};
+pub use picker::PieceState;
+pub use progress::{FileProgress, PieceMap};
 pub use resume::{FileStamp, ResumeData, RESUME_FORMAT, RESUME_VERSION};
 pub use session::Session;
 pub use storage::{Allocation, DiskStats, Storage};
-pub use transport::{Transport, Transports};
+pub use tracker_info::{TrackerInfo, TrackerStatus};
+pub use transport::Transports;

@@ -1,5 +1,7 @@
 //! Magnet links: fetching the info dictionary from peers with `ut_metadata`
-//! (BEP 9), several peers at once, and checking it against the info hash.
+//! (BEP 9), several peers at once, and checking it against the link's info
+//! hashes: SHA-1 for `btih`, SHA-256 for `btmh` (BEP 52), both when the
+//! link has both.
 //!
 //! `seedbed_peer_wire::MetadataAssembler` is the sans-IO part (which piece
 //! to ask whom, what to accept); `fetch` drives it over peer connections (uTP or TCP).
@@ -11,12 +13,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use seedbed_metainfo::{Info, InfoHash, Magnet, PeerId};
+use seedbed_metainfo::{Info, InfoHash, InfoHashV2, Magnet, PeerId};
 use seedbed_peer_wire::{
     ExtendedHandshake, Handshake, Limits, Message, MessageCodec, MetadataAssembler,
     MetadataMessage, Reserved, UT_METADATA,
 };
 use sha1::{Digest, Sha1};
+use sha2::Sha256;
 use tokio::sync::Notify;
 use tokio::time::timeout;
 
@@ -62,7 +65,12 @@ pub(crate) async fn fetch(
     magnet: &Magnet,
     opts: &AddTorrentOptions,
 ) -> Option<(Info, Vec<SocketAddr>)> {
-    let info_hash = magnet.info_hash_v1()?;
+    // The wire hash: v1, or the truncated v2 hash of a `btmh`-only link.
+    let info_hash = magnet.info_hash();
+    let expected = Expected {
+        v1: magnet.info_hash_v1(),
+        v2: magnet.info_hash_v2(),
+    };
     let state = Arc::new(Mutex::new(FetchState::default()));
     let done = Arc::new(Notify::new());
     {
@@ -91,12 +99,13 @@ pub(crate) async fn fetch(
             ctx.peer_id,
             ctx.listen_port,
             Arc::clone(&state),
-            ctx.slot.events.clone(),
+            Arc::clone(&ctx.slot),
         ))
     });
     let dht_lookups = ctx.dht.as_ref().map(|dht| {
         let state = Arc::clone(&state);
-        // v2-only links: look up the truncated v2 info hash (BEP 52) here.
+        // The v1 hash, or for a `btmh`-only link the truncated v2 hash
+        // (BEP 52): what v2-only peers announce under.
         dht.spawn_metadata_lookups(info_hash, move |peers| {
             let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
             for p in peers {
@@ -126,6 +135,7 @@ pub(crate) async fn fetch(
                 .filter(|a| {
                     !st.active.contains(a)
                         && !st.bad.contains(a)
+                        && !ctx.config.is_own_address(*a)
                         && st.retry.get(a).is_none_or(|(t, _)| *t <= now)
                 })
                 .collect();
@@ -143,7 +153,7 @@ pub(crate) async fn fetch(
                 let dialer = ctx.dialer.clone();
                 tokio::spawn(async move {
                     let _ = ask_peer(
-                        addr, &dialer, info_hash, peer_id, &config, &state, &done, &slot,
+                        addr, &dialer, info_hash, expected, peer_id, &config, &state, &done, &slot,
                     )
                     .await;
                     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -195,13 +205,15 @@ async fn announce_for_peers(
     peer_id: PeerId,
     port: Option<u16>,
     state: Arc<Mutex<FetchState>>,
-    events: tokio::sync::broadcast::Sender<Event>,
+    slot: Arc<Slot>,
 ) {
+    let (events, list) = (&slot.events, &slot.trackers);
     use seedbed_tracker_proto::client::{ClientOptions, TrackerClient};
     use seedbed_tracker_proto::{AnnounceRequest, Event as TrackerEvent};
     let Ok(client) = TrackerClient::new(ClientOptions {
         timeout: config.tracker_timeout,
         user_agent: config.user_agent.clone(),
+        local_address: config.bind_ip(),
         ..ClientOptions::default()
     }) else {
         return;
@@ -213,8 +225,10 @@ async fn announce_for_peers(
             req.left = 1;
             req.event = TrackerEvent::Started;
             req.numwant = Some(50);
+            list.updating(url);
             match client.announce(url, &req).await {
                 Ok(resp) => {
+                    list.answered(url, resp.complete, resp.incomplete, resp.peers.len());
                     tracing::info!(%url, peers = resp.peers.len(), "tracker answered (metadata)");
                     let _ = events.send(Event::TrackerAnswered {
                         url: url.clone(),
@@ -229,6 +243,7 @@ async fn announce_for_peers(
                     }
                 }
                 Err(e) => {
+                    list.failed(url, e.to_string());
                     tracing::debug!(%url, %e, "announce failed (metadata)");
                     let _ = events.send(Event::TrackerFailed {
                         url: url.clone(),
@@ -237,7 +252,27 @@ async fn announce_for_peers(
                 }
             }
         }
-        tokio::time::sleep(Duration::from_secs(15)).await;
+        let again = Duration::from_secs(15);
+        list.next_round(std::time::Instant::now() + again);
+        tokio::time::sleep(again).await;
+    }
+}
+
+/// The hashes a magnet link names: the assembled info dictionary must have
+/// every one of them (SHA-1 for `btih`, SHA-256 for `btmh`, both for a
+/// hybrid's link).
+#[derive(Clone, Copy, Debug)]
+struct Expected {
+    v1: Option<InfoHash>,
+    v2: Option<InfoHashV2>,
+}
+
+impl Expected {
+    fn matches(&self, info: &[u8]) -> bool {
+        self.v1.is_none_or(|h| Sha1::digest(info).as_slice() == h.0)
+            && self
+                .v2
+                .is_none_or(|h| Sha256::digest(info).as_slice() == h.0)
     }
 }
 
@@ -248,6 +283,7 @@ async fn ask_peer(
     addr: SocketAddr,
     dialer: &crate::transport::Dialer,
     info_hash: InfoHash,
+    expected: Expected,
     peer_id: PeerId,
     config: &SessionConfig,
     state: &Mutex<FetchState>,
@@ -328,7 +364,7 @@ async fn ask_peer(
                     let asm = st.asm.get_mut(&their_size?)?;
                     if asm.on_data(addr, piece, u64::from(total_size), data).ok()? {
                         let (bytes, peers) = asm.take()?;
-                        if Sha1::digest(&bytes).as_slice() == info_hash.0 {
+                        if expected.matches(&bytes) {
                             st.result = Some(bytes);
                             drop(st);
                             done.notify_one();

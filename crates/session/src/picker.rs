@@ -39,6 +39,20 @@ enum PieceStatus {
     Have,
 }
 
+/// A piece's state as [`PiecePicker::piece_state`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PieceState {
+    /// No block requested or received yet.
+    Missing,
+    /// Some blocks requested or received.
+    Partial,
+    /// Every block received; its hash is being checked.
+    Verifying,
+    /// Verified and written.
+    Have,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum BlockState {
     Free,
@@ -144,6 +158,17 @@ impl PiecePicker {
     /// The pieces we have (verified).
     pub fn have(&self) -> &Bitfield {
         &self.have
+    }
+
+    /// Where `piece` is in its life (see `DESIGN.md`); `Missing` for an
+    /// index past the end.
+    pub fn piece_state(&self, piece: u32) -> PieceState {
+        match self.status.get(piece as usize) {
+            None | Some(PieceStatus::Missing) => PieceState::Missing,
+            Some(PieceStatus::Partial) => PieceState::Partial,
+            Some(PieceStatus::Verifying) => PieceState::Verifying,
+            Some(PieceStatus::Have) => PieceState::Have,
+        }
     }
 
     /// Whether every piece is verified.

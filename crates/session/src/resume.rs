@@ -31,8 +31,8 @@ use tokio::sync::mpsc;
 use crate::config::{AddTorrentOptions, SessionConfig};
 use crate::error::Error;
 use crate::handle::TorrentHandle;
+use crate::merkle_verify::Verdict;
 use crate::torrent::{DriverCmd, TorrentShared};
-use crate::verify::sha1;
 
 /// `file-format` of resume data written by this crate.
 pub const RESUME_FORMAT: &str = "seedbed resume data";
@@ -540,11 +540,13 @@ async fn hash_pieces(shared: &Arc<TorrentShared>, pieces: Vec<PieceIndex>) -> u3
         let tx = tx.clone();
         shared.hasher.clone().submit(move || {
             let mut buf = vec![0u8; g.piece_len(piece) as usize];
-            let ok = shared.storage.read(piece, 0, &mut buf).is_ok()
-                && shared
-                    .info
-                    .piece_hash_v1(piece)
-                    .is_some_and(|h| *h == sha1(&buf));
+            // Every hash the torrent has, as downloads (SHA-1, the BEP 52
+            // merkle hash, both on hybrids); a v2 piece whose hash is not
+            // known yet fails and is downloaded.
+            let ok = shared.storage.read(piece, 0, &mut buf).is_ok() && {
+                let blocks = [bytes::Bytes::from(buf)];
+                shared.verifier.verify(&shared.info, piece, &blocks) == Verdict::Pass
+            };
             let _ = tx.send((piece, ok));
         });
     }

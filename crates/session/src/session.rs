@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_util::StreamExt;
 use rand::Rng;
-use seedbed_metainfo::{Info, InfoHash, Magnet, PeerId, Torrent, Version};
+use seedbed_metainfo::{Info, InfoHash, Magnet, PeerId, Torrent};
 use seedbed_peer_wire::{HandshakeCodec, HandshakeEvent};
 use seedbed_utp::UtpSocket;
 use tokio::net::{TcpListener, UdpSocket};
@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::handle::{Event, Slot, Status, TorrentHandle};
 use crate::metadata;
 use crate::peer;
+use crate::rate_limit::Bandwidth;
 use crate::storage::Storage;
 use crate::torrent::{new_shared, run_driver, Registry};
 use crate::transport::{Dialer, TransportStream};
@@ -56,6 +57,8 @@ struct Inner {
     /// The accept loops (TCP, uTP) and, without a DHT, the UDP socket's
     /// reader.
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Speed limits of all torrents together.
+    bandwidth: Arc<Bandwidth>,
     /// The DHT node, unless [`DhtConfig::enabled`](crate::DhtConfig) is off.
     dht: Option<SessionDht>,
     /// Opens peer connections over uTP and TCP.
@@ -90,7 +93,7 @@ impl Session {
     /// # Errors
     /// [`Error::Io`] if the listen address cannot be bound (for TCP, or
     /// for UDP when the DHT or uTP runs).
-    pub async fn new(config: SessionConfig) -> Result<Session, Error> {
+    pub async fn new(mut config: SessionConfig) -> Result<Session, Error> {
         let registry: Arc<Registry> = Arc::new(Mutex::new(HashMap::new()));
         let transports = config.transports;
         let need_udp = config.dht.enabled || transports.utp();
@@ -130,6 +133,10 @@ impl Session {
             }
             None => (None, None, None),
         };
+        // The torrents' copy holds the bound port: they never dial it.
+        if let Some(local) = listen_addr {
+            config.listen = Some(local);
+        }
         let udp = udp.map(Arc::new);
         // uTP (BEP 29) on the UDP socket; the socket's reader (the DHT's,
         // or ours without a DHT) passes it every datagram not KRPC.
@@ -179,9 +186,15 @@ impl Session {
             utp,
             connect_timeout: config.connect_timeout,
             utp_connect_timeout: config.utp_connect_timeout,
+            bind_ip: config.bind_ip(),
         };
+        let bandwidth = Arc::new(Bandwidth::new(
+            config.download_rate_limit,
+            config.upload_rate_limit,
+        ));
         Ok(Session {
             inner: Arc::new(Inner {
+                bandwidth,
                 config: Arc::new(config),
                 registry,
                 peer_id,
@@ -199,9 +212,39 @@ impl Session {
         self.inner.listen_addr
     }
 
+    /// The local IP every outgoing connection (peers, HTTP and UDP
+    /// trackers) leaves from: the listen IP when the session listens on a
+    /// specific one (see [`SessionConfig::bind_ip`]), else `None` (the
+    /// system chooses). The DHT and uTP are to bind to it too.
+    pub fn bind_ip(&self) -> Option<std::net::IpAddr> {
+        self.inner.config.bind_ip()
+    }
+
     /// Our 20-byte peer id.
     pub fn peer_id(&self) -> PeerId {
         self.inner.peer_id
+    }
+
+    /// Sets the download limit of all torrents together, in bytes of
+    /// piece payload per second (0: none); takes effect within a second.
+    pub fn set_download_limit(&self, bytes_per_second: u64) {
+        self.inner.bandwidth.download.set_rate(bytes_per_second);
+    }
+
+    /// Sets the upload limit of all torrents together, in bytes of piece
+    /// payload per second (0: none); takes effect within a second.
+    pub fn set_upload_limit(&self, bytes_per_second: u64) {
+        self.inner.bandwidth.upload.set_rate(bytes_per_second);
+    }
+
+    /// The session's download limit in bytes per second (0: none).
+    pub fn download_limit(&self) -> u64 {
+        self.inner.bandwidth.download.rate()
+    }
+
+    /// The session's upload limit in bytes per second (0: none).
+    pub fn upload_limit(&self) -> u64 {
+        self.inner.bandwidth.upload.rate()
     }
 
     /// The session's DHT node (BEP 5), unless the DHT is disabled: its
@@ -216,17 +259,21 @@ impl Session {
     /// `opts.output_dir`, checks the data already there, then downloads
     /// what is missing and seeds.
     ///
+    /// v1, v2 and hybrid torrents are verified with every hash they carry
+    /// (SHA-1 pieces, SHA-256 merkle trees per file; both on hybrids). A v2
+    /// torrent's piece layers come from the file; those it lacks are
+    /// fetched from peers (BEP 52 `hash request`).
+    ///
     /// # Errors
-    /// [`Error::Unsupported`] for v2-only torrents (v1 and hybrid are
-    /// verified with SHA-1 piece hashes); [`Error::DuplicateTorrent`];
-    /// [`Error::Io`] when the files cannot be created.
+    /// [`Error::Metainfo`] when a piece layer in the file does not match its
+    /// file's `pieces root`; [`Error::DuplicateTorrent`]; [`Error::Io`] when
+    /// the files cannot be created.
     pub async fn add_torrent(
         &self,
         torrent: &Torrent,
         opts: AddTorrentOptions,
     ) -> Result<TorrentHandle, Error> {
         let info = Arc::new(torrent.info().clone());
-        check_supported(&info)?;
         let info_hash = info.info_hash();
         let slot = Arc::new(Slot::new(
             info_hash,
@@ -235,7 +282,9 @@ impl Session {
         ));
         self.inner.reserve(&slot)?;
         let trackers = torrent.trackers().to_vec();
-        if let Err(e) = start_torrent(&self.inner, &slot, info, trackers, opts).await {
+        slot.trackers.set(&trackers);
+        if let Err(e) = start_torrent(&self.inner, &slot, info, trackers, opts, Some(torrent)).await
+        {
             self.inner.lock_registry().remove(&info_hash);
             return Err(e);
         }
@@ -247,25 +296,27 @@ impl Session {
     /// fetched with `ut_metadata` from the link's `x.pe` peers, the peers
     /// its `tr` trackers return, and `opts.peers` (several at once, at most
     /// [`SessionConfig::max_metadata_size`] bytes), checked against the
-    /// link's info hash, and then the download proceeds as for a .torrent.
+    /// link's info hashes, and then the download proceeds as for a .torrent.
+    ///
+    /// A v2-only link (`btmh` without `btih`) is fetched and announced
+    /// under its v2 hash truncated to 20 bytes, and checked against the
+    /// full SHA-256 hash; a hybrid's link (both) is checked against both.
+    /// Its piece layers are then fetched from peers (BEP 52 `hash
+    /// request`).
     ///
     /// # Errors
-    /// [`Error::DuplicateTorrent`]; [`Error::Unsupported`] for a v2-only
-    /// link (`btmh` without `btih`).
+    /// [`Error::DuplicateTorrent`].
     pub async fn add_magnet(
         &self,
         magnet: &Magnet,
         opts: AddTorrentOptions,
     ) -> Result<TorrentHandle, Error> {
-        let Some(info_hash) = magnet.info_hash_v1() else {
-            return Err(Error::Unsupported(
-                "v2-only magnet links (btmh without btih)",
-            ));
-        };
+        let info_hash = magnet.info_hash();
         let name = magnet
             .name()
             .map_or_else(|| info_hash.to_string(), str::to_string);
         let slot = Arc::new(Slot::new(info_hash, Status::FetchingMetadata, name));
+        slot.trackers.set(&[magnet.trackers().to_vec()]);
         self.inner.reserve(&slot)?;
         let (stop_tx, stop_rx) = oneshot::channel();
         *slot.stop_fetch.lock().unwrap_or_else(|e| e.into_inner()) = Some(stop_tx);
@@ -304,8 +355,8 @@ impl Session {
                     opts.peers.push(p);
                 }
             }
-            if let Err(e) = start_torrent(&inner, &task_slot, Arc::new(info), trackers, opts).await
-            {
+            let info = Arc::new(info);
+            if let Err(e) = start_torrent(&inner, &task_slot, info, trackers, opts, None).await {
                 task_slot.set_status(Status::Failed(e.to_string()));
             }
         });
@@ -371,25 +422,17 @@ impl Inner {
     }
 }
 
-fn check_supported(info: &Info) -> Result<(), Error> {
-    if info.version() == Version::V2 {
-        return Err(Error::Unsupported(
-            "v2-only torrents (piece verification uses v1 SHA-1 hashes)",
-        ));
-    }
-    Ok(())
-}
-
 /// Opens the files, builds the torrent's shared state into `slot` and
-/// starts its driver.
+/// starts its driver. The piece layers of `torrent` (a .torrent file; none
+/// for a magnet link) are checked and loaded first.
 async fn start_torrent(
     inner: &Arc<Inner>,
     slot: &Arc<Slot>,
     info: Arc<Info>,
     trackers: Vec<Vec<String>>,
     opts: AddTorrentOptions,
+    torrent: Option<&Torrent>,
 ) -> Result<(), Error> {
-    check_supported(&info)?;
     let file_priorities =
         crate::file_selection::resolve(&info, &opts.file_priorities, opts.default_file_priority)?;
     let dir = opts.output_dir.clone();
@@ -412,10 +455,24 @@ async fn start_torrent(
         inner.hasher.clone(),
         Arc::downgrade(&inner.registry),
         slot,
+        Arc::clone(&inner.bandwidth),
         file_priorities,
         dht,
         inner.dialer.clone(),
     );
+    if let (Some(v2), Some(t)) = (&shared.verifier.v2, torrent) {
+        for (i, _) in shared.info.files().iter().enumerate() {
+            if let Some(layer) = t.piece_layer(i) {
+                if !v2.load_layer(i, layer) {
+                    return Err(seedbed_metainfo::Error::InvalidPieceLayer {
+                        file: Some(i),
+                        reason: "hashes do not match the pieces root",
+                    }
+                    .into());
+                }
+            }
+        }
+    }
     let _ = slot.shared.set(Arc::clone(&shared));
     // Peers added through the handle just before the torrent existed.
     let late = slot.take_pending_peers();
@@ -492,12 +549,20 @@ async fn incoming(
     if !same_torrent(framed.get_ref(), &prefix.info_hash) {
         return;
     }
-    let shared = registry
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&prefix.info_hash)
-        .and_then(|slot| slot.shared.get().cloned());
+    let shared = {
+        let reg = registry.lock().unwrap_or_else(|e| e.into_inner());
+        match reg.get(&prefix.info_hash) {
+            Some(slot) => slot.shared.get().cloned(),
+            // A hybrid is registered under its v1 hash; it takes its
+            // truncated v2 hash too (BEP 52).
+            None => reg
+                .values()
+                .filter_map(|slot| slot.shared.get())
+                .find(|s| s.accepts_hash(&prefix.info_hash))
+                .cloned(),
+        }
+    };
     if let Some(shared) = shared {
-        peer::accept(shared, framed, addr).await;
+        peer::accept(shared, framed, addr, prefix).await;
     }
 }

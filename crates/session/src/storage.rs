@@ -138,6 +138,33 @@ fn read_at(f: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     std::os::unix::fs::FileExt::read_exact_at(f, buf, offset)
 }
 
+/// Reads all of `buf` at `offset` if the page cache holds it: `Ok(false)`
+/// if the kernel would have to wait for the disk, or the file ends first.
+#[cfg(target_os = "linux")]
+fn read_at_nowait(f: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<bool> {
+    use rustix::io::{preadv2, Errno, ReadWriteFlags};
+    while !buf.is_empty() {
+        let mut slices = [io::IoSliceMut::new(buf)];
+        match preadv2(f, &mut slices, offset, ReadWriteFlags::NOWAIT) {
+            Ok(0) => return Ok(false),
+            Ok(n) => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+            Err(Errno::INTR) => {}
+            // EAGAIN: not cached; EOPNOTSUPP/EINVAL: no RWF_NOWAIT here.
+            Err(Errno::AGAIN | Errno::OPNOTSUPP | Errno::INVAL | Errno::NOSYS) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn read_at_nowait(_f: &File, _buf: &mut [u8], _offset: u64) -> io::Result<bool> {
+    Ok(false)
+}
+
 /// Most buffers in one `pwritev` call (POSIX guarantees `IOV_MAX` >= 16;
 /// Linux allows 1024).
 #[cfg(unix)]
@@ -600,6 +627,48 @@ impl Storage {
             f.materialize(&mut sized, self.allocation)?;
         }
         Ok(())
+    }
+
+    /// As [`read`](Self::read), but only from the page cache and without
+    /// waiting: `Ok(false)` when some of the bytes would have to come from
+    /// the disk (then `buf` may be partly filled; read it with `read`).
+    /// Serving cached blocks this way needs no hand-off to a blocking
+    /// thread. Linux (`preadv2` with `RWF_NOWAIT`); elsewhere always
+    /// `Ok(false)`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file, for errors other than "not cached".
+    pub fn read_cached(
+        &self,
+        piece: PieceIndex,
+        offset: u32,
+        buf: &mut [u8],
+    ) -> Result<bool, Error> {
+        let geometry = self.info.geometry();
+        let start = geometry.piece_offset(piece) + u64::from(offset);
+        let mut pos = 0usize;
+        let mut from_files = 0u64;
+        for span in self.info.file_spans(start, buf.len() as u64) {
+            let out = &mut buf[pos..pos + span.len as usize];
+            match &self.files[span.file] {
+                // Kept in the part file, or not created yet: `read` knows.
+                Some(f) if f.in_part.load(Ordering::Acquire) => return Ok(false),
+                Some(f) => {
+                    let Some(file) = f.file.get() else {
+                        return Ok(false);
+                    };
+                    match read_at_nowait(file, out, span.offset) {
+                        Ok(true) => from_files += span.len,
+                        Ok(false) => return Ok(false),
+                        Err(e) => return Err(Error::io(format!("read {}", f.path.display()), e)),
+                    }
+                }
+                None => out.fill(0),
+            }
+            pos += span.len as usize;
+        }
+        self.read_bytes.fetch_add(from_files, Ordering::Relaxed);
+        Ok(pos == buf.len())
     }
 
     /// Flushes written data of every file to the disk (`fsync`).

@@ -21,12 +21,16 @@ use crate::config::{AddTorrentOptions, SessionConfig};
 use crate::dht::SessionDht;
 use crate::file_selection::{self, FilePriority};
 use crate::handle::{Event, Slot, Status};
+use crate::merkle_verify::{Verdict, Verifier};
 use crate::peer;
+use crate::peer_info::{Link, PeerLive};
 use crate::picker::PiecePicker;
+use crate::rate_limit::{Bandwidth, RateLimiter};
 use crate::resume::{self, ResumeState};
 use crate::storage::Storage;
-use crate::transport::{Dialer, Transport};
-use crate::verify::{sha1_blocks, HashPool};
+use crate::tracker_info::TrackerList;
+use crate::transport::Dialer;
+use crate::verify::HashPool;
 
 /// The engine's key for one peer connection.
 pub(crate) type PeerKey = u64;
@@ -47,6 +51,9 @@ pub(crate) enum PeerCmd {
     /// Piece priorities changed: check whether the peer is (still)
     /// interesting, and request.
     Interest,
+    /// Send this message (an answer worked out in a task of its own, as
+    /// BEP 52 hashes read from disk).
+    Send(seedbed_peer_wire::Message),
     /// Close the connection.
     Disconnect,
 }
@@ -89,10 +96,8 @@ pub(crate) struct PeerEntry {
     /// Where the peer accepts connections: the dialled address, or its IP
     /// with the port from its extension handshake (`p`). Shared by PeX.
     pub(crate) listen_addr: Option<SocketAddr>,
-    /// The connection's transport (TCP or uTP).
-    pub(crate) transport: Transport,
-    /// We dialled the peer.
-    pub(crate) outgoing: bool,
+    /// What `TorrentHandle::peers` shows besides the above.
+    pub(crate) live: PeerLive,
 }
 
 /// Blocks of a piece being downloaded, kept in memory until the piece is
@@ -156,6 +161,8 @@ pub(crate) struct TorrentShared {
     /// Download and upload rates in bytes per second.
     pub(crate) rates: Mutex<(f64, f64)>,
     pub(crate) status: Arc<watch::Sender<Status>>,
+    /// The trackers' status, shared with the handle.
+    pub(crate) tracker_list: TrackerList,
     pub(crate) cmd_tx: mpsc::UnboundedSender<DriverCmd>,
     pub(crate) hasher: HashPool,
     pub(crate) registry: Weak<Registry>,
@@ -165,6 +172,12 @@ pub(crate) struct TorrentShared {
     pub(crate) max_unverified: u64,
     /// Zero of the picker's clock (`PiecePicker::set_clock`).
     pub(crate) epoch: Instant,
+    /// This torrent's speed limits.
+    pub(crate) bandwidth: Bandwidth,
+    /// The session's speed limits, shared by every torrent.
+    pub(crate) session_bandwidth: Arc<Bandwidth>,
+    /// Piece hashes (SHA-1, BEP 52 merkle trees) and hashing time.
+    pub(crate) verifier: Verifier,
     /// Where resume data is kept, and its saves.
     pub(crate) resume: ResumeState,
     /// The priority of each entry of `Info::files`, as last asked for.
@@ -223,8 +236,13 @@ impl TorrentShared {
         let len = u64::from(self.info.geometry().piece_len(piece));
         self.unverified.fetch_add(len, Ordering::Relaxed);
         self.hasher.submit(move || {
-            let expected = shared.info.piece_hash_v1(piece);
-            let mut ok = expected.is_some_and(|h| *h == sha1_blocks(&blocks));
+            let verdict = shared.verifier.verify(&shared.info, piece, &blocks);
+            if verdict == Verdict::Inconsistent {
+                shared.unverified.fetch_sub(len, Ordering::Relaxed);
+                shared.inconsistent_hashes(piece);
+                return;
+            }
+            let mut ok = verdict == Verdict::Pass;
             if ok {
                 if let Err(e) = shared.storage.write_piece(piece, &blocks) {
                     tracing::error!(%e, "writing piece {piece}");
@@ -306,9 +324,10 @@ impl TorrentShared {
         &self,
         addr: SocketAddr,
         tx: mpsc::UnboundedSender<PeerCmd>,
-        outgoing: bool,
-        transport: Transport,
+        peer_id: PeerId,
+        link: Link,
     ) -> Option<PeerKey> {
+        let outgoing = link.outgoing;
         let mut st = self.lock();
         if outgoing {
             st.connecting = st.connecting.saturating_sub(1);
@@ -335,8 +354,7 @@ impl TorrentShared {
                 up: 0,
                 trust: 0,
                 listen_addr: outgoing.then_some(addr),
-                transport,
-                outgoing,
+                live: PeerLive::new(peer_id, link),
             },
         );
         if let Some(k) = st.known.get_mut(&addr) {
@@ -375,6 +393,16 @@ impl TorrentShared {
         self.emit(Event::PeerDisconnected { addr: entry.addr });
     }
 
+    /// The download limiters a block passes: the torrent's, the session's.
+    pub(crate) fn download_limiters(&self) -> [&RateLimiter; 2] {
+        [&self.bandwidth.download, &self.session_bandwidth.download]
+    }
+
+    /// The upload limiters a block passes: the torrent's, the session's.
+    pub(crate) fn upload_limiters(&self) -> [&RateLimiter; 2] {
+        [&self.bandwidth.upload, &self.session_bandwidth.upload]
+    }
+
     pub(crate) fn max_peers(&self) -> usize {
         self.opts.max_peers.unwrap_or(self.config.max_peers)
     }
@@ -390,6 +418,16 @@ impl TorrentShared {
             let secs = 1u64 << k.failures.min(8);
             k.next_attempt = Instant::now() + Duration::from_secs(secs);
         }
+    }
+
+    /// The peer at `addr` answered with our own peer id: it is us (on an
+    /// address [`SessionConfig::is_own_address`] could not know), never
+    /// dialled again.
+    pub(crate) fn dialled_self(&self, addr: SocketAddr) {
+        let mut st = self.lock();
+        st.connecting = st.connecting.saturating_sub(1);
+        st.known.remove(&addr);
+        st.banned.insert(addr);
     }
 
     fn disconnect_all(&self) {
@@ -413,6 +451,7 @@ pub(crate) fn new_shared(
     hasher: HashPool,
     registry: Weak<Registry>,
     slot: &Slot,
+    session_bandwidth: Arc<Bandwidth>,
     file_priorities: Vec<FilePriority>,
     dht: Option<SessionDht>,
     dialer: Dialer,
@@ -423,7 +462,7 @@ pub(crate) fn new_shared(
     let geometry = *info.geometry();
     let limits = Limits::new().num_pieces(geometry.num_pieces());
     let mut known = HashMap::new();
-    for addr in &opts.peers {
+    for addr in opts.peers.iter().filter(|a| !config.is_own_address(**a)) {
         known.insert(
             *addr,
             Known {
@@ -461,12 +500,16 @@ pub(crate) fn new_shared(
         counters: Counters::default(),
         rates: Mutex::new((0.0, 0.0)),
         status,
+        tracker_list: slot.trackers.clone(),
         cmd_tx,
         hasher,
         registry,
         unverified: AtomicU64::new(0),
         max_unverified,
         epoch: Instant::now(),
+        bandwidth: Bandwidth::new(opts.download_limit, opts.upload_limit),
+        session_bandwidth,
+        verifier: Verifier::new(&info),
         resume,
         file_priorities: Mutex::new(file_priorities),
         dht,
@@ -514,14 +557,16 @@ pub(crate) async fn run_driver(
             Status::Downloading
         }
     };
+    let finished_without_seeding =
+        |s: &TorrentShared| s.lock().picker.is_finished() && !s.opts.seed;
+    // Open to peers before the status says so: a program that sees
+    // `Seeding` or `Downloading` may connect at once.
+    shared.lock().closed = paused || finished_without_seeding(&shared);
     shared.set_status(if paused {
         Status::Paused
     } else {
         working(complete)
     });
-    let finished_without_seeding =
-        |s: &TorrentShared| s.lock().picker.is_finished() && !s.opts.seed;
-    shared.lock().closed = paused || finished_without_seeding(&shared);
 
     let announcer = if shared.opts.trackers && !shared.trackers.is_empty() {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -554,6 +599,9 @@ pub(crate) async fn run_driver(
                     DriverCmd::AddPeers(addrs) => {
                         let mut st = shared.lock();
                         for addr in addrs {
+                            if shared.config.is_own_address(addr) {
+                                continue;
+                            }
                             st.known.entry(addr).or_insert(Known {
                                 failures: 0,
                                 next_attempt: Instant::now(),
@@ -678,7 +726,7 @@ pub(crate) async fn run_driver(
                             let _ = tokio::time::timeout(shared.config.tracker_timeout, rx).await;
                         }
                         if let Some(reg) = shared.registry.upgrade() {
-                            reg.lock().unwrap_or_else(|e| e.into_inner()).remove(&shared.info_hash);
+                            shared.leave_registry(&mut reg.lock().unwrap_or_else(|e| e.into_inner()));
                         }
                         shared.set_status(Status::Stopped);
                         let _ = ack.send(());
@@ -698,6 +746,9 @@ pub(crate) async fn run_driver(
                     let mut r = shared.rates.lock().unwrap_or_else(|e| e.into_inner());
                     r.0 = 0.8 * r.0 + 0.2 * ((down - last.0) as f64 / dt);
                     r.1 = 0.8 * r.1 + 0.2 * ((up - last.1) as f64 / dt);
+                }
+                for p in shared.lock().peers.values_mut() {
+                    p.live.update_rates(dt);
                 }
                 last = (down, up, now);
                 if paused {

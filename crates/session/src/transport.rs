@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use crate::error::Error;
+use crate::peer_info::Transport;
 
 /// Which transports the session uses for peer connections
 /// ([`SessionConfig::transports`](crate::SessionConfig::transports)).
@@ -43,16 +44,6 @@ impl Transports {
     pub fn utp(self) -> bool {
         self != Transports::TcpOnly
     }
-}
-
-/// The transport of one peer connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Transport {
-    /// TCP.
-    Tcp,
-    /// uTP (BEP 29) on the session's UDP socket.
-    Utp,
 }
 
 impl std::fmt::Display for Transport {
@@ -152,6 +143,10 @@ pub(crate) struct Dialer {
     pub(crate) connect_timeout: Duration,
     /// Time for the uTP attempt before falling back to TCP.
     pub(crate) utp_connect_timeout: Duration,
+    /// Where TCP connections leave from ([`SessionConfig::bind_ip`](crate::SessionConfig::bind_ip));
+    /// uTP ones leave from the session's UDP socket, bound to the listen
+    /// address.
+    pub(crate) bind_ip: Option<std::net::IpAddr>,
 }
 
 impl Dialer {
@@ -176,7 +171,7 @@ impl Dialer {
             tracing::trace!(%addr, e = ?last, "uTP connect failed");
         }
         if self.transports.tcp() {
-            match timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+            match timeout(self.connect_timeout, crate::bind::dial(self.bind_ip, addr)).await {
                 Ok(Ok(s)) => {
                     let _ = s.set_nodelay(true);
                     return Ok(TransportStream::Tcp(s));
@@ -201,6 +196,7 @@ mod tests {
             utp,
             connect_timeout: Duration::from_secs(5),
             utp_connect_timeout: Duration::from_millis(500),
+            bind_ip: None,
         }
     }
 

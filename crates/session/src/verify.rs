@@ -1,6 +1,7 @@
 //! Piece verification off the async threads: a small pool of hashing
-//! threads (one per core by default) that check SHA-1 piece hashes (BEP 3)
-//! and write verified pieces.
+//! threads (one per core by default) that check piece hashes (SHA-1, BEP 3;
+//! SHA-256 merkle trees, BEP 52, in `merkle_verify.rs`) and write verified
+//! pieces.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -69,6 +70,7 @@ pub(crate) fn sha1_blocks(blocks: &[Bytes]) -> [u8; 20] {
 }
 
 /// SHA-1 of `data`.
+#[cfg(test)]
 pub(crate) fn sha1(data: &[u8]) -> [u8; 20] {
     Sha1::digest(data).into()
 }

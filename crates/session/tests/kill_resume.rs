@@ -475,7 +475,10 @@ async fn kills_during_resume_saves_never_claim_missing_pieces() {
         ));
         let cmd = || {
             let mut c = download_command(&exe, &file, dst.path(), addr);
+            // At most 500 KiB/s: the 4.2 MB take several runs, so there
+            // are kills to make whatever the seeder's pace.
             c.args(["--resume-interval", "0.005", "--sparse"]);
+            c.args(["--max-download-rate", "500k"]);
             c
         };
         let mut during_save = 0;

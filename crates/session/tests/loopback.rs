@@ -281,7 +281,8 @@ async fn magnet_from_our_seed() {
         )
         .await
         .unwrap();
-    assert_eq!(handle.status(), Status::FetchingMetadata);
+    // The first events receiver sees every event from the start (the
+    // metadata may already be in by now: no assert on the status here).
     let mut events = handle.events();
     tokio::time::timeout(Duration::from_secs(60), handle.wait_for_completion())
         .await

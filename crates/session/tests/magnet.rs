@@ -768,21 +768,28 @@ async fn magnet_download_hybrid_from_libtorrent() {
     .await;
 }
 
-/// A v2-only link is refused (pieces are checked with v1 hashes), and the
+/// A v2-only link (`btmh` only) is taken, under its v2 hash truncated to
+/// 20 bytes (fetching it is tested against libtorrent in `v2.rs`), and the
 /// same torrent cannot be added twice, from a link or a .torrent file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn magnet_links_refused() {
+async fn v2_links_taken_and_duplicates_refused() {
     common::within(Duration::from_secs(30), async {
         let f = magnet_fixture();
         let torrent = &f.torrent;
         let session = Session::new(common::config()).await.unwrap();
         let opts = || AddTorrentOptions::new(f.src().join("out")).trackers(false);
 
-        let v2 = Magnet::new_v2(seedbed_metainfo::InfoHashV2([7; 32]));
+        let v2_hash = seedbed_metainfo::InfoHashV2([7; 32]);
+        let v2 = Magnet::new_v2(v2_hash);
+        let v2_handle = session.add_magnet(&v2, opts()).await.unwrap();
+        assert_eq!(v2_handle.info_hash(), v2_hash.truncated());
+        assert_eq!(v2_handle.status(), Status::FetchingMetadata);
         assert!(matches!(
             session.add_magnet(&v2, opts()).await,
-            Err(seedbed_session::Error::Unsupported(_))
+            Err(seedbed_session::Error::DuplicateTorrent(h)) if h == v2_hash.truncated()
         ));
+        v2_handle.remove().await;
+        assert_eq!(v2_handle.status(), Status::Stopped);
 
         let magnet = Magnet::from(torrent);
         let (handle, _events) = add_magnet(&session, &magnet, opts()).await;

@@ -25,7 +25,7 @@ use seedbed_peer_wire::{
     ExtendedHandshake, Handshake, HandshakeCodec, HandshakeEvent, Limits, Message, MessageCodec,
     PexMessage, Reserved, UT_METADATA, UT_PEX,
 };
-use seedbed_session::{AddTorrentOptions, Event, Session, SessionConfig, TorrentHandle};
+use seedbed_session::{AddTorrentOptions, Event, Session, SessionConfig, Status, TorrentHandle};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::timeout;
@@ -450,9 +450,11 @@ async fn learned_from_fake_pex(private: bool) -> (u64, ExtendedHandshake, bool) 
         )
         .await
         .unwrap();
-    // Connections are refused while the existing data is checked.
-    while handle.status() != seedbed_session::Status::Downloading {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    // Incoming connections are refused while the data is checked.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while handle.status() != Status::Downloading {
+        assert!(Instant::now() < deadline, "{:?}", handle.status());
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut xs = Vec::new();
     for _ in 0..3 {

@@ -15,7 +15,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -44,6 +44,13 @@ pub struct ClientOptions {
     pub max_response_bytes: usize,
     /// First UDP retransmission timeout, doubled after each (BEP 15: 15 s).
     pub udp_retransmit: Duration,
+    /// The local address every request leaves from (HTTP connections and
+    /// UDP sockets are bound to it, port chosen by the system), as
+    /// libtorrent's `outgoing_interfaces`: a client bound to a VPN's
+    /// address never sends from another one. A tracker only reachable
+    /// over the other IP version fails with [`Error::Transport`] instead.
+    /// `None` (the default): the system chooses.
+    pub local_address: Option<IpAddr>,
 }
 
 impl Default for ClientOptions {
@@ -54,6 +61,7 @@ impl Default for ClientOptions {
             headers: Vec::new(),
             max_response_bytes: 4 << 20,
             udp_retransmit: Duration::from_secs(15),
+            local_address: None,
         }
     }
 }
@@ -94,6 +102,7 @@ impl TrackerClient {
             .timeout(opts.timeout)
             .user_agent(opts.user_agent.clone())
             .default_headers(headers)
+            .local_address(opts.local_address)
             .build()
             .map_err(transport)?;
         Ok(TrackerClient { http, opts })
@@ -248,10 +257,15 @@ impl TrackerClient {
             .map_err(|e| transport(format!("cannot resolve {host}: {e}")))?
             .next()
             .ok_or_else(|| transport(format!("{host} has no address")))?;
-        let bind: SocketAddr = if addr.is_ipv6() {
-            "[::]:0".parse().unwrap_or(addr)
-        } else {
-            "0.0.0.0:0".parse().unwrap_or(addr)
+        let bind = match self.opts.local_address {
+            Some(ip) if ip.is_ipv6() != addr.is_ipv6() => {
+                return Err(transport(format!(
+                    "{addr} cannot be reached from the local address {ip}"
+                )))
+            }
+            Some(ip) => SocketAddr::new(ip, 0),
+            None if addr.is_ipv6() => SocketAddr::from(([0u16; 8], 0)),
+            None => SocketAddr::from(([0u8; 4], 0)),
         };
         let socket = UdpSocket::bind(bind).await.map_err(transport)?;
         socket.connect(addr).await.map_err(transport)?;
@@ -420,5 +434,44 @@ mod tests {
             ..ClientOptions::default()
         })
         .is_err());
+    }
+
+    /// With `local_address` 127.0.0.2, UDP and HTTP requests to a tracker
+    /// on 127.0.0.1 leave from 127.0.0.2; an IPv6 tracker is refused
+    /// rather than reached from another address.
+    #[tokio::test]
+    async fn requests_leave_from_the_local_address() {
+        let local: IpAddr = [127, 0, 0, 2].into();
+        let c = TrackerClient::new(ClientOptions {
+            timeout: Duration::from_millis(500),
+            local_address: Some(local),
+            ..ClientOptions::default()
+        })
+        .unwrap();
+        let req = AnnounceRequest::new(InfoHash([1; 20]), crate::PeerId([2; 20]), 1);
+
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("udp://{}", udp.local_addr().unwrap());
+        let (r, from) = tokio::join!(c.announce(&url, &req), async {
+            let mut buf = [0u8; 2048];
+            udp.recv_from(&mut buf).await.unwrap().1
+        });
+        assert!(r.is_err(), "nobody answers");
+        assert_eq!(from.ip(), local);
+
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/announce", tcp.local_addr().unwrap());
+        let (r, from) = tokio::join!(c.announce(&url, &req), async {
+            tcp.accept().await.unwrap().1
+        });
+        assert!(r.is_err(), "nobody answers");
+        assert_eq!(from.ip(), local);
+
+        let e = c.announce("udp://[::1]:1", &req).await.unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("cannot be reached from the local address 127.0.0.2"),
+            "{e}"
+        );
     }
 }

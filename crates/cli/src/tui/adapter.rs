@@ -2,177 +2,74 @@
 //! torrent of the session: the only place that knows how the session
 //! tells it.
 //!
-//! Today's `seedbed-session` has no per-peer, per-file, tracker or piece
-//! map snapshots (issue 15, "What a program needs to show"), so an
-//! `Observer` follows the torrent's [`Event`]s: peers from
-//! `PeerConnected`/`PeerDisconnected` (address; flags `P` uTP and `I`
-//! incoming from `TorrentHandle::peers`; client and rates show `-`), trackers from `TrackerAnswered`/`TrackerFailed`, the
-//! piece map from `Checked`/`PieceVerified`, and file progress from the
-//! piece map and the torrent's file list. When the session gains
-//! `TorrentHandle::peers()`, `file_progress()`, `piece_map()` and
-//! `trackers()`, `Observer::detail` reads those instead.
+//! Each tick copies the torrent's snapshots out of its
+//! [`TorrentHandle`]: `peers()`, `file_progress()` with
+//! `file_priorities()`, `trackers()` and `piece_map()`. Each is one short
+//! pass under the torrent's lock, and only the selected torrent's are read.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use seedbed::metainfo::Info;
-use seedbed::session::{Event, Stats, TorrentHandle, Transport};
-use tokio::sync::broadcast::error::RecvError;
+use seedbed::session::{
+    FilePriority, PeerInfo, PieceState as SessionPieceState, Stats, TorrentHandle, TrackerInfo,
+    TrackerStatus, Transport,
+};
 
 use super::model::{Detail, FileRow, PeerRow, PieceMap, PieceState, TrackerRow};
 
-/// What the events said so far.
-#[derive(Debug, Default)]
-struct Observed {
-    peers: BTreeMap<SocketAddr, Instant>,
-    trackers: Vec<TrackerState>,
-    /// Verified pieces, sized once the piece count is known.
-    have: Vec<bool>,
-    /// Events were lost (the receiver fell behind): the piece map may
-    /// miss pieces until the torrent completes.
-    lagged: bool,
-}
-
-#[derive(Debug)]
-struct TrackerState {
-    url: String,
-    tier: usize,
-    status: String,
-    next: Option<Instant>,
-    peers: Option<usize>,
-}
-
-/// Follows one torrent's events (in a task, stopped when this is dropped)
-/// and turns them and its file list into a [`Detail`].
+/// Reads one torrent's detail from its handle.
 #[derive(Debug)]
 pub(crate) struct Observer {
-    observed: Arc<Mutex<Observed>>,
-    /// The torrent's files, when it was added from a .torrent file.
-    info: Option<Arc<Info>>,
-    /// The torrent, for what the session tells directly (each peer's
-    /// transport and direction).
     handle: TorrentHandle,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl Observer {
-    /// Starts following `handle`, whose trackers are `tiers` and whose info
-    /// dictionary is `info` (`None` for a magnet link). Must be called
-    /// inside a tokio runtime.
-    pub(crate) fn new(
-        handle: &TorrentHandle,
-        tiers: &[Vec<String>],
-        info: Option<Arc<Info>>,
-    ) -> Observer {
-        let observed = Arc::new(Mutex::new(Observed {
-            trackers: tiers
-                .iter()
-                .enumerate()
-                .flat_map(|(tier, urls)| {
-                    urls.iter().map(move |url| TrackerState {
-                        url: url.clone(),
-                        tier,
-                        status: "not contacted".into(),
-                        next: None,
-                        peers: None,
-                    })
-                })
-                .collect(),
-            ..Observed::default()
-        }));
-        let mut events = handle.events();
-        let into = Arc::clone(&observed);
-        let task = tokio::spawn(async move {
-            loop {
-                match events.recv().await {
-                    Ok(e) => apply(&mut into.lock().unwrap_or_else(|e| e.into_inner()), e),
-                    Err(RecvError::Lagged(_)) => {
-                        into.lock().unwrap_or_else(|e| e.into_inner()).lagged = true;
-                    }
-                    Err(RecvError::Closed) => break,
-                }
-            }
-        });
+    /// Follows `handle`.
+    pub(crate) fn new(handle: &TorrentHandle) -> Observer {
         Observer {
-            observed,
-            info,
             handle: handle.clone(),
-            task,
         }
     }
 
-    /// The detail pane's data now, given the torrent's `stats`.
+    /// The detail pane's data now. `stats` is the torrent's, read in the
+    /// same tick (it decides a complete torrent's piece map when the
+    /// session has none yet).
     pub(crate) fn detail(&self, stats: &Stats) -> Detail {
         let now = Instant::now();
-        let mut o = self.observed.lock().unwrap_or_else(|e| e.into_inner());
-        let n = stats.num_pieces as usize;
-        if o.have.len() != n {
-            o.have.resize(n, false);
-        }
-        if stats.pieces_have == stats.num_pieces {
-            // Complete: whatever was missed, every piece is here.
-            o.have.iter_mut().for_each(|h| *h = true);
-        }
-        // `P` uTP (BEP 29), `I` incoming, from the session's peer list.
-        let known: BTreeMap<SocketAddr, String> = self
-            .handle
-            .peers()
-            .into_iter()
-            .map(|p| {
-                let mut flags = String::new();
-                if p.transport == Transport::Utp {
-                    flags.push('P');
-                }
-                if !p.outgoing {
-                    flags.push('I');
-                }
-                (p.addr, flags)
-            })
-            .collect();
-        let peers = o
-            .peers
-            .keys()
-            .map(|&addr| PeerRow {
-                addr,
-                client: None,
-                flags: known.get(&addr).cloned().unwrap_or_default(),
-                down_rate: None,
-                up_rate: None,
-                progress: None,
-            })
-            .collect();
-        let trackers = o
-            .trackers
-            .iter()
-            .map(|t| TrackerRow {
-                url: t.url.clone(),
-                tier: t.tier,
-                status: t.status.clone(),
-                next_announce: t.next.map(|at| at.saturating_duration_since(now)),
-                peers: t.peers,
-            })
-            .collect();
-        let pieces = PieceMap {
-            pieces: o
-                .have
-                .iter()
-                .map(|&h| {
-                    if h {
-                        PieceState::Have
-                    } else {
-                        PieceState::Missing
-                    }
-                })
-                .collect(),
-            availability: Vec::new(),
-        };
+        let peers = self.handle.peers().iter().map(peer_row).collect();
+        let priorities = self.handle.file_priorities();
         let files = self
-            .info
-            .as_deref()
-            .map_or_else(Vec::new, |info| file_rows(info, &o.have));
+            .handle
+            .file_progress()
+            .into_iter()
+            .enumerate()
+            .map(|(index, f)| FileRow {
+                index,
+                path: f.path.to_string_lossy().into_owned(),
+                length: f.size,
+                have: f.verified,
+                priority: priority_word(priorities.get(index).copied()).into(),
+            })
+            .collect();
+        let trackers = self
+            .handle
+            .trackers()
+            .iter()
+            .map(|t| tracker_row(t, now))
+            .collect();
+        let map = self.handle.piece_map();
+        let mut pieces = PieceMap {
+            pieces: map.states.iter().map(|&s| piece_state(s)).collect(),
+            availability: map
+                .availability
+                .iter()
+                .map(|&a| u16::try_from(a).unwrap_or(u16::MAX))
+                .collect(),
+        };
+        if pieces.pieces.is_empty() && stats.num_pieces > 0 && stats.pieces_have == stats.num_pieces
+        {
+            pieces.pieces = vec![PieceState::Have; stats.num_pieces as usize];
+        }
         Detail {
             info_hash: None,
             peers,
@@ -182,101 +79,104 @@ impl Observer {
         }
     }
 
-    /// The files the torrent wrote below `output_dir` (pad files left out);
-    /// empty when its file list is not known (a magnet link).
+    /// The files the torrent writes below `output_dir` (pad files left
+    /// out); empty while a magnet link's file list is not known.
     pub(crate) fn files_under(&self, output_dir: &Path) -> Vec<PathBuf> {
-        let Some(info) = &self.info else {
-            return Vec::new();
-        };
-        info.real_files()
-            .map(|(_, f)| f.path().to_path_buf_under(output_dir))
+        self.handle
+            .file_progress()
+            .into_iter()
+            .map(|f| output_dir.join(f.path))
             .collect()
     }
 
     /// Whether the file list is known (so data can be deleted).
     pub(crate) fn knows_files(&self) -> bool {
-        self.info.is_some()
+        !self.handle.file_progress().is_empty()
     }
 }
 
-impl Drop for Observer {
-    fn drop(&mut self) {
-        self.task.abort();
+fn peer_row(p: &PeerInfo) -> PeerRow {
+    // libtorrent's letters: D/d we download from it (unchoked / choked
+    // while interested), U/u it downloads from us, S snubbed, E encrypted,
+    // P uTP, I incoming.
+    let mut flags = String::new();
+    if p.am_interested {
+        flags.push(if p.peer_choking { 'd' } else { 'D' });
+    }
+    if p.peer_interested {
+        flags.push(if p.am_choking { 'u' } else { 'U' });
+    }
+    if p.snubbed {
+        flags.push('S');
+    }
+    if p.encrypted {
+        flags.push('E');
+    }
+    if p.transport == Transport::Utp {
+        flags.push('P');
+    }
+    if !p.outgoing {
+        flags.push('I');
+    }
+    PeerRow {
+        addr: p.addr,
+        client: (!p.client.is_empty()).then(|| p.client.clone()),
+        flags,
+        down_rate: Some(p.download_rate),
+        up_rate: Some(p.upload_rate),
+        progress: Some((f64::from(p.progress.clamp(0.0, 1.0)) * 1000.0).round() as u64),
     }
 }
 
-fn apply(o: &mut Observed, event: Event) {
-    match event {
-        Event::PeerConnected { addr } => {
-            o.peers.insert(addr, Instant::now());
-        }
-        Event::PeerDisconnected { addr } | Event::PeerBanned { addr } => {
-            o.peers.remove(&addr);
-        }
-        Event::PieceVerified { piece } => {
-            let i = piece as usize;
-            if i >= o.have.len() {
-                o.have.resize(i + 1, false);
-            }
-            o.have[i] = true;
-        }
-        Event::TrackerAnswered {
-            url,
-            peers,
-            interval,
-        } => {
-            let t = tracker(o, url);
-            t.status = "working".into();
-            t.peers = Some(peers);
-            t.next = Some(Instant::now() + Duration::from_secs(u64::from(interval)));
-        }
-        Event::TrackerFailed { url, reason } => {
-            let t = tracker(o, url);
-            t.status = format!("error: {reason}");
-            t.next = None;
-        }
-        _ => {}
-    }
-}
-
-fn tracker(o: &mut Observed, url: String) -> &mut TrackerState {
-    let i = match o.trackers.iter().position(|t| t.url == url) {
-        Some(i) => i,
-        None => {
-            let tier = o.trackers.last().map_or(0, |t| t.tier + 1);
-            o.trackers.push(TrackerState {
-                url,
-                tier,
-                status: String::new(),
-                next: None,
-                peers: None,
-            });
-            o.trackers.len() - 1
-        }
+fn tracker_row(t: &TrackerInfo, now: Instant) -> TrackerRow {
+    let status = match &t.status {
+        TrackerStatus::NotContacted => "not contacted".to_owned(),
+        TrackerStatus::Updating => "updating".to_owned(),
+        TrackerStatus::Working => "working".to_owned(),
+        TrackerStatus::Error(e) => format!("error: {e}"),
+        other => format!("{other:?}").to_lowercase(),
     };
-    &mut o.trackers[i]
+    TrackerRow {
+        url: t.url.clone(),
+        tier: t.tier,
+        status,
+        next_announce: t.next_announce.map(|at| at.saturating_duration_since(now)),
+        peers: t.last_announce.map(|_| t.peers),
+    }
 }
 
-/// Each real file's bytes in verified pieces.
-fn file_rows(info: &Info, have: &[bool]) -> Vec<FileRow> {
-    let mut bytes = vec![0u64; info.files().len()];
-    let g = info.geometry();
-    for (i, _) in have.iter().enumerate().filter(|(_, h)| **h) {
-        if let Some(p) = g.piece(i as u32) {
-            for span in info.piece_spans(p) {
-                if let Some(b) = bytes.get_mut(span.file) {
-                    *b += span.len;
-                }
-            }
-        }
+fn piece_state(s: SessionPieceState) -> PieceState {
+    match s {
+        SessionPieceState::Have => PieceState::Have,
+        SessionPieceState::Missing => PieceState::Missing,
+        // Blocks here (or all of them, being hashed): not verified yet.
+        _ => PieceState::Partial,
     }
-    info.real_files()
-        .map(|(index, f)| FileRow {
-            index,
-            path: f.path().to_string(),
-            length: f.length(),
-            have: bytes[index].min(f.length()),
-            priority: "normal".into(),
-        })
-        .collect()
+}
+
+fn priority_word(p: Option<FilePriority>) -> &'static str {
+    match p {
+        Some(FilePriority::Skip) => "skip",
+        Some(FilePriority::High) => "high",
+        _ => "normal",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn piece_states_and_priorities_map_to_the_ui_words() {
+        assert_eq!(piece_state(SessionPieceState::Have), PieceState::Have);
+        assert_eq!(piece_state(SessionPieceState::Missing), PieceState::Missing);
+        assert_eq!(piece_state(SessionPieceState::Partial), PieceState::Partial);
+        assert_eq!(
+            piece_state(SessionPieceState::Verifying),
+            PieceState::Partial
+        );
+        assert_eq!(priority_word(Some(FilePriority::Skip)), "skip");
+        assert_eq!(priority_word(Some(FilePriority::High)), "high");
+        assert_eq!(priority_word(None), "normal");
+    }
 }

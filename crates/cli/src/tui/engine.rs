@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use seedbed::metainfo::{Info, InfoHash};
+use seedbed::metainfo::InfoHash;
 use seedbed::session::{AddTorrentOptions, Session, Status, TorrentHandle};
 use tokio::sync::{mpsc, watch};
 
@@ -56,7 +56,7 @@ struct Entry {
 }
 
 /// A torrent added (or why not), from the task that added it.
-type Added = Result<(TorrentHandle, Vec<Vec<String>>, Option<Arc<Info>>), String>;
+type Added = Result<TorrentHandle, String>;
 
 struct Engine {
     session: Session,
@@ -197,25 +197,17 @@ impl Engine {
                 match source {
                     Source::Torrent(path) => {
                         let t = input::read_torrent(&path).map_err(|e| e.to_string())?;
-                        let info = Arc::new(t.info().clone());
-                        let h = session
+                        session
                             .add_torrent(&t, opts)
                             .await
-                            .map_err(|e| e.to_string())?;
-                        Ok((h, t.trackers().to_vec(), Some(info)))
+                            .map_err(|e| e.to_string())
                     }
                     Source::Magnet(uri) => {
                         let m = input::parse_magnet(&uri).map_err(|e| e.to_string())?;
-                        let tiers = if m.trackers().is_empty() {
-                            Vec::new()
-                        } else {
-                            vec![m.trackers().to_vec()]
-                        };
-                        let h = session
+                        session
                             .add_magnet(&m, opts)
                             .await
-                            .map_err(|e| e.to_string())?;
-                        Ok((h, tiers, None))
+                            .map_err(|e| e.to_string())
                     }
                 }
             };
@@ -225,9 +217,9 @@ impl Engine {
 
     fn added(&mut self, added: Added) {
         match added {
-            Ok((handle, tiers, info)) => {
+            Ok(handle) => {
                 self.say(format!("added {}", handle.name()));
-                let observer = Observer::new(&handle, &tiers, info);
+                let observer = Observer::new(&handle);
                 self.torrents.push(Entry { handle, observer });
             }
             Err(e) => self.say(format!("error: {e}")),

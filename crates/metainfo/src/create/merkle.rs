@@ -281,6 +281,158 @@ impl FileHasher {
     }
 }
 
+/// The number of layers above the leaves in the merkle tree of a file of
+/// `length` bytes (BEP 52): `log2` of its leaf count, the 16 KiB blocks
+/// rounded up to a power of two. The root is at this layer; 0 for a file
+/// of at most one block (its root is its only leaf).
+pub fn tree_height(length: u64) -> u32 {
+    let blocks = length.div_ceil(BLOCK_SIZE as u64).max(1);
+    blocks.next_power_of_two().trailing_zeros()
+}
+
+/// Where the proof ("uncle") hashes of a BEP 52 `hashes` message sit in a
+/// file's tree, in message order (bottom up): `(layer, position)`, layers
+/// counted from the leaves (0), positions from the left of that layer.
+///
+/// The message carries `count` hashes of layer `base` from position
+/// `index`, then one uncle for each of the `proof_layers` ancestor layers
+/// whose node the base hashes cannot give: the first `log2(count) - 1` are
+/// omitted (BEP 52, "hashes"). So the uncles are the siblings of the
+/// subtree's root and of its ancestors, at layers `base + log2(count)` up to
+/// `base + proof_layers`: `max(0, proof_layers + 1 - log2(count))` of them.
+/// `count` must be a power of two of at least 2 (the BEP's rule; checked by
+/// the caller); for other counts nothing is yielded.
+pub fn uncle_positions(
+    base: u32,
+    index: u64,
+    count: u64,
+    proof_layers: u32,
+) -> impl Iterator<Item = (u32, u64)> {
+    let valid = count >= 2 && count.is_power_of_two();
+    let k = count.trailing_zeros();
+    let n = if valid {
+        (proof_layers + 1).saturating_sub(k)
+    } else {
+        0
+    };
+    let top = index >> k.min(63);
+    (0..n).map(move |j| {
+        (
+            base.saturating_add(k).saturating_add(j),
+            (top >> j.min(63)) ^ 1,
+        )
+    })
+}
+
+/// The root reached from a run of `hashes` of one layer, starting at
+/// position `index` of that layer, and the `uncles` of a BEP 52 `hashes`
+/// message (bottom up, as [`uncle_positions`] orders them): the subtree of
+/// the hashes is hashed up to its root, then each uncle is joined on the
+/// side the position says. Compare the result with the file's `pieces
+/// root`; the caller also checks that `log2(hashes.len()) + uncles.len()`
+/// layers lead from the base layer to the root.
+///
+/// `None` unless `hashes.len()` is a power of two and `index` a multiple of
+/// it.
+///
+/// ```
+/// use seedbed_metainfo::create::merkle::{hash_pair, root_from_proof, uncle_positions};
+///
+/// let leaves: Vec<[u8; 32]> = (0..8u8).map(|i| [i; 32]).collect();
+/// let pair = |a: usize, b: usize| hash_pair(&leaves[a], &leaves[b]);
+/// let l1 = [pair(0, 1), pair(2, 3), pair(4, 5), pair(6, 7)];
+/// let l2 = [hash_pair(&l1[0], &l1[1]), hash_pair(&l1[2], &l1[3])];
+/// let root = hash_pair(&l2[0], &l2[1]);
+/// // Leaves 4 and 5, proven by their uncles at layers 1 and 2.
+/// let uncles: Vec<_> = uncle_positions(0, 4, 2, 2).collect();
+/// assert_eq!(uncles, [(1, 3), (2, 0)]);
+/// assert_eq!(root_from_proof(&leaves[4..6], 4, &[l1[3], l2[0]]), Some(root));
+/// ```
+pub fn root_from_proof(hashes: &[Hash256], index: u64, uncles: &[Hash256]) -> Option<Hash256> {
+    let n = hashes.len();
+    if n == 0 || !n.is_power_of_two() || index % n as u64 != 0 {
+        return None;
+    }
+    let mut h = merkle_root(hashes, 1, &[0; 32]);
+    let mut pos = index >> n.trailing_zeros();
+    for u in uncles {
+        h = if pos & 1 == 0 {
+            hash_pair(&h, u)
+        } else {
+            hash_pair(u, &h)
+        };
+        pos >>= 1;
+    }
+    Some(h)
+}
+
+/// The nodes of a file's merkle tree from its piece layer up to the root
+/// (BEP 52), for a file of more than one piece: what a peer that has the
+/// piece layer can answer `hash request`s from.
+///
+/// Built from the piece layer (one hash per piece), padded with
+/// [`pad_hash`] of a piece to a power of two, and hashed up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PieceTree {
+    /// The piece layer's index counted from the leaves: `log2(piece length
+    /// / 16 KiB)`.
+    piece_layer: u32,
+    /// `levels[0]` is the padded piece layer, the last one the root.
+    levels: Vec<Vec<Hash256>>,
+}
+
+impl PieceTree {
+    /// The tree above `piece_layer` (a file's hashes, one per piece, at
+    /// least one) for a torrent of `piece_length` bytes per piece.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPieceLength`] unless `piece_length` is a power of
+    /// two of at least 16 KiB; [`Error::InvalidLength`] for an empty layer.
+    pub fn new(piece_layer: &[Hash256], piece_length: u32) -> Result<Self, Error> {
+        let bpp = blocks_per_piece(piece_length)?;
+        if piece_layer.is_empty() {
+            return Err(Error::InvalidLength {
+                expected: 1,
+                found: 0,
+            });
+        }
+        let width = piece_layer.len().next_power_of_two();
+        let mut level = piece_layer.to_vec();
+        level.resize(width, pad_hash(bpp));
+        let mut levels = vec![level];
+        while levels.last().is_some_and(|l| l.len() > 1) {
+            let next = levels[levels.len() - 1]
+                .chunks_exact(2)
+                .map(|p| hash_pair(&p[0], &p[1]))
+                .collect();
+            levels.push(next);
+        }
+        Ok(PieceTree {
+            piece_layer: bpp.trailing_zeros(),
+            levels,
+        })
+    }
+
+    /// The root: the file's `pieces root` if the layer was right.
+    pub fn root(&self) -> Hash256 {
+        self.levels[self.levels.len() - 1][0]
+    }
+
+    /// The layer of the piece hashes, counted from the leaves.
+    pub fn piece_layer(&self) -> u32 {
+        self.piece_layer
+    }
+
+    /// The node at `layer` (counted from the leaves, at least the piece
+    /// layer) and `position` in it; `None` outside the tree.
+    pub fn node(&self, layer: u32, position: u64) -> Option<Hash256> {
+        let level = self
+            .levels
+            .get(layer.checked_sub(self.piece_layer)? as usize)?;
+        level.get(usize::try_from(position).ok()?).copied()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,6 +506,97 @@ mod tests {
                 ));
             }
         }
+    }
+
+    /// Every layer of a file's tree, from the zero-padded leaves up.
+    fn full_tree(data: &[u8]) -> Vec<Vec<Hash256>> {
+        let mut level = block_hashes(data);
+        level.resize(level.len().max(1).next_power_of_two(), [0; 32]);
+        let mut levels = vec![level];
+        while levels.last().unwrap().len() > 1 {
+            let next = levels
+                .last()
+                .unwrap()
+                .chunks_exact(2)
+                .map(|p| hash_pair(&p[0], &p[1]))
+                .collect();
+            levels.push(next);
+        }
+        levels
+    }
+
+    #[test]
+    fn proofs_lead_to_the_root_from_every_layer() {
+        let pl = 64 * 1024;
+        for len in [2 * BLOCK_SIZE, 5 * BLOCK_SIZE + 7, 37 * BLOCK_SIZE + 1] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 253) as u8).collect();
+            let tree = full_tree(&data);
+            let height = tree_height(len as u64);
+            assert_eq!(tree.len() as u32, height + 1);
+            let root = tree[height as usize][0];
+            assert_eq!(small_file_root(&data), Some(root));
+            for base in 0..height {
+                let width = tree[base as usize].len() as u64;
+                let mut count = 2;
+                while count <= width {
+                    for index in (0..width).step_by(count as usize) {
+                        let hashes = &tree[base as usize][index as usize..(index + count) as usize];
+                        for proof_layers in 0..height - base {
+                            let uncles: Vec<Hash256> =
+                                uncle_positions(base, index, count, proof_layers)
+                                    .map(|(l, p)| tree[l as usize][p as usize])
+                                    .collect();
+                            let got = root_from_proof(hashes, index, &uncles).unwrap();
+                            // Only a proof up to the root's children
+                            // reaches the root.
+                            let k = count.trailing_zeros();
+                            let reached = base + k + uncles.len() as u32;
+                            if reached == height {
+                                assert_eq!(
+                                    got, root,
+                                    "{len} {base} {index} {count} {proof_layers}"
+                                );
+                            } else {
+                                assert_ne!(got, root);
+                            }
+                            // A changed hash or uncle fails.
+                            let mut bad = hashes.to_vec();
+                            bad[0][0] ^= 1;
+                            assert_ne!(root_from_proof(&bad, index, &uncles), Some(root));
+                            if let Some(u) = uncles.first() {
+                                let mut bad_u = uncles.clone();
+                                bad_u[0] = hash_pair(u, u);
+                                assert_ne!(root_from_proof(hashes, index, &bad_u), Some(root));
+                            }
+                        }
+                    }
+                    count *= 2;
+                }
+            }
+            // The piece tree holds the same nodes from the piece layer up.
+            if len > pl {
+                let layer: Vec<_> = data
+                    .chunks(pl)
+                    .map(|p| piece_root(p, pl as u32).unwrap())
+                    .collect();
+                let pt = PieceTree::new(&layer, pl as u32).unwrap();
+                assert_eq!(pt.root(), root);
+                assert_eq!(pt.piece_layer(), 2);
+                for l in 2..=height {
+                    for (p, h) in tree[l as usize].iter().enumerate() {
+                        assert_eq!(pt.node(l, p as u64), Some(*h));
+                    }
+                    assert_eq!(pt.node(l, tree[l as usize].len() as u64), None);
+                }
+                assert_eq!(pt.node(1, 0), None);
+            }
+        }
+        assert_eq!(root_from_proof(&[[0; 32]; 3], 0, &[]), None);
+        assert_eq!(root_from_proof(&[[0; 32]; 2], 1, &[]), None);
+        assert_eq!(uncle_positions(0, 0, 3, 5).count(), 0);
+        assert_eq!(tree_height(1), 0);
+        assert_eq!(tree_height(BLOCK_SIZE as u64 + 1), 1);
+        assert!(PieceTree::new(&[], 32768).is_err());
     }
 
     #[test]

@@ -104,6 +104,22 @@ impl<S> MseStream<S> {
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
+
+    /// The transport and the bytes received with the handshake that were
+    /// not read yet (to be read before the transport's), when the payload
+    /// stream is plaintext (a plain connection, or MSE that selected
+    /// plaintext) and nothing waits to be written: from there the
+    /// transport can be used directly, e.g. split into halves.
+    ///
+    /// # Errors
+    /// Gives the stream back unchanged (boxed: it is large) when its
+    /// payload is RC4 or bytes still wait to be written.
+    pub fn into_plaintext(self) -> Result<(S, BytesMut), Box<MseStream<S>>> {
+        if self.rc4.is_some() || self.start < self.end {
+            return Err(Box::new(self));
+        }
+        Ok((self.inner, self.pending))
+    }
 }
 
 impl<S: fmt::Debug> fmt::Debug for MseStream<S> {
@@ -381,4 +397,17 @@ where
         (Some(est), buf) => MseStream::established(io, est, buf),
         (None, buf) => MseStream::plaintext(io, buf),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plaintext_stream_gives_back_its_transport_and_unread_bytes() {
+        let s = MseStream::plaintext(vec![1u8, 2], BytesMut::from(&b"\x13Bit"[..]));
+        let (inner, pending) = s.into_plaintext().unwrap();
+        assert_eq!(inner, vec![1, 2]);
+        assert_eq!(&pending[..], b"\x13Bit");
+    }
 }

@@ -630,6 +630,30 @@ pub fn lt_create(content: &Path, out: &Path, hybrid: bool, tracker: Option<&str>
     Torrent::from_bytes(std::fs::read(out).unwrap()).unwrap()
 }
 
+/// Makes a v2-only torrent of `content` with libtorrent
+/// (`create_torrent.v2_only`), written to `out`, and reads it back.
+pub fn lt_create_v2_only(content: &Path, out: &Path) -> Torrent {
+    let piece = PIECE.to_string();
+    let args = [
+        "create",
+        content.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--piece-size",
+        piece.as_str(),
+        "--v2-only",
+    ];
+    let output = lt_command(&args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run lt_peer.py create");
+    assert!(
+        output.status.success(),
+        "lt_peer.py create failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Torrent::from_bytes(std::fs::read(out).unwrap()).unwrap()
+}
+
 /// Starts a python3-libtorrent seeder of `torrent` with its data in `dir`
 /// (the folder that holds the content folder); waits until it has checked
 /// the data and seeds. `upload_limit` in bytes per second, 0 for none.

@@ -3,9 +3,10 @@
 
 Subcommands:
 
-  create ROOT OUT --piece-size N [--v1-only] [--tracker URL]
-      Makes a torrent of the folder ROOT (v1 + v2 hybrid unless --v1-only)
-      and writes it to OUT. Prints "INFOHASH <40 hex>".
+  create ROOT OUT --piece-size N [--v1-only | --v2-only] [--tracker URL]
+      Makes a torrent of the folder ROOT (v1 + v2 hybrid unless --v1-only
+      or --v2-only) and writes it to OUT. Prints "INFOHASH <40 hex>" (the
+      v1 hash; the truncated v2 hash for --v2-only).
 
   seed TORRENT DIR [--upload-limit BYTES_PER_S] [--connect HOST:PORT]... [--utp-only]
       Checks the data in DIR, prints "READY <port>" once seeding, then
@@ -152,7 +153,11 @@ def connect_all(h, addrs):
 def cmd_create(args):
     fs = lt.file_storage()
     lt.add_files(fs, args.root)
-    flags = lt.create_torrent.v1_only if args.v1_only else 0
+    flags = 0
+    if args.v1_only:
+        flags = lt.create_torrent.v1_only
+    elif args.v2_only:
+        flags = lt.create_torrent.v2_only
     ct = lt.create_torrent(fs, args.piece_size, flags)
     if args.tracker:
         ct.add_tracker(args.tracker)
@@ -161,7 +166,8 @@ def cmd_create(args):
     with open(args.out, "wb") as f:
         f.write(data)
     ti = lt.torrent_info(args.out)
-    say("INFOHASH", str(ti.info_hashes().v1))
+    hashes = ti.info_hashes()
+    say("INFOHASH", str(hashes.v1 if hashes.has_v1() else hashes.get_best()))
 
 
 def cmd_seed(args):
@@ -283,6 +289,7 @@ def main():
     c.add_argument("out")
     c.add_argument("--piece-size", type=int, required=True)
     c.add_argument("--v1-only", action="store_true")
+    c.add_argument("--v2-only", action="store_true")
     c.add_argument("--tracker")
     s = sub.add_parser("seed")
     s.add_argument("torrent")
