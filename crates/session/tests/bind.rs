@@ -13,16 +13,20 @@ use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use seedbed_session::{AddTorrentOptions, Session, SessionConfig};
+use seedbed_session::{AddTorrentOptions, Session, SessionConfig, Transports};
 use seedbed_tracker_proto::client::{ClientOptions, TrackerClient};
 use seedbed_tracker_proto::{AnnounceRequest, PeerId};
 
 const TEST_TIME: Duration = Duration::from_secs(90);
 const TWO: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
 
+/// A session listening on `ip`, TCP only: these tests read the system's
+/// TCP tables (uTP leaves from the UDP socket bound to the listen address,
+/// so it cannot leave from another one).
 fn config_on(ip: IpAddr) -> SessionConfig {
     SessionConfig {
         listen: Some(SocketAddr::new(ip, 0)),
+        transports: Transports::TcpOnly,
         tracker_timeout: Duration::from_secs(5),
         ..common::config()
     }

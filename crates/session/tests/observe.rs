@@ -153,9 +153,14 @@ async fn peers_files_pieces_and_trackers_of_a_download_between_our_sessions() {
         assert_eq!(p.addr, seeder_addr);
         assert_eq!(p.peer_id, seeder.peer_id());
         assert_eq!(p.client, "seedbed 0.1.0");
-        assert_eq!(p.transport, Transport::Tcp);
+        // Dialled over uTP first, the default (Transports::Both).
+        assert_eq!(p.transport, Transport::Utp);
         assert!(!p.encrypted);
         assert!(p.outgoing);
+        let theirs = seed.peers();
+        assert_eq!(theirs.len(), 1, "{theirs:?}");
+        assert_eq!(theirs[0].transport, Transport::Utp);
+        assert!(!theirs[0].outgoing);
         assert_eq!(p.progress, 1.0);
         assert!(!p.peer_choking, "the seeder unchoked us");
         assert!(!p.am_interested, "nothing left to want");
