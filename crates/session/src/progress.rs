@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use seedbed_metainfo::Info;
 
+use crate::file_selection::FilePriority;
 use crate::picker::{PiecePicker, PieceState};
 
 /// Progress of one file of the torrent (pad files are left out).
@@ -89,4 +90,37 @@ pub(crate) fn file_progress(info: &Info, picker: &PiecePicker) -> Vec<FileProgre
             verified: verified[index],
         })
         .collect()
+}
+
+/// Bytes of the wanted files, and of those in verified pieces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Wanted {
+    pub(crate) total: u64,
+    pub(crate) have: u64,
+}
+
+/// Sums the wanted files (`prios`, one per [`Info::files`] entry, not
+/// `Skip`; pad files left out) and their bytes in verified pieces: a piece
+/// counts only its spans in wanted files. One pass over the verified
+/// pieces.
+pub(crate) fn wanted_bytes(info: &Info, picker: &PiecePicker, prios: &[FilePriority]) -> Wanted {
+    let wanted = |i: usize| {
+        let f = &info.files()[i];
+        !f.is_pad() && prios.get(i).copied().unwrap_or_default() != FilePriority::Skip
+    };
+    let total = (0..info.files().len())
+        .filter(|&i| wanted(i))
+        .map(|i| info.files()[i].length())
+        .sum();
+    let g = info.geometry();
+    let mut have = 0;
+    for i in picker.have().iter_set() {
+        let Some(piece) = g.piece(i) else { continue };
+        for span in info.piece_spans(piece) {
+            if wanted(span.file) {
+                have += span.len;
+            }
+        }
+    }
+    Wanted { total, have }
 }
