@@ -612,8 +612,8 @@ pub(crate) async fn startup_check(shared: &Arc<TorrentShared>) -> Checked {
 
 /// [`TorrentHandle::force_recheck`]: forgets every verified piece and
 /// the resume data, opens the files again by path, then hashes every
-/// piece whose files exist. The caller
-/// (the driver) has disconnected the peers.
+/// piece whose files exist. The caller (the driver) has disconnected the
+/// peers.
 pub(crate) async fn recheck(shared: &Arc<TorrentShared>) -> Checked {
     // Pieces being hashed and written finish first.
     while shared.unverified.load(Ordering::Relaxed) > 0 {
