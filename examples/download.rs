@@ -25,7 +25,9 @@
 //!
 //! `--only 0,2` downloads only those files (indexes as the `info` example
 //! prints them); bytes of other files that share a piece with them wait in
-//! `.<name>.parts` in the output folder. `--sequential` fetches pieces in
+//! `.<name>.parts` in the output folder; the progress (bar, log lines, the
+//! summary's `wanted_bytes` and `wanted_bytes_have`) counts the bytes of
+//! the chosen files only. `--sequential` fetches pieces in
 //! order (for playing a file while it downloads).
 //!
 //! Resume data is saved in `<output-directory>/.seedbed/<info hash>.resume`

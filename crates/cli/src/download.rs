@@ -109,7 +109,7 @@ pub struct DownloadArgs {
     /// Download only these files (indexes in the torrent's order, from 0,
     /// as `info` prints them), comma-separated. Bytes of other files that
     /// share a piece with them wait in `.<name>.parts` in the output
-    /// folder.
+    /// folder. Progress counts the bytes of these files only.
     #[arg(long, value_delimiter = ',', value_name = "INDEX,...")]
     pub only: Vec<usize>,
     /// Fetch pieces in order (for playing a file while it downloads)
