@@ -27,7 +27,9 @@
 //!
 //! `--only 0,2` downloads only those files (indexes as the `info` example
 //! prints them); bytes of other files that share a piece with them wait in
-//! `.<name>.parts` in the output folder. `--sequential` fetches pieces in
+//! `.<name>.parts` in the output folder; the progress (bar, log lines, the
+//! summary's `wanted_bytes` and `wanted_bytes_have`) counts the bytes of
+//! the chosen files only. `--sequential` fetches pieces in
 //! order (for playing a file while it downloads).
 //!
 //! Resume data is saved in `<output-directory>/.seedbed/<info hash>.resume`
@@ -46,7 +48,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use seedbed::session::{AddTorrentOptions, Allocation, Session, SessionConfig};
-use seedbed_cli::download::{give_up, render_summary, DownloadArgs, Progress};
+use seedbed_cli::download::{give_up, is_complete, render_summary, DownloadArgs, Progress};
 use seedbed_cli::{input, Error};
 
 #[tokio::main]
@@ -103,7 +105,7 @@ pub(crate) async fn run(args: DownloadArgs) -> Result<(), Error> {
         (None, None) => return Err(Error::failed("give --torrent FILE or --magnet URI")),
     };
 
-    let mut progress = Progress::new(bar, handle.stats().total_bytes);
+    let mut progress = Progress::new(bar, handle.stats().wanted_bytes);
     tracing::info!(name = handle.name(), info_hash = %handle.info_hash(), "added");
     let started = Instant::now();
     let limit = Duration::from_secs(args.peer_timeout);
@@ -122,12 +124,22 @@ pub(crate) async fn run(args: DownloadArgs) -> Result<(), Error> {
             }
         }
     };
-    progress.finish();
+    let s = handle.stats();
+    progress.finish(&s);
+    let result = result.and_then(|()| {
+        if is_complete(&s) {
+            Ok(())
+        } else {
+            Err(Error::Failed(format!(
+                "finished with {} of {} wanted bytes verified",
+                s.wanted_bytes_have, s.wanted_bytes
+            )))
+        }
+    });
     if let Err(e) = result {
         session.shutdown().await;
         return Err(e);
     }
-    let s = handle.stats();
     let info_hash = handle.info_hash().to_string();
     print!(
         "{}",

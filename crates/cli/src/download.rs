@@ -97,8 +97,10 @@ pub struct DownloadArgs {
     #[command(flatten)]
     pub transport: TransportFlags,
     /// Print the final summary as one JSON object (`name`, `info_hash`,
-    /// `total_bytes`, `pieces`, `downloaded`, `uploaded`, `wasted`,
-    /// `seconds`, `mib_per_second`, `hashing_seconds`) instead of text.
+    /// `total_bytes`, `wanted_bytes` and `wanted_bytes_have` (bytes of the
+    /// files asked for, see --only, and of them verified), `pieces`,
+    /// `downloaded`, `uploaded`, `wasted`, `seconds`, `mib_per_second`,
+    /// `hashing_seconds`) instead of text.
     #[arg(long)]
     pub json: bool,
     /// Download at most this many bytes of piece payload per second, for
@@ -113,7 +115,7 @@ pub struct DownloadArgs {
     /// Download only these files (indexes in the torrent's order, from 0,
     /// as `info` prints them), comma-separated. Bytes of other files that
     /// share a piece with them wait in `.<name>.parts` in the output
-    /// folder.
+    /// folder. Progress counts the bytes of these files only.
     #[arg(long, value_delimiter = ',', value_name = "INDEX,...")]
     pub only: Vec<usize>,
     /// Fetch pieces in order (for playing a file while it downloads)
@@ -239,20 +241,24 @@ impl Progress {
         }
     }
 
-    /// Shows `s`.
+    /// Shows `s`: the bar counts the wanted bytes (every file's unless
+    /// some are skipped with `--only`), log lines say them too.
     pub fn update(&mut self, s: &Stats) {
         match self {
             Progress::Bar(bar) => {
-                bar.set_length(s.total_bytes);
-                bar.set_position(s.bytes_have);
+                bar.set_length(s.wanted_bytes);
+                bar.set_position(s.wanted_bytes_have);
                 bar.set_message(peers_label(s));
             }
             Progress::Log(last) => {
                 if last.elapsed() >= Duration::from_secs(2) {
                     *last = Instant::now();
                     tracing::info!(
-                        "{:?}: {}/{} pieces, {}, {}",
+                        "{:?}: {} of {} wanted bytes ({}), {}/{} pieces, {}, {}",
                         s.status,
+                        s.wanted_bytes_have,
+                        s.wanted_bytes,
+                        crate::format::percent(s.wanted_bytes_have, s.wanted_bytes),
                         s.pieces_have,
                         s.num_pieces,
                         crate::format::rate(s.download_rate),
@@ -263,12 +269,30 @@ impl Progress {
         }
     }
 
-    /// Clears the bar.
-    pub fn finish(&self) {
-        if let Progress::Bar(bar) = self {
-            bar.finish_and_clear();
+    /// Shows `s` a last time and clears the bar; in log mode, one line
+    /// `progress wanted_bytes_have=N wanted_bytes=N percent=P`.
+    pub fn finish(&self, s: &Stats) {
+        match self {
+            Progress::Bar(bar) => {
+                bar.set_length(s.wanted_bytes);
+                bar.set_position(s.wanted_bytes_have);
+                bar.finish_and_clear();
+            }
+            Progress::Log(_) => tracing::info!(
+                wanted_bytes_have = s.wanted_bytes_have,
+                wanted_bytes = s.wanted_bytes,
+                percent = %crate::format::percent(s.wanted_bytes_have, s.wanted_bytes),
+                "progress"
+            ),
         }
     }
+}
+
+/// Whether the download is done for the user: the torrent says every
+/// wanted piece is verified (status `Seeding` or `Finished`) and every
+/// byte of the wanted files is in a verified piece.
+pub fn is_complete(s: &Stats) -> bool {
+    matches!(s.status, Status::Seeding | Status::Finished) && s.wanted_bytes_have == s.wanted_bytes
 }
 
 /// Why to give up on a download `elapsed` after it started, given
@@ -307,6 +331,8 @@ pub fn render_summary(
             "name": name,
             "info_hash": info_hash,
             "total_bytes": s.total_bytes,
+            "wanted_bytes": s.wanted_bytes,
+            "wanted_bytes_have": s.wanted_bytes_have,
             "pieces": s.num_pieces,
             "downloaded": s.downloaded,
             "uploaded": s.uploaded,
@@ -317,8 +343,14 @@ pub fn render_summary(
         });
         return format!("{v}\n");
     }
+    let size = if s.wanted_bytes_have < s.total_bytes {
+        // Files skipped (or pad files): say what was fetched of what.
+        format!("{} of {} bytes", s.wanted_bytes_have, s.total_bytes)
+    } else {
+        format!("{} bytes", s.total_bytes)
+    };
     format!(
-        "complete: {name} ({} bytes, {} pieces) in {secs:.1} s, {mibs:.1} MiB/s, hashing {hashing:.2} s\n",
-        s.total_bytes, s.num_pieces,
+        "complete: {name} ({size}, {} pieces) in {secs:.1} s, {mibs:.1} MiB/s, hashing {hashing:.2} s\n",
+        s.num_pieces,
     )
 }

@@ -230,6 +230,55 @@ fn only_chosen_files_then_the_rest_then_nothing() {
     assert_eq!(checked(&["--no-resume"], "trusted"), [0]);
 }
 
+/// `--only 1` (small.txt, 1,000 bytes inside piece 3 with the end of
+/// big.bin and the start of top.bin): the run exits 0 with the progress at
+/// 100 % of the wanted bytes, not of the torrent: the summary has
+/// `wanted_bytes` 1,000 of them verified, the last log line says so, and
+/// the text summary says what was fetched of what.
+#[test]
+fn only_one_file_ends_at_100_percent_of_the_wanted_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let content = make_content(&src, 200_000);
+    let file = dir.path().join("t.torrent");
+    create_torrent(&content, &file, None);
+    let (_seeder, peer) = our_seed(&file, &src, &[]);
+    let dst = dir.path().join("dst");
+
+    let (j, stderr) = download(&file, &dst, &peer, &["--only", "1"], "info");
+    assert_eq!(j["total_bytes"], 200_000 + 1000 + 77_777, "{j}");
+    assert_eq!(j["wanted_bytes"], 1000, "{j}");
+    assert_eq!(j["wanted_bytes_have"], 1000, "{j}");
+    assert!(same(
+        &content.join("a/small.txt"),
+        &dst.join("content/a/small.txt")
+    ));
+    let last = strip_ansi(&stderr)
+        .lines()
+        .rfind(|l| l.contains("progress"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no progress line: {stderr}"));
+    assert!(last.contains("percent=100.0 %"), "{last}");
+    assert_eq!(log_field(&stderr, "progress", "wanted_bytes_have"), [1000]);
+    assert_eq!(log_field(&stderr, "progress", "wanted_bytes"), [1000]);
+
+    // Text: the fetched bytes of the torrent's.
+    let mut cmd = common::seedbed();
+    cmd.args(["download", "--torrent"])
+        .arg(&file)
+        .arg("--output-directory")
+        .arg(dir.path().join("dst2"))
+        .args(["--peer", &peer, "--no-trackers", "--no-dht"])
+        .args(["--listen", "127.0.0.1:0", "--no-resume", "--only", "1"]);
+    let text = run_cmd_within(LIMIT, cmd).ok();
+    assert!(
+        text.stdout
+            .starts_with("complete: content (1000 of 278777 bytes, 5 pieces)"),
+        "{}",
+        text.stdout
+    );
+}
+
 /// For each piece of `order`, how many pieces of higher index came
 /// before it; the mean of these.
 fn mean_overtaken(order: &[u32]) -> f64 {

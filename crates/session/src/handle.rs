@@ -201,6 +201,16 @@ pub struct Stats {
     pub bytes_have: u64,
     /// Bytes of the torrent (pad bytes included).
     pub total_bytes: u64,
+    /// Bytes of the wanted files: those whose
+    /// [`FilePriority`](crate::FilePriority) is not `Skip`, pad files left
+    /// out; `total_bytes` less pad bytes when no file is skipped. Follows
+    /// [`TorrentHandle::set_file_priority`] at once.
+    pub wanted_bytes: u64,
+    /// Bytes of the wanted files in verified pieces, `0..=wanted_bytes`: a
+    /// verified piece counts only its bytes in wanted files (exactly, where
+    /// a file boundary falls inside the piece). Equal to `wanted_bytes`
+    /// when the download is done for the user.
+    pub wanted_bytes_have: u64,
     /// Piece payload received from peers this session.
     pub downloaded: u64,
     /// Piece payload sent to peers this session.
@@ -279,6 +289,8 @@ impl TorrentHandle {
                 num_pieces: 0,
                 bytes_have: 0,
                 total_bytes: 0,
+                wanted_bytes: 0,
+                wanted_bytes_have: 0,
                 downloaded: 0,
                 uploaded: 0,
                 wasted: 0,
@@ -288,7 +300,12 @@ impl TorrentHandle {
                 peers_utp: 0,
             };
         };
-        let (pieces_have, bytes_have, peers, peers_utp) = {
+        let prios = s
+            .file_priorities
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let (pieces_have, bytes_have, wanted, peers, peers_utp) = {
             let st = s.lock();
             let have = st.picker.have();
             let g = s.info.geometry();
@@ -302,7 +319,8 @@ impl TorrentHandle {
                 .values()
                 .filter(|p| p.live.link.transport == Transport::Utp)
                 .count();
-            (have.count_ones(), bytes, st.peers.len(), utp)
+            let wanted = progress::wanted_bytes(&s.info, &st.picker, &prios);
+            (have.count_ones(), bytes, wanted, st.peers.len(), utp)
         };
         let rates = *s.rates.lock().unwrap_or_else(|e| e.into_inner());
         Stats {
@@ -311,6 +329,8 @@ impl TorrentHandle {
             num_pieces: s.info.geometry().num_pieces(),
             bytes_have,
             total_bytes: s.info.geometry().total_length(),
+            wanted_bytes: wanted.total,
+            wanted_bytes_have: wanted.have,
             downloaded: s.counters.downloaded.load(Ordering::Relaxed),
             uploaded: s.counters.uploaded.load(Ordering::Relaxed),
             wasted: s.counters.wasted.load(Ordering::Relaxed),

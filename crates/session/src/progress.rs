@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use seedbed_metainfo::Info;
 
+use crate::file_selection::FilePriority;
 use crate::picker::{PiecePicker, PieceState};
 
 /// Progress of one file of the torrent (pad files are left out).
@@ -89,4 +90,148 @@ pub(crate) fn file_progress(info: &Info, picker: &PiecePicker) -> Vec<FileProgre
             verified: verified[index],
         })
         .collect()
+}
+
+/// Bytes of the wanted files, and of those in verified pieces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Wanted {
+    pub(crate) total: u64,
+    pub(crate) have: u64,
+}
+
+/// Sums the wanted files (`prios`, one per [`Info::files`] entry, not
+/// `Skip`; pad files left out) and their bytes in verified pieces: a piece
+/// counts only its spans in wanted files. One pass over the verified
+/// pieces.
+pub(crate) fn wanted_bytes(info: &Info, picker: &PiecePicker, prios: &[FilePriority]) -> Wanted {
+    let wanted = |i: usize| {
+        let f = &info.files()[i];
+        !f.is_pad() && prios.get(i).copied().unwrap_or_default() != FilePriority::Skip
+    };
+    let total = (0..info.files().len())
+        .filter(|&i| wanted(i))
+        .map(|i| info.files()[i].length())
+        .sum();
+    let g = info.geometry();
+    let mut have = 0;
+    for i in picker.have().iter_set() {
+        let Some(piece) = g.piece(i) else { continue };
+        for span in info.piece_spans(piece) {
+            if wanted(span.file) {
+                have += span.len;
+            }
+        }
+    }
+    Wanted { total, have }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seedbed_metainfo::{Torrent, TorrentBuilder, TorrentVersion};
+
+    /// Files of 40,000, 30,000 and 20,000 bytes in 16 KiB pieces.
+    fn info(version: TorrentVersion) -> (tempfile::TempDir, Info) {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("t");
+        std::fs::create_dir_all(&base).unwrap();
+        for (name, len) in [("a", 40_000), ("b", 30_000), ("c", 20_000)] {
+            std::fs::write(base.join(name), vec![1u8; len]).unwrap();
+        }
+        let created = TorrentBuilder::new(version)
+            .piece_length(16_384)
+            .build_from_path(&base, |_, _| {})
+            .unwrap();
+        let t = Torrent::from_bytes(created.into_bytes()).unwrap();
+        (dir, t.info().clone())
+    }
+
+    fn picker_with(info: &Info, pieces: &[u32]) -> PiecePicker {
+        let g = *info.geometry();
+        let mut p = PiecePicker::new(g);
+        for &i in pieces {
+            p.mark_have(g.piece(i).unwrap());
+        }
+        p
+    }
+
+    /// One priority per `Info::files` entry: file number `n` (pad files
+    /// not counted) skipped when `skip[n]`.
+    fn prios(info: &Info, skip: [bool; 3]) -> Vec<FilePriority> {
+        let mut out = vec![FilePriority::Normal; info.files().len()];
+        for (n, (i, _)) in info.real_files().enumerate() {
+            if skip[n] {
+                out[i] = FilePriority::Skip;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn wanted_bytes_count_only_wanted_files_in_verified_pieces() {
+        let (_d, info) = info(TorrentVersion::V1);
+        // b skipped; pieces 0-5: a is 0..40,000 (pieces 0-2), b
+        // 40,000..70,000 (2-4), c 70,000..90,000 (4-5).
+        let p = prios(&info, [false, true, false]);
+        let none = wanted_bytes(&info, &picker_with(&info, &[]), &p);
+        assert_eq!(
+            none,
+            Wanted {
+                total: 60_000,
+                have: 0
+            }
+        );
+        // Piece 2 holds a's last 7,232 bytes and b's first 9,152.
+        let w = wanted_bytes(&info, &picker_with(&info, &[2]), &p);
+        assert_eq!(w.have, 40_000 - 2 * 16_384);
+        // Piece 4 holds b's last 4,464 bytes and c's first 11,920.
+        let w = wanted_bytes(&info, &picker_with(&info, &[3, 4]), &p);
+        assert_eq!(w.have, 5 * 16_384 - 70_000);
+        let all = picker_with(&info, &[0, 1, 2, 3, 4, 5]);
+        assert_eq!(
+            wanted_bytes(&info, &all, &p),
+            Wanted {
+                total: 60_000,
+                have: 60_000
+            }
+        );
+        let every = prios(&info, [false; 3]);
+        assert_eq!(
+            wanted_bytes(&info, &all, &every),
+            Wanted {
+                total: 90_000,
+                have: 90_000
+            }
+        );
+        let nothing = prios(&info, [true; 3]);
+        assert_eq!(wanted_bytes(&info, &all, &nothing), Wanted::default());
+    }
+
+    #[test]
+    fn pad_files_are_never_wanted_bytes() {
+        // Hybrid: each file starts a piece, pad files between.
+        let (_d, info) = info(TorrentVersion::Hybrid);
+        assert!(info.files().iter().any(|f| f.is_pad()));
+        let n = info.geometry().num_pieces();
+        let all = picker_with(&info, &(0..n).collect::<Vec<_>>());
+        let every = prios(&info, [false; 3]);
+        assert_eq!(
+            wanted_bytes(&info, &all, &every),
+            Wanted {
+                total: 90_000,
+                have: 90_000
+            }
+        );
+        assert!(info.geometry().total_length() > 90_000);
+        // a is pieces 0-2 (its last piece padded): only a's bytes count.
+        let only_a = prios(&info, [false, true, true]);
+        let w = wanted_bytes(&info, &picker_with(&info, &[2]), &only_a);
+        assert_eq!(
+            w,
+            Wanted {
+                total: 40_000,
+                have: 40_000 - 2 * 16_384
+            }
+        );
+    }
 }

@@ -611,22 +611,24 @@ pub(crate) async fn startup_check(shared: &Arc<TorrentShared>) -> Checked {
 }
 
 /// [`TorrentHandle::force_recheck`]: forgets every verified piece and
-/// the resume data, then hashes every piece whose files exist. The caller
-/// (the driver) has disconnected the peers.
+/// the resume data, opens the files again by path, then hashes every
+/// piece whose files exist. The caller (the driver) has disconnected the
+/// peers.
 pub(crate) async fn recheck(shared: &Arc<TorrentShared>) -> Checked {
-    let s = Arc::clone(shared);
-    let _ = tokio::task::spawn_blocking(move || {
-        remove(&s);
-        // Files put in place since the start are checked too.
-        if let Err(e) = s.storage.open_new_files() {
-            tracing::warn!(%e, "recheck: a file that appeared cannot be opened");
-        }
-    })
-    .await;
     // Pieces being hashed and written finish first.
     while shared.unverified.load(Ordering::Relaxed) > 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let s = Arc::clone(shared);
+    let _ = tokio::task::spawn_blocking(move || {
+        remove(&s);
+        // What is on disk now, by path: files deleted since are missing,
+        // files put in place since are checked too.
+        if let Err(e) = s.storage.reopen_files() {
+            tracing::warn!(%e, "recheck: a file cannot be opened");
+        }
+    })
+    .await;
     {
         let mut st = shared.lock();
         st.picker.forget_pieces();
@@ -650,8 +652,11 @@ pub(crate) async fn recheck(shared: &Arc<TorrentShared>) -> Checked {
 impl TorrentHandle {
     /// Checks the data on disk again as if nothing were known: forgets
     /// every verified piece and the resume data, disconnects the peers,
-    /// hashes every piece whose files exist (also files put in place since
-    /// the torrent started; status
+    /// opens every file again by its path (so a file deleted or replaced
+    /// while the torrent had it open is seen as it is now: a deleted
+    /// file's pieces are missing and downloaded again), hashes every piece
+    /// whose files exist (also files put in place since the torrent
+    /// started; status
     /// [`Checking`](crate::Status::Checking), then
     /// [`Event::Checked`](crate::Event::Checked)), saves new resume data,
     /// and carries on downloading what is missing (or stays paused).

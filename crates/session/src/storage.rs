@@ -10,7 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use bytes::Bytes;
 use seedbed_metainfo::{Info, PieceIndex};
@@ -75,7 +75,10 @@ struct StorageFile {
     length: u64,
     /// Open once the file exists with data: it held bytes when the storage
     /// was opened, or a verified piece has been written to it since.
-    file: OnceLock<File>,
+    /// Opened or set to `None` only under `write_lock`; readers hold the
+    /// read lock across their IO, so [`Storage::reopen_files`] (a recheck)
+    /// never closes a file under a read.
+    file: RwLock<Option<File>>,
     /// Held while writing; `true` once the file has its final length (set
     /// at the first write). Buffered writes to one file are serialised by
     /// the kernel anyway (ext4 takes the inode lock); waiting here sleeps
@@ -87,35 +90,62 @@ struct StorageFile {
     in_part: AtomicBool,
 }
 
+/// A file of the storage, open, held for reading or writing through it.
+struct OpenFile<'a>(RwLockReadGuard<'a, Option<File>>);
+
+impl std::ops::Deref for OpenFile<'_> {
+    type Target = File;
+
+    fn deref(&self) -> &File {
+        self.0.as_ref().expect("OpenFile holds an open file")
+    }
+}
+
 impl StorageFile {
+    /// The open file, if any (held for reading: closing it waits).
+    fn handle(&self) -> Option<OpenFile<'_>> {
+        let guard = self.file.read().unwrap_or_else(|e| e.into_inner());
+        guard.is_some().then(|| OpenFile(guard))
+    }
+
+    /// Whether the file is open.
+    fn is_open(&self) -> bool {
+        self.file
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    /// Sets the open file (call with `write_lock` held).
+    fn set_handle(&self, file: Option<File>) {
+        *self.file.write().unwrap_or_else(|e| e.into_inner()) = file;
+    }
+
     /// The open file, creating it (with its folders) and giving it its
     /// final length first when needed. Call with `write_lock` held
     /// (`sized` is its value).
-    fn materialize(&self, sized: &mut bool, allocation: Allocation) -> Result<&File, Error> {
+    fn materialize(&self, sized: &mut bool, allocation: Allocation) -> Result<OpenFile<'_>, Error> {
         if *sized {
-            if let Some(f) = self.file.get() {
+            if let Some(f) = self.handle() {
                 return Ok(f);
             }
         }
-        let file = match self.file.get() {
-            Some(f) => f,
-            None => {
-                if let Some(dir) = self.path.parent() {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| Error::io(format!("create folder {}", dir.display()), e))?;
-                }
-                let f = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .open(&self.path)
-                    .map_err(|e| Error::io(format!("open {}", self.path.display()), e))?;
-                // Only this function sets it, under the write lock.
-                let _ = self.file.set(f);
-                self.file.get().expect("just set")
+        if !self.is_open() {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::io(format!("create folder {}", dir.display()), e))?;
             }
-        };
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&self.path)
+                .map_err(|e| Error::io(format!("open {}", self.path.display()), e))?;
+            self.set_handle(Some(f));
+        }
+        // Only functions holding the write lock open or close it.
+        let file = self.handle().expect("opened above");
         let len = file
             .metadata()
             .map_err(|e| Error::io(format!("stat {}", self.path.display()), e))?
@@ -123,7 +153,7 @@ impl StorageFile {
         let preallocated = len == 0
             && self.length > 0
             && allocation == Allocation::Preallocate
-            && preallocate(file, self.length);
+            && preallocate(&file, self.length);
         if !preallocated && len != self.length {
             file.set_len(self.length)
                 .map_err(|e| Error::io(format!("size {}", self.path.display()), e))?;
@@ -268,6 +298,23 @@ fn preallocate(_f: &File, _len: u64) -> bool {
     false
 }
 
+/// The file at `path` opened for reading and writing if it is there with
+/// data (a regular file of at least one byte); `None` if not.
+///
+/// # Errors
+/// [`Error::Io`] naming the path when it is there but cannot be opened.
+fn open_existing(path: &Path) -> Result<Option<File>, Error> {
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() > 0) {
+        return Ok(None);
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map(Some)
+        .map_err(|e| Error::io(format!("open {}", path.display()), e))
+}
+
 impl Storage {
     /// The storage of `info`'s files under `root`, with the default
     /// [`Allocation`]. Opens the files already there (their data is
@@ -301,17 +348,9 @@ impl Storage {
                 continue;
             }
             let path = entry.path().to_path_buf_under(root);
-            let file = OnceLock::new();
             // An empty file holds nothing to check: it is opened (and
             // preallocated) when first written, like a missing one.
-            if std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() > 0) {
-                let f = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(&path)
-                    .map_err(|e| Error::io(format!("open {}", path.display()), e))?;
-                let _ = file.set(f);
-            }
+            let file = RwLock::new(open_existing(&path)?);
             // A missing file may have bytes in the part file (it was
             // skipped); the engine moves those it needs once it knows.
             let in_part = part_exists && entry.length() > 0 && !path.exists();
@@ -342,7 +381,7 @@ impl Storage {
             .piece_spans(piece)
             .all(|span| match &self.files[span.file] {
                 Some(f) if f.in_part.load(Ordering::Acquire) => !self.part.lock().exists(),
-                Some(f) => f.file.get().is_none(),
+                Some(f) => !f.is_open(),
                 None => true,
             })
     }
@@ -371,7 +410,7 @@ impl Storage {
         if !wanted {
             if f.length > 0
                 && !f.in_part.load(Ordering::Acquire)
-                && f.file.get().is_none()
+                && !f.is_open()
                 && !f.path.exists()
             {
                 f.in_part.store(true, Ordering::Release);
@@ -402,7 +441,7 @@ impl Storage {
                 })?;
                 let mut sized = f.write_lock.lock().unwrap_or_else(|e| e.into_inner());
                 let file = f.materialize(&mut sized, self.allocation)?;
-                write_all_vectored_at(file, &[&buf], start - entry.offset())
+                write_all_vectored_at(&file, &[&buf], start - entry.offset())
                     .map_err(|e| Error::io(format!("write {}", f.path.display()), e))?;
                 self.written_bytes
                     .fetch_add(buf.len() as u64, Ordering::Relaxed);
@@ -422,33 +461,38 @@ impl Storage {
             .any(|f| f.in_part.load(Ordering::Acquire))
     }
 
-    /// Opens the files that appeared on disk with data since the storage
-    /// was opened (a user put them in place), so that a recheck reads
-    /// them. Files whose bytes are kept in the part file stay there.
+    /// Opens every file again by its path, as it is on disk now, so that a
+    /// recheck reads what is there: a file deleted (or emptied) since it
+    /// was opened is closed, so its pieces are not checked and count as
+    /// missing (the next verified piece creates it again), one replaced is
+    /// read anew (an open handle would still read the old, unlinked inode),
+    /// and one that appeared with data is opened. A file shorter than the
+    /// torrent's length fails the pieces past its end, and is sized again
+    /// when next written. Files whose bytes are kept in the part file stay
+    /// there. Call it with no piece being written (the engine waits for
+    /// those first).
     ///
     /// # Errors
-    /// [`Error::Io`] naming the file when one that appeared cannot be
-    /// opened for reading and writing.
-    pub(crate) fn open_new_files(&self) -> Result<(), Error> {
+    /// [`Error::Io`] naming the file when one that is there cannot be
+    /// opened for reading and writing (it is then left closed).
+    pub(crate) fn reopen_files(&self) -> Result<(), Error> {
+        let mut first_error = None;
         for f in self.files.iter().flatten() {
             if f.in_part.load(Ordering::Acquire) {
                 continue;
             }
-            // Writers create files under this lock.
-            let _sized = f.write_lock.lock().unwrap_or_else(|e| e.into_inner());
-            if f.file.get().is_some()
-                || !std::fs::metadata(&f.path).is_ok_and(|m| m.is_file() && m.len() > 0)
-            {
-                continue;
+            // Writers open and size files under this lock.
+            let mut sized = f.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+            *sized = false;
+            f.set_handle(None);
+            match open_existing(&f.path) {
+                Ok(file) => f.set_handle(file),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&f.path)
-                .map_err(|e| Error::io(format!("open {}", f.path.display()), e))?;
-            let _ = f.file.set(file);
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Deletes the part file if no file keeps bytes in it.
@@ -505,13 +549,13 @@ impl Storage {
                     if f.in_part.load(Ordering::Acquire)
                         && self.read_part(f, piece, offset, pos, out)? => {}
                 Some(f) => {
-                    let file = f.file.get().ok_or_else(|| {
+                    let file = f.handle().ok_or_else(|| {
                         Error::io(
                             format!("read {}", f.path.display()),
                             io::ErrorKind::NotFound.into(),
                         )
                     })?;
-                    read_at(file, out, span.offset)
+                    read_at(&file, out, span.offset)
                         .map_err(|e| Error::io(format!("read {}", f.path.display()), e))?;
                     self.read_bytes.fetch_add(span.len, Ordering::Relaxed);
                 }
@@ -603,7 +647,7 @@ impl Storage {
             }
             let mut sized = f.write_lock.lock().unwrap_or_else(|e| e.into_inner());
             let file = f.materialize(&mut sized, self.allocation)?;
-            write_all_vectored_at(file, &parts, span.offset)
+            write_all_vectored_at(&file, &parts, span.offset)
                 .map_err(|e| Error::io(format!("write {}", f.path.display()), e))?;
             self.written_bytes.fetch_add(span.len, Ordering::Relaxed);
         }
@@ -654,10 +698,10 @@ impl Storage {
                 // Kept in the part file, or not created yet: `read` knows.
                 Some(f) if f.in_part.load(Ordering::Acquire) => return Ok(false),
                 Some(f) => {
-                    let Some(file) = f.file.get() else {
+                    let Some(file) = f.handle() else {
                         return Ok(false);
                     };
-                    match read_at_nowait(file, out, span.offset) {
+                    match read_at_nowait(&file, out, span.offset) {
                         Ok(true) => from_files += span.len,
                         Ok(false) => return Ok(false),
                         Err(e) => return Err(Error::io(format!("read {}", f.path.display()), e)),
@@ -678,7 +722,7 @@ impl Storage {
     pub fn sync(&self) -> Result<(), Error> {
         self.part.lock().sync()?;
         for f in self.files.iter().flatten() {
-            if let Some(file) = f.file.get() {
+            if let Some(file) = f.handle() {
                 file.sync_data()
                     .map_err(|e| Error::io(format!("sync {}", f.path.display()), e))?;
             }
@@ -934,7 +978,7 @@ mod tests {
     }
 
     #[test]
-    fn files_put_in_place_later_are_found_by_open_new_files() {
+    fn files_put_in_place_later_are_found_by_reopen_files() {
         let dir = tempfile::tempdir().unwrap();
         let (src, info) = content(dir.path(), TorrentVersion::V1);
         let out = dir.path().join("out");
@@ -945,13 +989,62 @@ mod tests {
         std::fs::create_dir_all(out.join("content")).unwrap();
         std::fs::copy(src.join("a.bin"), out.join("content/a.bin")).unwrap();
         assert!(s.piece_is_fresh(p), "not seen until asked");
-        s.open_new_files().unwrap();
+        s.reopen_files().unwrap();
         assert!(!s.piece_is_fresh(p));
         let mut buf = vec![0u8; 16_384];
         s.read(p, 0, &mut buf).unwrap();
         assert_eq!(buf, std::fs::read(src.join("a.bin")).unwrap()[..16_384]);
         // Nothing else appeared, nothing else was created.
         assert!(!out.join("content/sub").exists());
+    }
+
+    /// A recheck sees the files by path: one deleted while open is
+    /// closed (its pieces are fresh, reads fail, the next write creates it
+    /// again at its full length), one replaced is read anew.
+    #[test]
+    fn reopen_files_sees_deleted_and_replaced_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, info) = content(dir.path(), TorrentVersion::V1);
+        let out = dir.path().join("out");
+        write_all_pieces(&info, &src, &out, Allocation::Sparse, 16_384);
+        let s = Storage::open(Arc::clone(&info), &out).unwrap();
+        let g = info.geometry();
+        let first = g.piece(0).unwrap();
+        let last = g.piece(g.num_pieces() - 1).unwrap();
+        let mut buf = vec![0u8; 16_384];
+        s.read(first, 0, &mut buf).unwrap();
+
+        // a.bin deleted, c.bin (the last piece's file) replaced.
+        std::fs::remove_file(out.join("content/a.bin")).unwrap();
+        let c = out.join("content/sub/deeper/c.bin");
+        let mut other = std::fs::read(&c).unwrap();
+        for b in &mut other {
+            *b = !*b;
+        }
+        std::fs::remove_file(&c).unwrap();
+        std::fs::write(&c, &other).unwrap();
+        // The open handles still read the unlinked files.
+        s.read(first, 0, &mut buf).unwrap();
+        assert!(!s.piece_is_fresh(first));
+
+        s.reopen_files().unwrap();
+        assert!(s.piece_is_fresh(first), "a.bin is gone");
+        let err = s.read(first, 0, &mut buf).unwrap_err();
+        assert!(err.to_string().contains("a.bin"), "{err}");
+        let len = g.piece_len(last) as usize;
+        let mut tail = vec![0u8; len];
+        s.read(last, 0, &mut tail).unwrap();
+        assert_eq!(tail, other[other.len() - len..], "the new c.bin is read");
+
+        // Written again: a.bin is created at its full length.
+        s.write_piece(first, &piece_blocks(&info, &src, first, 16_384))
+            .unwrap();
+        assert_eq!(
+            std::fs::metadata(out.join("content/a.bin")).unwrap().len(),
+            100_000
+        );
+        s.read(first, 0, &mut buf).unwrap();
+        assert_eq!(buf, std::fs::read(src.join("a.bin")).unwrap()[..16_384]);
     }
 
     #[test]

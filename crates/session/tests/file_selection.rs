@@ -269,3 +269,110 @@ async fn deadline_pieces_are_verified_first() {
     })
     .await;
 }
+
+/// Three files, 64 KiB pieces: `a.bin` 300,000 bytes (pieces 0-4),
+/// `b.bin` 200,000 (pieces 4-7), `c.bin` 150,000 (pieces 7-9); pieces 4
+/// and 7 hold two files each.
+fn three_files(root: &Path) -> std::path::PathBuf {
+    let base = root.join("three");
+    std::fs::create_dir_all(&base).unwrap();
+    for (name, seed, len) in [
+        ("a.bin", 11, 300_000),
+        ("b.bin", 12, 200_000),
+        ("c.bin", 13, 150_000),
+    ] {
+        std::fs::write(base.join(name), common::data(seed, len)).unwrap();
+    }
+    base
+}
+
+/// Waits (polling) until the stats hold `wanted_bytes_have`, then checks
+/// every figure of the wanted bytes.
+async fn wanted_figures(handle: &TorrentHandle, have: u64, wanted: u64) {
+    until(&format!("{have} of {wanted} wanted bytes"), || {
+        handle.stats().wanted_bytes_have == have
+    })
+    .await;
+    let s = handle.stats();
+    assert_eq!(
+        (s.wanted_bytes_have, s.wanted_bytes),
+        (have, wanted),
+        "{s:?}"
+    );
+    assert_eq!(s.total_bytes, 650_000);
+}
+
+/// `Stats::wanted_bytes` and `wanted_bytes_have` with file 1 (b.bin)
+/// skipped: at the start (nothing on disk), halfway (a.bin put in place
+/// and rechecked: pieces 0-3 verify, piece 4 does not, as b.bin's bytes
+/// are missing), done (pieces 4 and 7 count only their a.bin and c.bin
+/// bytes), after b.bin is wanted again (its bytes in verified pieces 4
+/// and 7 count at once, the rest once downloaded) and after a.bin is
+/// skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wanted_bytes_follow_file_priorities() {
+    common::within(LIMIT, async {
+        let f = Fixture::new(three_files, "three.torrent", |content, file| {
+            common::build_torrent(content, seedbed_metainfo::TorrentVersion::V1, None, file)
+        });
+        let info = f.torrent.info();
+        let names: Vec<&str> = info.real_files().map(|(_, e)| e.path().as_str()).collect();
+        assert_eq!(names, ["three/a.bin", "three/b.bin", "three/c.bin"]);
+        assert_eq!(info.geometry().num_pieces(), 10);
+        let (seeder, _) = common::our_seeder(&f.torrent, f.src()).await;
+        let opts = AddTorrentOptions::new(f.dst())
+            .trackers(false)
+            .seed(false)
+            .paused(true)
+            .file_priorities([FilePriority::Normal, FilePriority::Skip]);
+        let (leech, handle, events) = leecher(&f, common::config(), opts).await;
+
+        // Start: nothing on disk.
+        until("paused", || handle.status() == Status::Paused).await;
+        wanted_figures(&handle, 0, 450_000).await;
+        assert_eq!(handle.stats().bytes_have, 0);
+
+        // Halfway: a.bin in place. Piece 4 holds b.bin's first 27,680
+        // bytes, which are missing: it fails, so only pieces 0-3 count.
+        let out = f.dst().join("three");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::copy(f.content.join("a.bin"), out.join("a.bin")).unwrap();
+        handle.force_recheck();
+        assert!(
+            events
+                .wait_for(LIMIT, |e| *e == Event::Checked { pieces: 4 })
+                .await
+        );
+        wanted_figures(&handle, 4 * 65_536, 450_000).await;
+        assert_eq!(handle.stats().bytes_have, 4 * 65_536);
+
+        // Done: pieces 0-4 and 7-9; 4 and 7 count their wanted part only.
+        handle.resume();
+        handle.add_peers([seeder.listen_addr().unwrap()]);
+        common::wait_complete(&handle, LIMIT).await;
+        wanted_figures(&handle, 450_000, 450_000).await;
+        let s = handle.stats();
+        assert_eq!(s.pieces_have, 8, "{s:?}");
+        assert_eq!(s.bytes_have, 7 * 65_536 + (650_000 - 9 * 65_536));
+        assert!(!out.join("b.bin").exists());
+
+        // b.bin wanted: at once, its bytes in pieces 4 and 7 count
+        // (327,680 - 300,000 and 500,000 - 458,752).
+        handle.set_file_priority(1, FilePriority::Normal).unwrap();
+        let s = handle.stats();
+        assert_eq!(s.wanted_bytes, 650_000, "{s:?}");
+        assert_eq!(s.wanted_bytes_have, 450_000 + 27_680 + 41_248, "{s:?}");
+        // The torrent downloads again (from the seeder it knows; so fast
+        // that the status may be `Finished` again before a poll sees
+        // `Downloading`).
+        handle.add_peers([seeder.listen_addr().unwrap()]);
+        wanted_figures(&handle, 650_000, 650_000).await;
+        common::assert_same_tree(&f.content, &out);
+
+        // a.bin skipped: what is left wanted is all there.
+        handle.set_file_priority(0, FilePriority::Skip).unwrap();
+        wanted_figures(&handle, 350_000, 350_000).await;
+        common::shut_down([leech, seeder]).await;
+    })
+    .await;
+}

@@ -313,6 +313,96 @@ async fn restarts_trust_unchanged_files_and_recheck_changed_ones() {
     .await;
 }
 
+/// A file deleted while the torrent has it open: `force_recheck` looks at
+/// the disk by path (not through the open handle, which still reads the
+/// unlinked file), so the deleted file's pieces are missing; once a seeder
+/// is there they are downloaded again, the file is created again and
+/// everything verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_recheck_finds_a_file_deleted_while_open() {
+    common::within(LIMIT, async {
+        let f = Fixture::v1();
+        let n = f.torrent.info().geometry().num_pieces();
+        let (top_pieces, _) = pieces_of(&f.torrent, "top.bin");
+        let (seeder, _) = common::our_seeder(&f.torrent, f.src()).await;
+        let session = Session::new(common::config()).await.unwrap();
+        let handle = session
+            .add_torrent(
+                &f.torrent,
+                AddTorrentOptions::new(f.dst())
+                    .trackers(false)
+                    .seed(false)
+                    .peers([seeder.listen_addr().unwrap()]),
+            )
+            .await
+            .unwrap();
+        let events = Recorder::new(&handle);
+        common::wait_complete(&handle, LIMIT).await;
+        f.assert_downloaded();
+        // No seeder while the recheck runs: what it found stays to be seen.
+        seeder.shutdown().await;
+
+        let top = f.dst().join("content/top.bin");
+        std::fs::remove_file(&top).unwrap();
+        handle.force_recheck();
+        let expected = Event::Checked {
+            pieces: n - top_pieces.len() as u32,
+        };
+        assert!(
+            events
+                .wait_for(Duration::from_secs(20), |e| *e == expected)
+                .await,
+            "checked: {:?}",
+            checked(&events)
+        );
+        let deadline = std::time::Instant::now() + LIMIT;
+        while handle.status() != Status::Downloading {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}",
+                handle.status()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let map = handle.piece_map();
+        for p in 0..n {
+            let missing = top_pieces.contains(&p);
+            assert_eq!(
+                map.states[p as usize] == seedbed_session::PieceState::Have,
+                !missing,
+                "piece {p}: {:?}",
+                map.states[p as usize]
+            );
+        }
+        let progress = handle.file_progress();
+        let top_progress = progress
+            .iter()
+            .find(|p| p.path.ends_with("top.bin"))
+            .unwrap();
+        assert_eq!(top_progress.verified, 0);
+        assert!(!top.exists(), "nothing written yet");
+
+        // A seeder again: top.bin's pieces, and only they, come back.
+        let (seeder, _) = common::our_seeder(&f.torrent, f.src()).await;
+        let before = events.events().len();
+        handle.add_peers([seeder.listen_addr().unwrap()]);
+        common::wait_complete(&handle, LIMIT).await;
+        f.assert_downloaded();
+        let mut again: Vec<u32> = events.events()[before..]
+            .iter()
+            .filter_map(|e| match e {
+                Event::PieceVerified { piece } => Some(*piece),
+                _ => None,
+            })
+            .collect();
+        again.sort_unstable();
+        assert_eq!(again, top_pieces);
+        assert_eq!(handle.stats().pieces_have, n);
+        common::shut_down([session, seeder]).await;
+    })
+    .await;
+}
+
 /// Resume data that lies (claims every piece of files whose sizes and
 /// times it got right, but whose data is not the torrent's) is what fast
 /// resume cannot see through; resume data that lies about anything it can

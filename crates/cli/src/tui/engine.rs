@@ -242,8 +242,8 @@ impl Engine {
                 TorrentRow {
                     info_hash,
                     name: e.handle.name(),
-                    size: s.total_bytes,
-                    have: s.bytes_have,
+                    size: s.wanted_bytes,
+                    have: s.wanted_bytes_have,
                     paused: s.status == Status::Paused,
                     state: state_word(&s.status),
                     down_rate: s.download_rate,

@@ -35,9 +35,10 @@ pub struct TorrentRow {
     pub info_hash: InfoHash,
     /// Its name.
     pub name: String,
-    /// Its size in bytes (0 while a magnet link's metadata is fetched).
+    /// Bytes of its wanted files: every file unless some are skipped, pad
+    /// files left out (0 while a magnet link's metadata is fetched).
     pub size: u64,
-    /// Verified bytes.
+    /// Bytes of the wanted files in verified pieces, `0..=size`.
     pub have: u64,
     /// Its state, as a word: `metadata`, `checking`, `downloading`,
     /// `seeding`, `finished`, `paused`, `stopped`, `failed: ...`.
