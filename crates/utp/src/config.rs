@@ -210,6 +210,17 @@ pub struct EndpointConfig {
     /// strays with a reset). Beyond it strays are dropped silently.
     /// Default 100; 0 never answers.
     pub max_resets_per_second: u32,
+    /// Receive and send buffer of the UDP socket in bytes (`SO_RCVBUF`,
+    /// `SO_SNDBUF`), set by the tokio driver on the socket it runs on
+    /// (bound or shared). A datagram arriving at a full receive buffer is
+    /// dropped by the kernel, which a sender takes as loss and halves its
+    /// window for: a remote sending its window in one burst (libtorrent
+    /// does) needs room for all of it. The kernel may cap it (Linux:
+    /// `net.core.rmem_max` / `wmem_max`) or double it. 0 leaves the
+    /// system default (Linux: 208 KiB, about 90 full-size datagrams).
+    /// Not used by the sans-IO [`Endpoint`](crate::Endpoint). Default
+    /// 4 MiB; 0 or range 64 KiB..=64 MiB.
+    pub socket_buffer: u32,
 }
 
 impl Default for EndpointConfig {
@@ -221,6 +232,7 @@ impl Default for EndpointConfig {
             max_half_open: 64,
             accept_backlog: 128,
             max_resets_per_second: 100,
+            socket_buffer: 4 << 20,
         }
     }
 }
@@ -241,6 +253,9 @@ impl EndpointConfig {
         }
         if self.accept_backlog == 0 || self.accept_backlog > self.max_connections {
             return bad("accept_backlog", "outside 1..=max_connections");
+        }
+        if self.socket_buffer != 0 && !(64 << 10..=64 << 20).contains(&self.socket_buffer) {
+            return bad("socket_buffer", "not 0 and outside 64 KiB..=64 MiB");
         }
         Ok(())
     }
@@ -332,5 +347,10 @@ mod tests {
         .is_err());
         assert!(e(|c| c.max_half_open = 0).is_err());
         assert!(e(|c| c.accept_backlog = 0).is_err());
+        assert!(e(|c| c.socket_buffer = 0).is_ok());
+        assert!(e(|c| c.socket_buffer = 64 << 10).is_ok());
+        assert!(e(|c| c.socket_buffer = (64 << 10) - 1).is_err());
+        assert!(e(|c| c.socket_buffer = 64 << 20).is_ok());
+        assert!(e(|c| c.socket_buffer = (64 << 20) + 1).is_err());
     }
 }

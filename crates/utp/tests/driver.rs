@@ -299,3 +299,51 @@ async fn abandoned_connect_leaves_nothing_behind() {
     })
     .await;
 }
+
+/// `net.core.rmem_max` (Linux), the cap of an unprivileged `SO_RCVBUF`.
+fn rmem_max() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[tokio::test]
+async fn driver_sets_the_socket_buffers() {
+    use rustix::net::sockopt::{socket_recv_buffer_size, socket_send_buffer_size};
+    let Some(cap) = rmem_max() else {
+        println!("SKIPPED: no /proc/sys/net/core/rmem_max");
+        return;
+    };
+    // At the setting (64 KiB, the least allowed) and at the default.
+    for size in [64 << 10, EndpointConfig::default().socket_buffer] {
+        let socket = Arc::new(UdpSocket::bind(LOCALHOST).await.unwrap());
+        let (_tx, rx) = mpsc::channel(1);
+        let config = EndpointConfig {
+            socket_buffer: size,
+            ..EndpointConfig::default()
+        };
+        let _utp = UtpSocket::with_socket(socket.clone(), rx, config).unwrap();
+        // Linux doubles the value for its bookkeeping, and caps the
+        // request at rmem_max (a fresh machine: 208 KiB).
+        let want = (size as usize).min(cap);
+        let got = socket_recv_buffer_size(&*socket).unwrap();
+        assert!(
+            got >= want,
+            "SO_RCVBUF {got} for a request of {size} (cap {cap})"
+        );
+        assert!(socket_send_buffer_size(&*socket).unwrap() >= (size as usize).min(cap) / 2);
+    }
+    // 0 leaves the system's default alone.
+    let plain = UdpSocket::bind(LOCALHOST).await.unwrap();
+    let default = socket_recv_buffer_size(&plain).unwrap();
+    let socket = Arc::new(UdpSocket::bind(LOCALHOST).await.unwrap());
+    let (_tx, rx) = mpsc::channel(1);
+    let config = EndpointConfig {
+        socket_buffer: 0,
+        ..EndpointConfig::default()
+    };
+    let _utp = UtpSocket::with_socket(socket.clone(), rx, config).unwrap();
+    assert_eq!(socket_recv_buffer_size(&*socket).unwrap(), default);
+}
