@@ -88,6 +88,9 @@ fn main() {
         };
         let (mut received, mut next, mut bytes) = (0usize, 0usize, 0usize);
         let mut unchoked = false;
+        // Stalls: gaps of 50 ms or more between messages.
+        let (mut stalls, mut stalled) = (0u32, Duration::ZERO);
+        let mut last = Instant::now();
         while received < blocks {
             if unchoked && next < blocks && next - received < PIPELINE {
                 while next < blocks && next - received < PIPELINE {
@@ -101,6 +104,12 @@ fn main() {
                 .expect("nothing from the peer for 30 s")
                 .expect("the peer closed the connection")
                 .expect("a valid message");
+            let gap = last.elapsed();
+            last = Instant::now();
+            if gap >= Duration::from_millis(50) {
+                stalls += 1;
+                stalled += gap;
+            }
             match msg {
                 Message::Unchoke => unchoked = true,
                 Message::Choke => unchoked = false,
@@ -116,10 +125,11 @@ fn main() {
         let cpu = cpu_time() - cpu0;
         let mib = length as f64 / f64::from(1 << 20);
         println!(
-            "{mib:.0} MiB in {:.2} s: {:.1} MiB/s, CPU {:.2} s",
+            "{mib:.0} MiB in {:.2} s: {:.1} MiB/s, CPU {:.2} s, {stalls} stalls of 50 ms or more: {:.2} s",
             elapsed.as_secs_f64(),
             mib / elapsed.as_secs_f64(),
-            cpu.as_secs_f64()
+            cpu.as_secs_f64(),
+            stalled.as_secs_f64(),
         );
         println!("{:?}", framed.get_ref().stats().unwrap());
     });
