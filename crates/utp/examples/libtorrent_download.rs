@@ -5,6 +5,9 @@
 //! connection's counters. Used by `scripts/bench_utp.py` against a
 //! python3-libtorrent seeder.
 //!
+//! Settings can be changed through the environment (see
+//! `config_from_env`).
+//!
 //! `cargo run --release -p seedbed-utp --example libtorrent_download -- PORT INFO_HASH_HEX LENGTH PIECE_LENGTH`
 
 use std::time::{Duration, Instant};
@@ -14,7 +17,7 @@ use seedbed_peer_wire::{
     BlockRequest, Handshake, HandshakeCodec, HandshakeEvent, InfoHash, Limits, Message,
     MessageCodec, PeerId, BLOCK_LEN,
 };
-use seedbed_utp::UtpSocket;
+use seedbed_utp::{EndpointConfig, UtpSocket};
 use tokio_util::codec::Framed;
 
 /// Block requests kept in flight.
@@ -41,6 +44,41 @@ fn parse_hex(s: &str) -> [u8; 20] {
     out
 }
 
+/// The endpoint settings, with overrides from the environment to compare
+/// settings in one build: `UTP_SOCKET_BUFFER` (bytes, 0 for the system's),
+/// `UTP_ACK_EVERY` (packets), `UTP_ACK_DELAY_MS`, `UTP_MIN_PROBE_MS`,
+/// `UTP_RECV_BUFFER` (bytes), `UTP_MTU` (bytes).
+fn config_from_env() -> EndpointConfig {
+    let var = |name: &str| -> Option<u64> {
+        let v = std::env::var(name).ok()?;
+        Some(
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
+        )
+    };
+    let mut c = EndpointConfig::default();
+    if let Some(v) = var("UTP_SOCKET_BUFFER") {
+        c.socket_buffer = v as u32;
+    }
+    if let Some(v) = var("UTP_ACK_EVERY") {
+        c.connection.ack_every = v as u16;
+    }
+    if let Some(v) = var("UTP_ACK_DELAY_MS") {
+        c.connection.ack_delay = Duration::from_millis(v);
+    }
+    if let Some(v) = var("UTP_MIN_PROBE_MS") {
+        c.connection.min_probe_timeout = Duration::from_millis(v);
+    }
+    if let Some(v) = var("UTP_RECV_BUFFER") {
+        c.connection.recv_buffer = v as u32;
+    }
+    if let Some(v) = var("UTP_MTU") {
+        c.connection.mtu = v as u16;
+    }
+    c.validate().expect("settings in range");
+    c
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     assert_eq!(
@@ -58,7 +96,9 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let socket = UtpSocket::bind("127.0.0.1:0").await.unwrap();
+        let socket = UtpSocket::bind_with_config("127.0.0.1:0", config_from_env())
+            .await
+            .unwrap();
         let stream = socket
             .connect(([127, 0, 0, 1], port).into())
             .await

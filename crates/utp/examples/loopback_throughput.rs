@@ -1,12 +1,15 @@
 //! Moves bytes from one `UtpSocket` to another over loopback and prints
 //! the rate, the process's CPU time and both connections' counters.
 //!
+//! Settings can be changed through the environment (see
+//! `config_from_env`).
+//!
 //! `cargo run --release -p seedbed-utp --example loopback_throughput -- [MiB]`
 //! (default 256 MiB). Linux only for the CPU figure (`/proc/self/stat`).
 
 use std::time::{Duration, Instant};
 
-use seedbed_utp::UtpSocket;
+use seedbed_utp::{EndpointConfig, UtpSocket};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// User plus system CPU time of this process (Linux; zero elsewhere).
@@ -44,6 +47,41 @@ fn udp_errors() -> (u64, u64) {
     (in_errors, rcvbuf)
 }
 
+/// The endpoint settings, with overrides from the environment to compare
+/// settings in one build: `UTP_SOCKET_BUFFER` (bytes, 0 for the system's),
+/// `UTP_ACK_EVERY` (packets), `UTP_ACK_DELAY_MS`, `UTP_MIN_PROBE_MS`,
+/// `UTP_RECV_BUFFER` (bytes), `UTP_MTU` (bytes).
+fn config_from_env() -> EndpointConfig {
+    let var = |name: &str| -> Option<u64> {
+        let v = std::env::var(name).ok()?;
+        Some(
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
+        )
+    };
+    let mut c = EndpointConfig::default();
+    if let Some(v) = var("UTP_SOCKET_BUFFER") {
+        c.socket_buffer = v as u32;
+    }
+    if let Some(v) = var("UTP_ACK_EVERY") {
+        c.connection.ack_every = v as u16;
+    }
+    if let Some(v) = var("UTP_ACK_DELAY_MS") {
+        c.connection.ack_delay = Duration::from_millis(v);
+    }
+    if let Some(v) = var("UTP_MIN_PROBE_MS") {
+        c.connection.min_probe_timeout = Duration::from_millis(v);
+    }
+    if let Some(v) = var("UTP_RECV_BUFFER") {
+        c.connection.recv_buffer = v as u32;
+    }
+    if let Some(v) = var("UTP_MTU") {
+        c.connection.mtu = v as u16;
+    }
+    c.validate().expect("settings in range");
+    c
+}
+
 fn main() {
     let mib: usize = std::env::args()
         .nth(1)
@@ -56,8 +94,12 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let a = UtpSocket::bind("127.0.0.1:0").await.unwrap();
-        let s = UtpSocket::bind("127.0.0.1:0").await.unwrap();
+        let a = UtpSocket::bind_with_config("127.0.0.1:0", config_from_env())
+            .await
+            .unwrap();
+        let s = UtpSocket::bind_with_config("127.0.0.1:0", config_from_env())
+            .await
+            .unwrap();
         let (out, inc) = tokio::join!(a.connect(s.local_addr()), s.accept());
         let (mut reader, _) = inc.unwrap();
         let mut writer = out.unwrap();
