@@ -91,8 +91,10 @@ pub struct Config {
     /// another undersized packet is unacked (libtorrent does). Default
     /// true.
     pub nagle: bool,
-    /// Delayed acks: in-order data is acked every this many packets (or
-    /// sooner, with data or a window update going out anyway). Packets
+    /// Delayed acks: in-order data is acked every this many packets, or
+    /// every quarter of [`recv_buffer`](Self::recv_buffer) in bytes if
+    /// that comes first (or sooner, with data or a window update going
+    /// out anyway). Packets
     /// out of order, duplicates, FIN and the packet that fills a hole are
     /// acked at once, so the remote's fast retransmit is not delayed.
     /// Fewer acks spare the remote's receive buffer: libtorrent reads its

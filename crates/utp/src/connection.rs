@@ -203,6 +203,8 @@ pub struct Connection {
     ack_needed: bool,
     /// In-order data packets received since our last ack.
     unacked_packets: u16,
+    /// Their payload bytes.
+    unacked_bytes: usize,
     /// When a delayed ack is due.
     ack_deadline: Option<Instant>,
     advertised: u32,
@@ -270,6 +272,7 @@ impl Connection {
             eof: false,
             ack_needed: false,
             unacked_packets: 0,
+            unacked_bytes: 0,
             ack_deadline: None,
             advertised: 0,
             send_reset: false,
@@ -1078,7 +1081,7 @@ impl Connection {
             self.deliver(payload);
             self.ack_nr = seq;
             if self.reorder.is_empty() && !ack_due {
-                self.delay_ack(now);
+                self.delay_ack(now, payload.len());
             }
             while let Some(slot) = self.reorder.pop_front() {
                 let Some(b) = slot else { break };
@@ -1115,11 +1118,16 @@ impl Connection {
         self.reorder[idx] = Some(b);
     }
 
-    /// Acks in-order data every [`Config::ack_every`] packets, and at most
+    /// Acks in-order data every [`Config::ack_every`] packets or every
+    /// quarter of the receive buffer, whichever comes first (a window of
+    /// a few large packets is not held up by the timer), and at most
     /// [`Config::ack_delay`] after the first packet not yet acked.
-    fn delay_ack(&mut self, now: Instant) {
+    fn delay_ack(&mut self, now: Instant, len: usize) {
         self.unacked_packets = self.unacked_packets.saturating_add(1);
-        if self.unacked_packets >= self.config.ack_every {
+        self.unacked_bytes += len;
+        if self.unacked_packets >= self.config.ack_every
+            || self.unacked_bytes >= self.config.recv_buffer as usize / 4
+        {
             return;
         }
         self.ack_needed = false;
@@ -1459,6 +1467,7 @@ impl Connection {
         if t != PacketType::Reset {
             self.ack_needed = false;
             self.unacked_packets = 0;
+            self.unacked_bytes = 0;
             self.ack_deadline = None;
             self.advertised = window;
         }

@@ -976,3 +976,25 @@ fn no_early_resend_without_packets_from_the_remote() {
     assert!(drain(&mut a, later).is_empty());
     assert_eq!(a.stats().fast_retransmits, 0);
 }
+
+#[test]
+fn delayed_ack_every_quarter_of_the_receive_buffer() {
+    // 8118-byte packets into a 60000-byte buffer: the ack goes after 2
+    // (16236 bytes, past a quarter), not after 16 packets, which would
+    // not fit the window.
+    let config = Config {
+        mtu: 8192,
+        recv_buffer: 60_000,
+        ..wide_config()
+    };
+    let (mut a, mut b, now) = pair_with(config, 100, 200);
+    a.write(&data(4 * config.max_payload(), 1)).unwrap();
+    let packets = drain(&mut a, now);
+    assert_eq!(packets.len(), 4);
+    b.handle(now, &packets[0]).unwrap();
+    assert!(drain(&mut b, now).is_empty(), "one: delayed");
+    b.handle(now, &packets[1]).unwrap();
+    assert_eq!(drain(&mut b, now).len(), 1, "two: acked");
+    b.handle(now, &packets[2]).unwrap();
+    assert!(drain(&mut b, now).is_empty(), "counting starts again");
+}
