@@ -76,7 +76,7 @@ fn packets(c: &mut Criterion) {
 
 /// Moves `total` bytes from a to b through two connections joined back to
 /// back: every datagram is handled at once, the clock steps 10 µs per
-/// round.
+/// round, both connections' timers fire when due.
 fn transfer(total: usize) -> Duration {
     let config = Config {
         recv_buffer: 4 << 20,
@@ -115,9 +115,10 @@ fn transfer(total: usize) -> Duration {
         while let Some(n) = b.poll_transmit(now, &mut buf) {
             a.handle(now, &buf[..n]).unwrap();
         }
-        if let Some(t) = a.poll_timeout() {
-            if t <= now {
-                a.handle_timeout(now);
+        // Both timers: the receiver's delayed ack is one.
+        for c in [&mut a, &mut b] {
+            if c.poll_timeout().is_some_and(|t| t <= now) {
+                c.handle_timeout(now);
             }
         }
     }

@@ -67,6 +67,14 @@ pub struct Config {
     pub min_timeout: Duration,
     /// Highest retransmission timeout after doubling (libtorrent: 60 s).
     pub max_timeout: Duration,
+    /// Lowest wait before our oldest unacked packet is taken as lost
+    /// while the remote goes on sending packets that do not ack it: the
+    /// wait is `max(2 * rtt + 4 * rtt_var, this)`, then the packet is
+    /// sent again at once (as a fast retransmit) instead of at the
+    /// retransmission timeout. This is what recovers a lost request in
+    /// a download, which has no later packets to bring duplicate or
+    /// selective acks. Default 10 ms; range 1 ms..=`min_timeout`.
+    pub min_probe_timeout: Duration,
     /// Consecutive retransmission timeouts during which nothing at all
     /// came from the remote, after which the connection is given up
     /// ([`Error::TimedOut`]). A remote that answers (for example with a
@@ -83,6 +91,23 @@ pub struct Config {
     /// another undersized packet is unacked (libtorrent does). Default
     /// true.
     pub nagle: bool,
+    /// Delayed acks: in-order data is acked every this many packets, or
+    /// every quarter of [`recv_buffer`](Self::recv_buffer) in bytes if
+    /// that comes first (or sooner, with data or a window update going
+    /// out anyway). Packets
+    /// out of order, duplicates, FIN and the packet that fills a hole are
+    /// acked at once, so the remote's fast retransmit is not delayed.
+    /// Fewer acks spare the remote's receive buffer: libtorrent reads its
+    /// socket between bursts of sending, and an ack per packet or two
+    /// overflows its 208 KiB (then our requests are lost with them).
+    /// 1 acks every packet. Default 16; range 1..=64.
+    pub ack_every: u16,
+    /// Longest wait before acking in-order data (the timer of
+    /// [`ack_every`](Self::ack_every)): a sender with fewer packets in
+    /// flight gets its ack this late. Default 2 ms; range 0..=100 ms (0
+    /// acks in the next [`poll_transmit`](crate::Connection::poll_transmit)
+    /// after the timer, as `ack_every` 1 does).
+    pub ack_delay: Duration,
     /// How long a released connection ([`Endpoint::release`](crate::Endpoint::release))
     /// waits for the remote's FIN after ours was acked. Default 10 s.
     pub fin_wait: Duration,
@@ -104,10 +129,13 @@ impl Default for Config {
             initial_timeout: Duration::from_millis(1000),
             min_timeout: Duration::from_millis(500),
             max_timeout: Duration::from_secs(60),
+            min_probe_timeout: Duration::from_millis(10),
             max_timeouts: 6,
             max_syn_retransmits: 2,
             keepalive: Some(Duration::from_secs(29)),
             nagle: true,
+            ack_every: 16,
+            ack_delay: Duration::from_millis(2),
             fin_wait: Duration::from_secs(10),
         }
     }
@@ -173,11 +201,22 @@ impl Config {
         if self.max_timeout < self.min_timeout || self.max_timeout > Duration::from_secs(600) {
             return bad("max_timeout", "below min_timeout or above 600 s");
         }
+        if self.min_probe_timeout < Duration::from_millis(1)
+            || self.min_probe_timeout > self.min_timeout
+        {
+            return bad("min_probe_timeout", "outside 1 ms..=min_timeout");
+        }
         if !(1..=30).contains(&self.max_timeouts) {
             return bad("max_timeouts", "outside 1..=30");
         }
         if self.max_syn_retransmits > 10 {
             return bad("max_syn_retransmits", "above 10");
+        }
+        if !(1..=64).contains(&self.ack_every) {
+            return bad("ack_every", "outside 1..=64 packets");
+        }
+        if self.ack_delay > Duration::from_millis(100) {
+            return bad("ack_delay", "above 100 ms");
         }
         if self.keepalive.is_some_and(|k| k < Duration::from_secs(1)) {
             return bad("keepalive", "below 1 s");
@@ -210,6 +249,17 @@ pub struct EndpointConfig {
     /// strays with a reset). Beyond it strays are dropped silently.
     /// Default 100; 0 never answers.
     pub max_resets_per_second: u32,
+    /// Receive and send buffer of the UDP socket in bytes (`SO_RCVBUF`,
+    /// `SO_SNDBUF`), set by the tokio driver on the socket it runs on
+    /// (bound or shared). A datagram arriving at a full receive buffer is
+    /// dropped by the kernel, which a sender takes as loss and halves its
+    /// window for: a remote sending its window in one burst (libtorrent
+    /// does) needs room for all of it. The kernel may cap it (Linux:
+    /// `net.core.rmem_max` / `wmem_max`) or double it. 0 leaves the
+    /// system default (Linux: 208 KiB, about 90 full-size datagrams).
+    /// Not used by the sans-IO [`Endpoint`](crate::Endpoint). Default
+    /// 4 MiB; 0 or range 64 KiB..=64 MiB.
+    pub socket_buffer: u32,
 }
 
 impl Default for EndpointConfig {
@@ -221,6 +271,7 @@ impl Default for EndpointConfig {
             max_half_open: 64,
             accept_backlog: 128,
             max_resets_per_second: 100,
+            socket_buffer: 4 << 20,
         }
     }
 }
@@ -241,6 +292,9 @@ impl EndpointConfig {
         }
         if self.accept_backlog == 0 || self.accept_backlog > self.max_connections {
             return bad("accept_backlog", "outside 1..=max_connections");
+        }
+        if self.socket_buffer != 0 && !(64 << 10..=64 << 20).contains(&self.socket_buffer) {
+            return bad("socket_buffer", "not 0 and outside 64 KiB..=64 MiB");
         }
         Ok(())
     }
@@ -294,6 +348,10 @@ mod tests {
         assert!(ok(|c| c.min_timeout = Duration::from_millis(10)).is_ok());
         assert!(ok(|c| c.min_timeout = Duration::from_millis(9)).is_err());
         assert!(ok(|c| c.initial_timeout = Duration::from_millis(99)).is_err());
+        assert!(ok(|c| c.min_probe_timeout = Duration::from_millis(1)).is_ok());
+        assert!(ok(|c| c.min_probe_timeout = Duration::from_micros(999)).is_err());
+        assert!(ok(|c| c.min_probe_timeout = c.min_timeout).is_ok());
+        assert!(ok(|c| c.min_probe_timeout = c.min_timeout + Duration::from_micros(1)).is_err());
         assert!(ok(|c| c.max_timeouts = 30).is_ok());
         assert!(ok(|c| c.max_timeouts = 31).is_err());
         assert!(ok(|c| c.max_timeouts = 0).is_err());
@@ -303,6 +361,13 @@ mod tests {
         assert!(ok(|c| c.keepalive = Some(Duration::from_millis(999))).is_err());
         assert!(ok(|c| c.keepalive = None).is_ok());
         assert!(ok(|c| c.max_window_growth_per_rtt = 0).is_err());
+        assert!(ok(|c| c.ack_every = 1).is_ok());
+        assert!(ok(|c| c.ack_every = 0).is_err());
+        assert!(ok(|c| c.ack_every = 64).is_ok());
+        assert!(ok(|c| c.ack_every = 65).is_err());
+        assert!(ok(|c| c.ack_delay = Duration::ZERO).is_ok());
+        assert!(ok(|c| c.ack_delay = Duration::from_millis(100)).is_ok());
+        assert!(ok(|c| c.ack_delay = Duration::from_micros(100_001)).is_err());
 
         let e = |f: fn(&mut EndpointConfig)| {
             let mut c = EndpointConfig::default();
@@ -332,5 +397,10 @@ mod tests {
         .is_err());
         assert!(e(|c| c.max_half_open = 0).is_err());
         assert!(e(|c| c.accept_backlog = 0).is_err());
+        assert!(e(|c| c.socket_buffer = 0).is_ok());
+        assert!(e(|c| c.socket_buffer = 64 << 10).is_ok());
+        assert!(e(|c| c.socket_buffer = (64 << 10) - 1).is_err());
+        assert!(e(|c| c.socket_buffer = 64 << 20).is_ok());
+        assert!(e(|c| c.socket_buffer = (64 << 20) + 1).is_err());
     }
 }

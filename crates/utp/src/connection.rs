@@ -201,6 +201,12 @@ pub struct Connection {
     eof_seq: Option<SeqNr>,
     eof: bool,
     ack_needed: bool,
+    /// In-order data packets received since our last ack.
+    unacked_packets: u16,
+    /// Their payload bytes.
+    unacked_bytes: usize,
+    /// When a delayed ack is due.
+    ack_deadline: Option<Instant>,
     advertised: u32,
 
     send_reset: bool,
@@ -265,6 +271,9 @@ impl Connection {
             eof_seq: None,
             eof: false,
             ack_needed: false,
+            unacked_packets: 0,
+            unacked_bytes: 0,
+            ack_deadline: None,
             advertised: 0,
             send_reset: false,
             linger_until: None,
@@ -594,6 +603,9 @@ impl Connection {
         }
         let mut t = self.rto_deadline;
         let mut earliest = |d: Instant| t = Some(t.map_or(d, |t| t.min(d)));
+        if let Some(d) = self.ack_deadline {
+            earliest(d);
+        }
         if let (State::Connected, Some(k), true) =
             (self.state, self.config.keepalive, self.confirmed)
         {
@@ -613,6 +625,10 @@ impl Connection {
                 self.linger_until = None;
             }
             return;
+        }
+        if self.ack_deadline.is_some_and(|d| now >= d) {
+            self.ack_deadline = None;
+            self.ack_needed = true;
         }
         if self.rto_deadline.is_some_and(|d| now >= d) {
             self.on_rto(now);
@@ -838,7 +854,7 @@ impl Connection {
         self.process_acks(now, packet, last_sent);
 
         match h.packet_type {
-            PacketType::Data => self.on_data(h.seq_nr, packet.payload),
+            PacketType::Data => self.on_data(now, h.seq_nr, packet.payload),
             PacketType::Fin => self.on_fin(h.seq_nr),
             _ => {}
         }
@@ -967,6 +983,23 @@ impl Connection {
             }
         }
 
+        // The remote keeps talking but has not acked our oldest packet
+        // long after its ack could have come: lost. Without this a lone
+        // packet (a request while the remote streams data to us, with
+        // nothing after it to bring duplicate or selective acks) waits
+        // for the retransmission timeout, at least 500 ms.
+        let seq = self.acked.add(1);
+        if seq == self.fast_resend_seq && self.state == State::Connected {
+            if let (Some(Some(p)), Some(srtt)) = (self.sent.front(), self.rtt.rtt()) {
+                let delay = (srtt * 2 + self.rtt.rtt_var() * 4).max(self.config.min_probe_timeout);
+                if p.in_flight && now.saturating_duration_since(p.sent_at) >= delay {
+                    self.fast_resend.push_back(seq);
+                    self.fast_resend_seq = seq.add(1);
+                    lost.get_or_insert(seq);
+                }
+            }
+        }
+
         if progress {
             self.timeouts = 0;
             self.silent_timeouts = 0;
@@ -1018,7 +1051,12 @@ impl Connection {
         }
     }
 
-    fn on_data(&mut self, seq: SeqNr, payload: &[u8]) {
+    fn on_data(&mut self, now: Instant, seq: SeqNr, payload: &[u8]) {
+        // Acked at once unless it is the next packet in order with none
+        // held out of order (below): a duplicate, a packet after a hole
+        // (its selective ack drives the remote's fast retransmit), one
+        // that fills a hole, or one dropped; or when an ack is due anyway.
+        let ack_due = self.ack_needed;
         self.ack_needed = true;
         if self.eof_seq.is_some_and(|e| !seq.is_before(e)) {
             self.stats.dropped += 1;
@@ -1042,6 +1080,9 @@ impl Connection {
             }
             self.deliver(payload);
             self.ack_nr = seq;
+            if self.reorder.is_empty() && !ack_due {
+                self.delay_ack(now, payload.len());
+            }
             while let Some(slot) = self.reorder.pop_front() {
                 let Some(b) = slot else { break };
                 self.reorder_bytes -= b.len();
@@ -1075,6 +1116,24 @@ impl Connection {
             Bytes::copy_from_slice(payload)
         };
         self.reorder[idx] = Some(b);
+    }
+
+    /// Acks in-order data every [`Config::ack_every`] packets or every
+    /// quarter of the receive buffer, whichever comes first (a window of
+    /// a few large packets is not held up by the timer), and at most
+    /// [`Config::ack_delay`] after the first packet not yet acked.
+    fn delay_ack(&mut self, now: Instant, len: usize) {
+        self.unacked_packets = self.unacked_packets.saturating_add(1);
+        self.unacked_bytes += len;
+        if self.unacked_packets >= self.config.ack_every
+            || self.unacked_bytes >= self.config.recv_buffer as usize / 4
+        {
+            return;
+        }
+        self.ack_needed = false;
+        if self.ack_deadline.is_none() {
+            self.ack_deadline = Some(now + self.config.ack_delay);
+        }
     }
 
     fn deliver(&mut self, payload: &[u8]) {
@@ -1137,6 +1196,7 @@ impl Connection {
         self.bytes_in_flight = 0;
         self.rto_deadline = None;
         self.ack_needed = false;
+        self.ack_deadline = None;
     }
 
     // ----- outgoing -----
@@ -1406,6 +1466,9 @@ impl Connection {
         pos += payload.len();
         if t != PacketType::Reset {
             self.ack_needed = false;
+            self.unacked_packets = 0;
+            self.unacked_bytes = 0;
+            self.ack_deadline = None;
             self.advertised = window;
         }
         self.last_send = now;

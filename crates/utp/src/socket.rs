@@ -136,6 +136,7 @@ impl UtpSocket {
             .map_err(|e| io::Error::other(format!("not in a tokio runtime: {e}")))?;
         let endpoint = Endpoint::new(config, rand::random())?;
         let local_addr = socket.local_addr()?;
+        set_buffers(&socket, config.socket_buffer);
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 send_buf: vec![0; config.connection.max_packet_size()],
@@ -401,6 +402,16 @@ async fn drive(shared: Arc<Shared>, mut source: Source) {
             }
         }
     }
+}
+
+/// Sets the socket's receive and send buffers to `size` bytes (0: leave
+/// them). A failure only costs speed, so it is ignored.
+fn set_buffers(socket: &UdpSocket, size: u32) {
+    if size == 0 {
+        return;
+    }
+    let _ = rustix::net::sockopt::set_socket_recv_buffer_size(socket, size as usize);
+    let _ = rustix::net::sockopt::set_socket_send_buffer_size(socket, size as usize);
 }
 
 fn handle_datagram(inner: &mut Inner, now: Instant, from: SocketAddr, d: &[u8]) {

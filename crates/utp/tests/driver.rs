@@ -2,7 +2,8 @@
 //! both ways at once (data verified), the peer-wire codecs running over a
 //! `UtpStream` unchanged, the shared-socket mode (one UDP socket for uTP
 //! and a KRPC-like protocol, routed by the first byte), EOF on drop, and a
-//! SYN nobody answers. Every test is bounded by a timeout.
+//! SYN nobody answers, the socket buffers set, and 64 MiB one way in a
+//! bounded time. Every test is bounded by a timeout.
 #![cfg(feature = "tokio")]
 
 mod common;
@@ -298,4 +299,98 @@ async fn abandoned_connect_leaves_nothing_behind() {
         );
     })
     .await;
+}
+
+/// `net.core.rmem_max` (Linux), the cap of an unprivileged `SO_RCVBUF`.
+fn rmem_max() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[tokio::test]
+async fn driver_sets_the_socket_buffers() {
+    use rustix::net::sockopt::{socket_recv_buffer_size, socket_send_buffer_size};
+    let Some(cap) = rmem_max() else {
+        println!("SKIPPED: no /proc/sys/net/core/rmem_max");
+        return;
+    };
+    // At the setting (64 KiB, the least allowed) and at the default.
+    for size in [64 << 10, EndpointConfig::default().socket_buffer] {
+        let socket = Arc::new(UdpSocket::bind(LOCALHOST).await.unwrap());
+        let (_tx, rx) = mpsc::channel(1);
+        let config = EndpointConfig {
+            socket_buffer: size,
+            ..EndpointConfig::default()
+        };
+        let _utp = UtpSocket::with_socket(socket.clone(), rx, config).unwrap();
+        // Linux doubles the value for its bookkeeping, and caps the
+        // request at rmem_max (a fresh machine: 208 KiB).
+        let want = (size as usize).min(cap);
+        let got = socket_recv_buffer_size(&*socket).unwrap();
+        assert!(
+            got >= want,
+            "SO_RCVBUF {got} for a request of {size} (cap {cap})"
+        );
+        assert!(socket_send_buffer_size(&*socket).unwrap() >= (size as usize).min(cap) / 2);
+    }
+    // 0 leaves the system's default alone.
+    let plain = UdpSocket::bind(LOCALHOST).await.unwrap();
+    let default = socket_recv_buffer_size(&plain).unwrap();
+    let socket = Arc::new(UdpSocket::bind(LOCALHOST).await.unwrap());
+    let (_tx, rx) = mpsc::channel(1);
+    let config = EndpointConfig {
+        socket_buffer: 0,
+        ..EndpointConfig::default()
+    };
+    let _utp = UtpSocket::with_socket(socket.clone(), rx, config).unwrap();
+    assert_eq!(socket_recv_buffer_size(&*socket).unwrap(), default);
+}
+
+/// 64 MiB one way through the drivers with default settings, well inside
+/// a generous bound (the rate is the benchmark's business: `cargo bench
+/// --bench utp`, `scripts/bench_utp.py`). A stream stalled by lost acks
+/// or requests waiting for 500 ms timeouts, or by a socket buffer that
+/// drops bursts, takes far longer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_moves_64_mib_over_loopback() {
+    const TOTAL: usize = 64 << 20;
+    let started = std::time::Instant::now();
+    within(30, async {
+        let a = UtpSocket::bind(LOCALHOST).await.unwrap();
+        let b = UtpSocket::bind(LOCALHOST).await.unwrap();
+        let (out, inc) = tokio::join!(a.connect(b.local_addr()), b.accept());
+        let mut writer = out.unwrap();
+        let (mut reader, _) = inc.unwrap();
+        let w = tokio::spawn(async move {
+            let chunk = common::data(5, 1 << 20);
+            for _ in 0..TOTAL / chunk.len() {
+                writer.write_all(&chunk).await.unwrap();
+            }
+            writer.shutdown().await.unwrap();
+            writer
+        });
+        let expected = common::data(5, 1 << 20);
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut got = 0usize;
+        loop {
+            let n = reader.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            // Spot checks: the first bytes of each read are where they
+            // belong in the repeated 1 MiB pattern.
+            let at = got % expected.len();
+            let k = n.min(expected.len() - at).min(64);
+            assert_eq!(buf[..k], expected[at..at + k], "byte {got}");
+            got += n;
+        }
+        assert_eq!(got, TOTAL);
+        let writer = w.await.unwrap();
+        println!("sender {:?}", writer.stats());
+    })
+    .await;
+    println!("64 MiB in {:.2} s", started.elapsed().as_secs_f64());
 }

@@ -3,8 +3,14 @@ use crate::packet::SelectiveAck;
 
 const MS: Duration = Duration::from_millis(1);
 
+/// Acks every packet: these tests step packets by hand without firing
+/// timers, and count on the ack of each. Delayed acks have their own
+/// tests (`delayed_ack_*`).
 fn config() -> Config {
-    Config::default()
+    Config {
+        ack_every: 1,
+        ..Config::default()
+    }
 }
 
 /// Everything `c` wants to send now, as owned datagrams.
@@ -774,4 +780,221 @@ fn detached_connection_gives_up_waiting_for_the_remote_fin() {
     assert!(t <= now + config().fin_wait);
     b.handle_timeout(now + config().fin_wait);
     assert!(b.is_closed());
+}
+
+/// Defaults (delayed acks on), with a first window wide enough for 20
+/// packets at once.
+fn wide_config() -> Config {
+    Config {
+        initial_window: 64 * 1024,
+        ..Config::default()
+    }
+}
+
+fn kinds_and_acks(ds: &[Vec<u8>]) -> Vec<(PacketType, u16)> {
+    ds.iter()
+        .map(|d| {
+            let h = parse(d).header;
+            (h.packet_type, h.ack_nr.0)
+        })
+        .collect()
+}
+
+#[test]
+fn delayed_ack_every_n_packets_and_at_the_timer() {
+    let config = wide_config();
+    assert_eq!((config.ack_every, config.ack_delay), (16, 2 * MS));
+    let (mut a, mut b, mut now) = pair_with(config, 100, 200);
+    a.write(&data(20 * config.max_payload(), 1)).unwrap();
+    let packets = drain(&mut a, now);
+    assert_eq!(packets.len(), 20);
+    let seq = |i: usize| parse(&packets[i]).header.seq_nr.0;
+    now += MS;
+    for d in &packets[..15] {
+        b.handle(now, d).unwrap();
+    }
+    assert!(drain(&mut b, now).is_empty(), "15 packets: no ack yet");
+    assert_eq!(b.poll_timeout(), Some(now + config.ack_delay));
+    // The 16th brings the ack at once.
+    b.handle(now, &packets[15]).unwrap();
+    assert_eq!(
+        kinds_and_acks(&drain(&mut b, now)),
+        [(PacketType::State, seq(15))]
+    );
+    // Four more: acked when the timer fires, not before.
+    for d in &packets[16..] {
+        b.handle(now, d).unwrap();
+    }
+    assert!(drain(&mut b, now).is_empty());
+    let due = now + config.ack_delay;
+    assert_eq!(b.poll_timeout(), Some(due));
+    b.handle_timeout(due - Duration::from_micros(1));
+    assert!(drain(&mut b, due).is_empty(), "not before the timer");
+    b.handle_timeout(due);
+    assert_eq!(
+        kinds_and_acks(&drain(&mut b, due)),
+        [(PacketType::State, seq(19))]
+    );
+    assert_ne!(b.poll_timeout(), Some(due), "the timer is spent");
+}
+
+#[test]
+fn delayed_ack_rides_on_data_and_every_one_acks_each_packet() {
+    // Data going the other way carries the ack: no separate STATE.
+    let config = wide_config();
+    let (mut a, mut b, mut now) = pair_with(config, 100, 200);
+    a.write(&data(3 * config.max_payload(), 1)).unwrap();
+    let packets = drain(&mut a, now);
+    now += MS;
+    for d in &packets {
+        b.handle(now, d).unwrap();
+    }
+    b.write(b"reply").unwrap();
+    let out = drain(&mut b, now);
+    let last = parse(packets.last().unwrap()).header.seq_nr.0;
+    assert_eq!(kinds_and_acks(&out), [(PacketType::Data, last)]);
+    assert!(
+        b.poll_timeout() > Some(now + config.ack_delay),
+        "no ack pending"
+    );
+
+    // ack_every 1: each packet acked at once (the setting's lower bound).
+    let config = Config {
+        ack_every: 1,
+        ..wide_config()
+    };
+    let (mut a, mut b, now) = pair_with(config, 100, 200);
+    a.write(&data(3 * config.max_payload(), 1)).unwrap();
+    for d in drain(&mut a, now) {
+        b.handle(now, &d).unwrap();
+        assert_eq!(drain(&mut b, now).len(), 1);
+    }
+}
+
+#[test]
+fn delayed_ack_never_holds_back_out_of_order_packets() {
+    let config = wide_config();
+    let (mut a, mut b, now) = pair_with(config, 100, 200);
+    a.write(&data(4 * config.max_payload(), 1)).unwrap();
+    let packets = drain(&mut a, now);
+    let seq = |i: usize| parse(&packets[i]).header.seq_nr.0;
+    // 0 arrives: delayed. 2 arrives after a hole: acked at once, with a
+    // selective ack for the remote's fast retransmit.
+    b.handle(now, &packets[0]).unwrap();
+    assert!(drain(&mut b, now).is_empty());
+    b.handle(now, &packets[2]).unwrap();
+    let out = drain(&mut b, now);
+    assert_eq!(kinds_and_acks(&out), [(PacketType::State, seq(0))]);
+    assert!(parse(&out[0]).selective_ack.is_some());
+    // A duplicate: at once (the remote counts duplicate acks).
+    b.handle(now, &packets[2]).unwrap();
+    assert_eq!(drain(&mut b, now).len(), 1);
+    // 1 fills the hole: at once, acking through 2.
+    b.handle(now, &packets[1]).unwrap();
+    assert_eq!(
+        kinds_and_acks(&drain(&mut b, now)),
+        [(PacketType::State, seq(2))]
+    );
+    // Back in order: delayed again.
+    b.handle(now, &packets[3]).unwrap();
+    assert!(drain(&mut b, now).is_empty());
+}
+
+/// A lone packet (a request) lost while the remote streams data to us is
+/// sent again once the remote's packets keep not acking it for
+/// `max(2 * rtt + 4 * rtt_var, min_probe_timeout)`, not at the 500 ms
+/// retransmission timeout.
+#[test]
+fn lost_lone_packet_is_resent_while_the_remote_talks() {
+    let (mut a, mut b, mut now) = pair();
+    // An RTT sample of 1 ms for a.
+    a.write(b"hello").unwrap();
+    exchange(&mut a, &mut b, &mut now);
+    read_all(&mut b);
+    let rtt = a.stats().rtt.unwrap();
+    assert!(rtt <= 2 * MS);
+    let wait = config().min_probe_timeout;
+    assert!(wait >= rtt * 2 + 4 * rtt, "the floor rules at this RTT");
+
+    let t0 = now;
+    a.write(b"request").unwrap();
+    let lost = drain(&mut a, t0);
+    assert_eq!(lost.len(), 1, "the request, dropped on the way");
+    let lost_seq = parse(&lost[0]).header.seq_nr;
+    let mut resent_at = None;
+    let mut t = t0;
+    while t < t0 + 40 * MS && resent_at.is_none() {
+        t += MS;
+        // b streams: a packet's worth every millisecond.
+        b.write(&data(1000, 3)).unwrap();
+        let from_b = drain(&mut b, t);
+        for d in &from_b {
+            a.handle(t, d).unwrap();
+        }
+        for d in drain(&mut a, t) {
+            let p = parse(&d);
+            if p.header.packet_type == PacketType::Data && p.header.seq_nr == lost_seq {
+                assert_eq!(p.payload, b"request");
+                resent_at = Some(t);
+            }
+            b.handle(t, &d).unwrap();
+        }
+        read_all(&mut a);
+    }
+    let resent_at =
+        resent_at.unwrap_or_else(|| panic!("not sent again: {:?} {:?}", a.stats(), b.stats()));
+    assert!(resent_at >= t0 + wait, "not before min_probe_timeout");
+    assert!(resent_at <= t0 + wait + 2 * MS, "soon after it");
+    assert_eq!(a.stats().fast_retransmits, 1);
+    assert_eq!(a.stats().timeouts, 0);
+    assert_eq!(read_all(&mut b), b"request");
+    // Acked now: b goes on talking, nothing more is resent.
+    let packets_before = a.stats().packets_sent;
+    for _ in 0..30 {
+        t += MS;
+        b.write(&data(1000, 3)).unwrap();
+        for d in drain(&mut b, t) {
+            a.handle(t, &d).unwrap();
+        }
+        read_all(&mut a);
+        let _ = drain(&mut a, t);
+    }
+    assert_eq!(a.stats().fast_retransmits, 1);
+    assert!(a.stats().packets_sent > packets_before, "a acks b's data");
+}
+
+#[test]
+fn no_early_resend_without_packets_from_the_remote() {
+    // Silence is the retransmission timeout's business.
+    let (mut a, mut b, mut now) = pair();
+    a.write(b"hello").unwrap();
+    exchange(&mut a, &mut b, &mut now);
+    a.write(b"request").unwrap();
+    assert_eq!(drain(&mut a, now).len(), 1);
+    let later = now + 100 * MS;
+    a.handle_timeout(later);
+    assert!(drain(&mut a, later).is_empty());
+    assert_eq!(a.stats().fast_retransmits, 0);
+}
+
+#[test]
+fn delayed_ack_every_quarter_of_the_receive_buffer() {
+    // 8118-byte packets into a 60000-byte buffer: the ack goes after 2
+    // (16236 bytes, past a quarter), not after 16 packets, which would
+    // not fit the window.
+    let config = Config {
+        mtu: 8192,
+        recv_buffer: 60_000,
+        ..wide_config()
+    };
+    let (mut a, mut b, now) = pair_with(config, 100, 200);
+    a.write(&data(4 * config.max_payload(), 1)).unwrap();
+    let packets = drain(&mut a, now);
+    assert_eq!(packets.len(), 4);
+    b.handle(now, &packets[0]).unwrap();
+    assert!(drain(&mut b, now).is_empty(), "one: delayed");
+    b.handle(now, &packets[1]).unwrap();
+    assert_eq!(drain(&mut b, now).len(), 1, "two: acked");
+    b.handle(now, &packets[2]).unwrap();
+    assert!(drain(&mut b, now).is_empty(), "counting starts again");
 }

@@ -8,8 +8,17 @@ fn addr(port: u16) -> SocketAddr {
 const A: u16 = 1111;
 const B: u16 = 2222;
 
+/// Acks every packet: `exchange` moves packets at one instant without
+/// firing timers, so a delayed ack would never go.
 fn endpoint(seed: u64) -> Endpoint {
-    Endpoint::new(EndpointConfig::default(), seed).unwrap()
+    let config = EndpointConfig {
+        connection: Config {
+            ack_every: 1,
+            ..Config::default()
+        },
+        ..EndpointConfig::default()
+    };
+    Endpoint::new(config, seed).unwrap()
 }
 
 /// Delivers everything each endpoint sends to the other, until quiet.
