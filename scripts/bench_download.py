@@ -276,11 +276,11 @@ def main():
                 if got != want:
                     raise SystemExit(f"{who}: downloaded data differs from the seed's")
                 results[who].append((wall, cpu, peak))
-                extra = ""
+                note = ""
                 if hashing is not None:
                     shares.append(hashing / cpu)
-                    extra = f"  hashing {hashing:5.2f} s ({100 * hashing / cpu:.0f}% of cpu)"
-                print(f"run {run + 1} {who:11s} wall {wall:6.2f} s  cpu {cpu:6.2f} s  peak {peak:7.1f} MiB{extra}",
+                    note = f"  hashing {hashing:5.2f} s ({100 * hashing / cpu:.0f}% of cpu)"
+                print(f"run {run + 1} {who:11s} wall {wall:6.2f} s  cpu {cpu:6.2f} s  peak {peak:7.1f} MiB{note}",
                       flush=True)
                 shutil.rmtree(out)
         med = {w: tuple(statistics.median(r[i] for r in rs) for i in range(3)) for w, rs in results.items()}
