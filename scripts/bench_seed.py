@@ -84,7 +84,7 @@ def start_lt(tpath, data_dir):
 
 def leech(script, tpath, out, port, seeder_pid, timeout):
     seeder_before = proc_cpu(seeder_pid)
-    wall, cpu, _peak = bd.measured(["/usr/bin/python3", "-c", script, tpath, out, str(port)], timeout)
+    wall, cpu, _peak, _hashing = bd.measured(["/usr/bin/python3", "-c", script, tpath, out, str(port)], timeout)
     seeder_cpu = proc_cpu(seeder_pid) - seeder_before
     return wall, seeder_cpu, cpu
 
