@@ -73,6 +73,7 @@ mod torrent;
 mod tracker_info;
 mod udp;
 mod upgrade;
+mod upload_queue;
 mod verify;
 mod wire_io;
 

@@ -2,14 +2,14 @@
 //! keeps the request pipeline full, serves the peer's requests, and obeys
 //! the torrent's commands. See `DESIGN.md`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use seedbed_metainfo::BLOCK_SIZE;
 use seedbed_peer_wire::{
@@ -30,9 +30,8 @@ use crate::peer_info::Link;
 use crate::picker::Received;
 use crate::rate_limit;
 use crate::torrent::{DriverCmd, PeerCmd, PeerKey, PieceBuffer, State, TorrentShared};
-use crate::wire_io::{
-    piece_frame, piece_frames, BoxRead, BoxWrite, SendQueue, WireReader, PIECE_HEADER,
-};
+use crate::upload_queue::UploadQueue;
+use crate::wire_io::{piece_frames, BoxRead, BoxWrite, SendQueue, WireReader, PIECE_HEADER};
 
 /// Our reserved bits: fast extension (BEP 6) and extension protocol
 /// (BEP 10).
@@ -270,7 +269,7 @@ struct Conn {
     last_sent: Instant,
     snubbed_until: Option<Instant>,
     /// The peer's requests, waiting to be read from disk.
-    requests: VecDeque<BlockRequest>,
+    requests: UploadQueue,
     reading: Option<JoinHandle<ReadBatch>>,
     /// Pieces we let the peer request while it is choked.
     allowed_ours: HashSet<u32>,
@@ -340,7 +339,7 @@ impl Conn {
             last_recv: now,
             last_sent: now,
             snubbed_until: None,
-            requests: VecDeque::new(),
+            requests: UploadQueue::default(),
             reading: None,
             allowed_ours: HashSet::new(),
             allowed_theirs: HashSet::new(),
@@ -425,6 +424,7 @@ impl Conn {
             self.reader.set_busy(busy);
             if !busy && self.reading.is_none() {
                 self.out.release_if_empty();
+                self.requests.release_if_empty();
             }
         }
     }
@@ -604,7 +604,9 @@ impl Conn {
             Message::HaveAll => return self.set_has(Bitfield::full(self.num_pieces)),
             Message::HaveNone => {}
             Message::Request(r) => self.on_request(r)?,
-            Message::Cancel(r) => self.requests.retain(|q| *q != r),
+            Message::Cancel(r) => {
+                self.requests.cancel(&r);
+            }
             Message::Piece(block) => self.on_block(block),
             Message::RejectRequest(r) if self.outstanding.remove(&r).is_some() => {
                 let mut st = self.shared.lock();
@@ -706,9 +708,7 @@ impl Conn {
             }
             return Ok(());
         }
-        if !self.requests.contains(&r) {
-            self.requests.push_back(r);
-        }
+        self.requests.push(r);
         Ok(())
     }
 
@@ -931,11 +931,15 @@ impl Conn {
                 if !self.am_choking {
                     self.am_choking = true;
                     self.send(Message::Choke);
-                    let dropped: Vec<BlockRequest> = self
-                        .requests
-                        .drain(..)
-                        .filter(|r| !self.allowed_ours.contains(&r.piece))
-                        .collect();
+                    // Requests in the allowed fast set stay queued.
+                    let mut dropped = Vec::new();
+                    for r in self.requests.take_all() {
+                        if self.allowed_ours.contains(&r.piece) {
+                            self.requests.push(r);
+                        } else {
+                            dropped.push(r);
+                        }
+                    }
                     if self.fast {
                         for r in dropped {
                             self.send(Message::RejectRequest(r));
@@ -1166,16 +1170,17 @@ impl Conn {
         let g = *self.shared.info.geometry();
         let mut sent = 0u64;
         while self.out.len() < SEND_WATERMARK && (sent == 0 || sent < budget) {
-            let Some(r) = self.requests.front().copied() else {
+            let Some(r) = self.requests.front() else {
                 break;
             };
             let piece = g.piece(r.piece).expect("validated request");
-            let mut frame = piece_frame(&r);
+            let mut frame = self.out.frame(&r);
             if !self
                 .shared
                 .storage
                 .read_cached(piece, r.begin, &mut frame[PIECE_HEADER..])?
             {
+                self.out.unused_frame(frame);
                 break;
             }
             self.requests.pop_front();
@@ -1201,15 +1206,21 @@ impl Conn {
             batch_bytes += u64::from(r.length);
         }
         self.spend_upload(sent + batch_bytes, now);
-        let batch: Vec<BlockRequest> = self.requests.drain(..n).collect();
+        let batch: Vec<(BlockRequest, BytesMut)> = self
+            .requests
+            .take_front(n)
+            .into_iter()
+            .map(|r| (r, self.out.frame(&r)))
+            .collect();
         let shared = Arc::clone(&self.shared);
         self.reading = Some(tokio::task::spawn_blocking(move || {
             piece_frames(batch, |r, out| {
                 let piece = g.piece(r.piece).expect("validated request");
                 // A v2 tail block past the torrent's end reads as zeros
-                // (the frame is zeroed).
-                let n = g.piece_len(piece).saturating_sub(r.begin).min(r.length);
-                shared.storage.read(piece, r.begin, &mut out[..n as usize])
+                // (the frame may hold an earlier block's bytes).
+                let n = g.piece_len(piece).saturating_sub(r.begin).min(r.length) as usize;
+                out[n..].fill(0);
+                shared.storage.read(piece, r.begin, &mut out[..n])
             })
         }));
         Ok(())
@@ -1245,6 +1256,9 @@ impl Conn {
         for (r, frame) in batch {
             let frame = frame?;
             if self.am_choking && !self.allowed_ours.contains(&r.piece) {
+                if let Ok(frame) = frame.try_into_mut() {
+                    self.out.unused_frame(frame);
+                }
                 continue;
             }
             sent += u64::from(r.length);
