@@ -1152,7 +1152,8 @@ impl Conn {
 
     /// Starts reading the next batch of the peer's requests from disk.
     /// Reads the peer's next requested blocks: first from the page cache
-    /// on this thread (no hand-off, the common case for a seed), then, for
+    /// on this thread (no hand-off, the common case for a seed; blocks
+    /// that follow each other in a piece with one `preadv2`), then, for
     /// the first block that is not cached, a batch on a blocking thread.
     /// Nothing new is read while the send queue holds `SEND_WATERMARK`
     /// bytes.
@@ -1170,22 +1171,50 @@ impl Conn {
         let g = *self.shared.info.geometry();
         let mut sent = 0u64;
         while self.out.len() < SEND_WATERMARK && (sent == 0 || sent < budget) {
-            let Some(r) = self.requests.front() else {
+            // The next run of requests for blocks that follow each other in
+            // one piece (a libtorrent leecher asks for a piece's blocks in
+            // order), at most READ_BATCH and the budget: one read for all.
+            let mut run: Vec<(BlockRequest, BytesMut)> = Vec::with_capacity(READ_BATCH);
+            let mut run_bytes = 0u64;
+            for r in self.requests.iter().take(READ_BATCH) {
+                if let Some((last, _)) = run.last() {
+                    let next = last.begin.checked_add(last.length);
+                    if r.piece != last.piece
+                        || Some(r.begin) != next
+                        || sent + run_bytes + u64::from(r.length) > budget
+                    {
+                        break;
+                    }
+                }
+                run_bytes += u64::from(r.length);
+                run.push((*r, self.out.frame(r)));
+            }
+            let Some(&(first, _)) = run.first() else {
                 break;
             };
-            let piece = g.piece(r.piece).expect("validated request");
-            let mut frame = self.out.frame(&r);
-            if !self
-                .shared
-                .storage
-                .read_cached(piece, r.begin, &mut frame[PIECE_HEADER..])?
-            {
-                self.out.unused_frame(frame);
+            let piece = g.piece(first.piece).expect("validated request");
+            let filled = {
+                let mut bufs: Vec<&mut [u8]> = run
+                    .iter_mut()
+                    .map(|(_, f)| &mut f[PIECE_HEADER..])
+                    .collect();
+                self.shared
+                    .storage
+                    .read_cached_blocks(piece, first.begin, &mut bufs)?
+            };
+            let whole = filled == run.len();
+            for (k, (r, frame)) in run.into_iter().enumerate() {
+                if k < filled {
+                    self.requests.pop_front();
+                    self.out.push_frame(frame.freeze());
+                    sent += u64::from(r.length);
+                } else {
+                    self.out.unused_frame(frame);
+                }
+            }
+            if !whole {
                 break;
             }
-            self.requests.pop_front();
-            self.out.push_frame(frame.freeze());
-            sent += u64::from(r.length);
         }
         self.count_sent(sent);
         if self.requests.is_empty()

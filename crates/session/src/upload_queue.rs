@@ -42,11 +42,6 @@ impl UploadQueue {
         true
     }
 
-    /// The oldest request.
-    pub(crate) fn front(&self) -> Option<BlockRequest> {
-        self.order.front().copied()
-    }
-
     /// Removes and returns the oldest request.
     pub(crate) fn pop_front(&mut self) -> Option<BlockRequest> {
         let r = self.order.pop_front()?;
@@ -114,7 +109,7 @@ mod tests {
         assert!(!q.push(req(1, 0)), "a duplicate is not queued twice");
         assert!(q.push(req(2, 0)));
         assert_eq!(q.len(), 3);
-        assert_eq!(q.front(), Some(req(1, 0)));
+        assert_eq!(q.iter().next(), Some(&req(1, 0)));
         assert_eq!(q.pop_front(), Some(req(1, 0)));
         assert!(q.push(req(1, 0)), "served, it may be asked for again");
         let order: Vec<BlockRequest> = q.iter().copied().collect();
