@@ -604,8 +604,12 @@ impl Conn {
             Message::HaveAll => return self.set_has(Bitfield::full(self.num_pieces)),
             Message::HaveNone => {}
             Message::Request(r) => self.on_request(r)?,
+            // With the fast extension every request gets one answer: a
+            // cancelled one is rejected (BEP 6).
             Message::Cancel(r) => {
-                self.requests.cancel(&r);
+                if self.requests.cancel(&r) && self.fast {
+                    self.send(Message::RejectRequest(r));
+                }
             }
             Message::Piece(block) => self.on_block(block),
             Message::RejectRequest(r) if self.outstanding.remove(&r).is_some() => {
