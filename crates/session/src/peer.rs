@@ -604,13 +604,7 @@ impl Conn {
             Message::HaveAll => return self.set_has(Bitfield::full(self.num_pieces)),
             Message::HaveNone => {}
             Message::Request(r) => self.on_request(r)?,
-            // With the fast extension every request gets one answer: a
-            // cancelled one is rejected (BEP 6).
-            Message::Cancel(r) => {
-                if self.requests.cancel(&r) && self.fast {
-                    self.send(Message::RejectRequest(r));
-                }
-            }
+            Message::Cancel(r) => self.on_cancel(r),
             Message::Piece(block) => self.on_block(block),
             Message::RejectRequest(r) if self.outstanding.remove(&r).is_some() => {
                 let mut st = self.shared.lock();
@@ -714,6 +708,14 @@ impl Conn {
         }
         self.requests.push(r);
         Ok(())
+    }
+
+    /// A `cancel` of a queued request drops it; with the fast extension
+    /// every request gets one answer, so it is rejected (BEP 6).
+    fn on_cancel(&mut self, r: BlockRequest) {
+        if self.requests.cancel(&r) && self.fast {
+            self.send(Message::RejectRequest(r));
+        }
     }
 
     fn on_block(&mut self, block: Block) {
