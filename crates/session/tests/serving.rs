@@ -132,7 +132,7 @@ async fn requests_are_answered_once_in_order_with_the_right_bytes() {
             Message::Request(b),
             Message::Cancel(b),
         ];
-        let mut expect: Vec<Message> = vec![Message::RejectRequest(b)];
+        let expect = [Message::RejectRequest(b)];
         let mut pieces = vec![a];
         // Two whole pieces back to back (one run crosses their boundary),
         // the crossing piece, the last piece.
@@ -152,7 +152,7 @@ async fn requests_are_answered_once_in_order_with_the_right_bytes() {
                 other => got_other.push(other),
             }
         }
-        assert_eq!(got_other, expect.drain(..).collect::<Vec<_>>());
+        assert_eq!(got_other, expect);
         for (block, r) in got_pieces.iter().zip(&pieces) {
             assert_eq!(block.request(), *r, "answered in the order asked");
             let at = g.piece_offset(g.piece(r.piece).unwrap()) as usize + r.begin as usize;
