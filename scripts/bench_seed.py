@@ -9,8 +9,10 @@ RUNS times each, alternating which goes first, a fresh python3-libtorrent
 leecher (encryption off, see LEECH_PLAIN) downloads the torrent from one of
 them. We report per run the
 leecher's wall seconds, the seeder's CPU seconds (user + system, read from
-/proc/PID/stat before and after the run) and the leecher's CPU seconds, and
-the seedbed / libtorrent ratios of the medians.
+/proc/PID/stat before and after the run), the leecher's CPU seconds, the
+time from adding the torrent to the first payload byte and from there to
+the last piece (the transfer; see TIMING), and the seedbed / libtorrent
+ratios of the medians.
 
 Before each run, dirty pages are flushed (sync) and page-cache memory is
 recycled (see bench_download.warm_page_cache); neither is measured. The
@@ -51,6 +53,31 @@ LEECH_PLAIN = bd.LEECH_LT.replace(
     '"alert_mask": 0, "out_enc_policy": 2, "in_enc_policy": 2}')
 assert LEECH_PLAIN != bd.LEECH_LT
 
+# What the leecher's loop sees, written to the file named by
+# SEEDBED_BENCH_TIMES: seconds from adding the torrent to the first payload
+# byte (the connection: libtorrent dials on its 500 ms tick, whichever the
+# seed) and from the first byte to the last piece (the transfer), polled
+# every 20 ms.
+TIMING = (
+    ("h.connect_peer((\"127.0.0.1\", port))\ndeadline",
+     "h.connect_peer((\"127.0.0.1\", port))\nt_added, t_first = time.monotonic(), None\ndeadline"),
+    ("    if st.is_seeding:\n        sys.exit(0)",
+     "    if t_first is None and st.total_payload_download > 0:\n"
+     "        t_first = time.monotonic()\n"
+     "    if st.is_seeding:\n"
+     "        import os\n"
+     "        with open(os.environ[\"SEEDBED_BENCH_TIMES\"], \"w\") as f:\n"
+     "            f.write(f\"{t_first - t_added} {time.monotonic() - t_first}\")\n"
+     "        sys.exit(0)"),
+)
+
+
+def timed(script):
+    for old, new in TIMING:
+        assert old in script, old
+        script = script.replace(old, new)
+    return script
+
 
 def proc_cpu(pid):
     """CPU seconds (user + system) of process pid so far."""
@@ -83,10 +110,16 @@ def start_lt(tpath, data_dir):
 
 
 def leech(script, tpath, out, port, seeder_pid, timeout):
+    times = out + ".times"
+    os.environ["SEEDBED_BENCH_TIMES"] = times
     seeder_before = proc_cpu(seeder_pid)
-    wall, cpu, _peak, _hashing = bd.measured(["/usr/bin/python3", "-c", script, tpath, out, str(port)], timeout)
+    wall, cpu, _peak, _hashing = bd.measured(["/usr/bin/python3", "-c", timed(script), tpath, out, str(port)],
+                                             timeout)
     seeder_cpu = proc_cpu(seeder_pid) - seeder_before
-    return wall, seeder_cpu, cpu
+    with open(times) as f:
+        first, transfer = (float(x) for x in f.read().split())
+    os.unlink(times)
+    return wall, seeder_cpu, cpu, first, transfer
 
 
 def main():
@@ -125,23 +158,25 @@ def main():
                 if not args.no_warm:
                     bd.warm_page_cache(tmp, args.size)
                 script = bd.LEECH_LT if args.leecher_encryption else LEECH_PLAIN
-                wall, seeder_cpu, leecher_cpu = leech(script, tpath, out, port, proc.pid, 900)
+                wall, seeder_cpu, leecher_cpu, first, transfer = leech(script, tpath, out, port, proc.pid, 900)
                 got = bd.file_sha1(os.path.join(out, "bench.bin"))
                 if got != want:
                     raise SystemExit(f"{who}: downloaded data differs from the seed's")
-                results[who].append((wall, seeder_cpu, leecher_cpu))
+                results[who].append((wall, seeder_cpu, leecher_cpu, first, transfer))
                 print(f"run {run + 1} from {who:10s} wall {wall:6.2f} s  seeder cpu {seeder_cpu:6.2f} s  "
-                      f"leecher cpu {leecher_cpu:6.2f} s", flush=True)
+                      f"leecher cpu {leecher_cpu:6.2f} s  first byte {first:5.2f} s  "
+                      f"transfer {transfer:5.2f} s ({args.size / transfer:4.0f} MiB/s)", flush=True)
                 shutil.rmtree(out)
-        med = {w: tuple(statistics.median(r[i] for r in rs) for i in range(3)) for w, rs in results.items()}
+        med = {w: tuple(statistics.median(r[i] for r in rs) for i in range(5)) for w, rs in results.items()}
         print()
         for w in who_all:
             m = med[w]
-            print(f"median from {w:10s} wall {m[0]:.2f} s  seeder cpu {m[1]:.2f} s  leecher cpu {m[2]:.2f} s")
+            print(f"median from {w:10s} wall {m[0]:.2f} s  seeder cpu {m[1]:.2f} s  leecher cpu {m[2]:.2f} s  "
+                  f"first byte {m[3]:.2f} s  transfer {m[4]:.2f} s")
         if len(who_all) == 2:
             s, l = med["seedbed"], med["libtorrent"]
             print(f"ratio seedbed/libtorrent: wall {s[0] / l[0]:.2f}  seeder cpu {s[1] / l[1]:.2f}  "
-                  f"leecher cpu {s[2] / l[2]:.2f}")
+                  f"leecher cpu {s[2] / l[2]:.2f}  first byte {s[3] / l[3]:.2f}  transfer {s[4] / l[4]:.2f}")
         print(f"load after: {os.getloadavg()}")
     finally:
         for proc, _ in seeders.values():
