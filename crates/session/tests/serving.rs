@@ -4,10 +4,13 @@
 //! cache, across piece and file boundaries, the torrent's short last
 //! block), a duplicate request is served once, and a cancelled request is
 //! answered with `reject request` (BEP 6: with the fast extension every
-//! request gets exactly one answer).
+//! request gets exactly one answer); when the peer is choked, its queued
+//! requests are rejected but those in its allowed fast set are still
+//! served.
 
 mod common;
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -57,6 +60,16 @@ async fn unchoked_peer(
     info: &Info,
     info_hash: seedbed_metainfo::InfoHash,
 ) -> Wire {
+    unchoked_peer_with_allowed(addr, info, info_hash).await.0
+}
+
+/// As [`unchoked_peer`]; also returns the allowed fast set the seed sent
+/// before the unchoke.
+async fn unchoked_peer_with_allowed(
+    addr: SocketAddr,
+    info: &Info,
+    info_hash: seedbed_metainfo::InfoHash,
+) -> (Wire, HashSet<u32>) {
     let stream = TcpStream::connect(addr).await.unwrap();
     let mut hs = Framed::new(stream, HandshakeCodec::new());
     hs.send(
@@ -72,10 +85,14 @@ async fn unchoked_peer(
     let limits = Limits::new().num_pieces(info.geometry().num_pieces());
     let mut wire = hs.map_codec(|_| MessageCodec::new(limits));
     wire.send(Message::Interested).await.unwrap();
+    let mut allowed = HashSet::new();
     loop {
         match wire.next().await.unwrap().unwrap() {
-            Message::Unchoke => return wire,
+            Message::Unchoke => return (wire, allowed),
             Message::Choke => panic!("choked"),
+            Message::AllowedFast { piece } => {
+                allowed.insert(piece);
+            }
             _ => {}
         }
     }
@@ -170,6 +187,110 @@ async fn requests_are_answered_once_in_order_with_the_right_bytes() {
             Message::Piece(block) => assert_eq!(block.request(), marker),
             other => panic!("an answer to no outstanding request: {other:?}"),
         }
+        drop(wire);
+        common::shut_down([seeder]).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_choke_rejects_queued_requests_but_serves_the_allowed_fast_set() {
+    common::within(Duration::from_secs(60), async {
+        // 24 MiB: more blocks than the sockets hold, so requests are
+        // still queued at the seed when the choke comes.
+        let f = common::Fixture::new(
+            |root| common::make_content_with_big(root, 24 << 20),
+            "t.torrent",
+            |content, file| {
+                common::build_torrent(content, seedbed_metainfo::TorrentVersion::V1, None, file)
+            },
+        );
+        let info = f.torrent.info().clone();
+        let (seeder, seed) = common::our_seeder(&f.torrent, f.src()).await;
+        let addr = seeder.listen_addr().unwrap();
+        let (mut wire, allowed) =
+            unchoked_peer_with_allowed(addr, &info, f.torrent.info_hash()).await;
+        assert!(
+            !allowed.is_empty(),
+            "an allowed fast set comes with the fast extension"
+        );
+
+        // About 1,400 blocks of other pieces, then the allowed pieces'
+        // blocks last (queued behind the others), then "not interested":
+        // the next choker round (at most 10 s) chokes us. We read nothing
+        // meanwhile, so the seed's send queue fills and requests wait.
+        let mut asked: Vec<BlockRequest> = (0..350)
+            .filter(|i| !allowed.contains(i))
+            .flat_map(|i| blocks_of(&info, i))
+            .collect();
+        let mut fast: Vec<BlockRequest> = Vec::new();
+        for &i in &allowed {
+            fast.extend(blocks_of(&info, i));
+        }
+        asked.extend(&fast);
+        assert!(asked.len() < 2000, "within our reqq");
+        let mut msgs: Vec<Message> = asked.iter().map(|r| Message::Request(*r)).collect();
+        msgs.push(Message::NotInterested);
+        send_together(&mut wire, &msgs).await;
+        // Read nothing until the seed has choked us.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while !seed
+            .peers()
+            .iter()
+            .any(|p| p.am_choking && !p.peer_interested)
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no choke within 15 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        // Every request gets one answer; the choke comes among them.
+        let mut answered: HashSet<BlockRequest> = HashSet::new();
+        let (mut choked, mut rejected_after_choke) = (false, 0usize);
+        let mut fast_pieces_after_choke = 0usize;
+        while answered.len() < asked.len() {
+            let m = tokio::time::timeout(Duration::from_secs(20), wire.next())
+                .await
+                .expect("every request answered within 20 s")
+                .unwrap()
+                .unwrap();
+            let r = match m {
+                Message::Choke => {
+                    choked = true;
+                    continue;
+                }
+                Message::Piece(block) => {
+                    let r = block.request();
+                    if choked {
+                        assert!(allowed.contains(&r.piece), "{r:?} served after the choke");
+                        fast_pieces_after_choke += 1;
+                    }
+                    r
+                }
+                Message::RejectRequest(r) => {
+                    assert!(choked, "{r:?} rejected before the choke");
+                    assert!(
+                        !allowed.contains(&r.piece),
+                        "{r:?} is in the allowed fast set"
+                    );
+                    rejected_after_choke += 1;
+                    r
+                }
+                _ => continue,
+            };
+            assert!(answered.insert(r), "{r:?} answered twice");
+        }
+        assert!(choked, "not interested: choked at the next choker round");
+        assert!(
+            rejected_after_choke > 0,
+            "requests were still queued at the choke"
+        );
+        assert!(
+            fast_pieces_after_choke > 0,
+            "allowed fast requests were still queued at the choke, and served"
+        );
         drop(wire);
         common::shut_down([seeder]).await;
     })
