@@ -19,9 +19,13 @@ recycled (see bench_download.warm_page_cache); neither is measured. The
 seed data is read once before the seeders start, so both read it from the
 page cache.
 
+With --baseline-bin, a second build of the seed example (say main's) seeds
+beside them as `baseline`, the three in rotation: a change to the seed is
+judged by its ratio to the baseline in the same runs.
+
 Usage: scripts/bench_seed.py [--size MIB] [--runs N] [--keep] [--no-warm]
        [--seed-bin PATH] [--seed-arg ARG]... [--only seedbed|libtorrent]
-       [--leecher-encryption]
+       [--baseline-bin PATH] [--leecher-encryption]
 Called by scripts/bench-seed.sh, which builds the example first.
 Loopback only; everything it starts is stopped; its temp folder is removed.
 """
@@ -131,6 +135,8 @@ def main():
     ap.add_argument("--seed-bin", default=os.path.join(ROOT, "target/release/examples/seed"))
     ap.add_argument("--seed-arg", action="append", default=[], help="extra argument for the seed example")
     ap.add_argument("--only", choices=["seedbed", "libtorrent"], help="run one seeder only (profiling)")
+    ap.add_argument("--baseline-bin", help="another build of the seed example (e.g. main's), run as a third "
+                    "seeder named baseline, in rotation with the other two")
     ap.add_argument("--leecher-encryption", action="store_true",
                     help="leave the leecher's MSE/PE on (it tries encryption first)")
     args = ap.parse_args()
@@ -142,14 +148,26 @@ def main():
         data_dir, tpath = bd.make_seed(tmp, args.size)
         want = bd.file_sha1(os.path.join(data_dir, "bench.bin"))
         who_all = [args.only] if args.only else ["seedbed", "libtorrent"]
+        if args.baseline_bin:
+            who_all.insert(1, "baseline")
         for who in who_all:
-            seeders[who] = start_ours(args, tpath, data_dir) if who == "seedbed" else start_lt(tpath, data_dir)
+            if who == "seedbed":
+                seeders[who] = start_ours(args, tpath, data_dir)
+            elif who == "baseline":
+                seeders[who] = start_ours(argparse.Namespace(**{**vars(args), "seed_bin": args.baseline_bin}),
+                                          tpath, data_dir)
+            else:
+                seeders[who] = start_lt(tpath, data_dir)
             print(f"{who} seeding on 127.0.0.1:{seeders[who][1]} (pid {seeders[who][0].pid})", flush=True)
         print(f"python3-libtorrent {lt.__version__} leechers; load {os.getloadavg()}", flush=True)
         time.sleep(1)
         results = {w: [] for w in who_all}
         for run in range(args.runs):
-            order = who_all if run % 2 == 0 else list(reversed(who_all))
+            # Alternating for two seeders, rotating for three.
+            if len(who_all) == 3:
+                order = who_all[run % 3:] + who_all[:run % 3]
+            else:
+                order = who_all if run % 2 == 0 else list(reversed(who_all))
             for who in order:
                 proc, port = seeders[who]
                 out = os.path.join(tmp, f"out-{who}-{run}")
@@ -173,10 +191,12 @@ def main():
             m = med[w]
             print(f"median from {w:10s} wall {m[0]:.2f} s  seeder cpu {m[1]:.2f} s  leecher cpu {m[2]:.2f} s  "
                   f"first byte {m[3]:.2f} s  transfer {m[4]:.2f} s")
-        if len(who_all) == 2:
-            s, l = med["seedbed"], med["libtorrent"]
-            print(f"ratio seedbed/libtorrent: wall {s[0] / l[0]:.2f}  seeder cpu {s[1] / l[1]:.2f}  "
-                  f"leecher cpu {s[2] / l[2]:.2f}  first byte {s[3] / l[3]:.2f}  transfer {s[4] / l[4]:.2f}")
+        pairs = [("seedbed", "libtorrent"), ("baseline", "libtorrent"), ("seedbed", "baseline")]
+        for a, b in pairs:
+            if a in med and b in med:
+                s, l = med[a], med[b]
+                print(f"ratio {a}/{b}: wall {s[0] / l[0]:.2f}  seeder cpu {s[1] / l[1]:.2f}  "
+                      f"leecher cpu {s[2] / l[2]:.2f}  first byte {s[3] / l[3]:.2f}  transfer {s[4] / l[4]:.2f}")
         print(f"load after: {os.getloadavg()}")
     finally:
         for proc, _ in seeders.values():
