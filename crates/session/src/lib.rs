@@ -82,6 +82,7 @@ mod tracker_info;
 mod transport;
 mod udp;
 mod upgrade;
+mod upload_queue;
 mod verify;
 mod wire_io;
 

@@ -2,14 +2,14 @@
 //! keeps the request pipeline full, serves the peer's requests, and obeys
 //! the torrent's commands. See `DESIGN.md`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use seedbed_metainfo::BLOCK_SIZE;
 use seedbed_peer_wire::{
@@ -31,9 +31,8 @@ use crate::picker::Received;
 use crate::rate_limit;
 use crate::torrent::{DriverCmd, PeerCmd, PeerKey, PieceBuffer, State, TorrentShared};
 use crate::transport::TransportStream;
-use crate::wire_io::{
-    piece_frame, piece_frames, BoxRead, BoxWrite, SendQueue, WireReader, PIECE_HEADER,
-};
+use crate::upload_queue::UploadQueue;
+use crate::wire_io::{piece_frames, BoxRead, BoxWrite, SendQueue, WireReader, PIECE_HEADER};
 
 /// Our reserved bits: fast extension (BEP 6) and extension protocol
 /// (BEP 10).
@@ -284,7 +283,7 @@ struct Conn {
     last_sent: Instant,
     snubbed_until: Option<Instant>,
     /// The peer's requests, waiting to be read from disk.
-    requests: VecDeque<BlockRequest>,
+    requests: UploadQueue,
     reading: Option<JoinHandle<ReadBatch>>,
     /// Pieces we let the peer request while it is choked.
     allowed_ours: HashSet<u32>,
@@ -354,7 +353,7 @@ impl Conn {
             last_recv: now,
             last_sent: now,
             snubbed_until: None,
-            requests: VecDeque::new(),
+            requests: UploadQueue::default(),
             reading: None,
             allowed_ours: HashSet::new(),
             allowed_theirs: HashSet::new(),
@@ -439,6 +438,7 @@ impl Conn {
             self.reader.set_busy(busy);
             if !busy && self.reading.is_none() {
                 self.out.release_if_empty();
+                self.requests.release_if_empty();
             }
         }
     }
@@ -618,7 +618,7 @@ impl Conn {
             Message::HaveAll => return self.set_has(Bitfield::full(self.num_pieces)),
             Message::HaveNone => {}
             Message::Request(r) => self.on_request(r)?,
-            Message::Cancel(r) => self.requests.retain(|q| *q != r),
+            Message::Cancel(r) => self.on_cancel(r),
             Message::Piece(block) => self.on_block(block),
             Message::RejectRequest(r) if self.outstanding.remove(&r).is_some() => {
                 let mut st = self.shared.lock();
@@ -720,10 +720,16 @@ impl Conn {
             }
             return Ok(());
         }
-        if !self.requests.contains(&r) {
-            self.requests.push_back(r);
-        }
+        self.requests.push(r);
         Ok(())
+    }
+
+    /// A `cancel` of a queued request drops it; with the fast extension
+    /// every request gets one answer, so it is rejected (BEP 6).
+    fn on_cancel(&mut self, r: BlockRequest) {
+        if self.requests.cancel(&r) && self.fast {
+            self.send(Message::RejectRequest(r));
+        }
     }
 
     fn on_block(&mut self, block: Block) {
@@ -945,11 +951,15 @@ impl Conn {
                 if !self.am_choking {
                     self.am_choking = true;
                     self.send(Message::Choke);
-                    let dropped: Vec<BlockRequest> = self
-                        .requests
-                        .drain(..)
-                        .filter(|r| !self.allowed_ours.contains(&r.piece))
-                        .collect();
+                    // Requests in the allowed fast set stay queued.
+                    let mut dropped = Vec::new();
+                    for r in self.requests.take_all() {
+                        if self.allowed_ours.contains(&r.piece) {
+                            self.requests.push(r);
+                        } else {
+                            dropped.push(r);
+                        }
+                    }
                     if self.fast {
                         for r in dropped {
                             self.send(Message::RejectRequest(r));
@@ -1162,7 +1172,8 @@ impl Conn {
 
     /// Starts reading the next batch of the peer's requests from disk.
     /// Reads the peer's next requested blocks: first from the page cache
-    /// on this thread (no hand-off, the common case for a seed), then, for
+    /// on this thread (no hand-off, the common case for a seed; blocks
+    /// that follow each other in a piece with one `preadv2`), then, for
     /// the first block that is not cached, a batch on a blocking thread.
     /// Nothing new is read while the send queue holds `SEND_WATERMARK`
     /// bytes.
@@ -1180,21 +1191,50 @@ impl Conn {
         let g = *self.shared.info.geometry();
         let mut sent = 0u64;
         while self.out.len() < SEND_WATERMARK && (sent == 0 || sent < budget) {
-            let Some(r) = self.requests.front().copied() else {
+            // The next run of requests for blocks that follow each other in
+            // one piece (a libtorrent leecher asks for a piece's blocks in
+            // order), at most READ_BATCH and the budget: one read for all.
+            let mut run: Vec<(BlockRequest, BytesMut)> = Vec::with_capacity(READ_BATCH);
+            let mut run_bytes = 0u64;
+            for r in self.requests.iter().take(READ_BATCH) {
+                if let Some((last, _)) = run.last() {
+                    let next = last.begin.checked_add(last.length);
+                    if r.piece != last.piece
+                        || Some(r.begin) != next
+                        || sent + run_bytes + u64::from(r.length) > budget
+                    {
+                        break;
+                    }
+                }
+                run_bytes += u64::from(r.length);
+                run.push((*r, self.out.frame(r)));
+            }
+            let Some(&(first, _)) = run.first() else {
                 break;
             };
-            let piece = g.piece(r.piece).expect("validated request");
-            let mut frame = piece_frame(&r);
-            if !self
-                .shared
-                .storage
-                .read_cached(piece, r.begin, &mut frame[PIECE_HEADER..])?
-            {
+            let piece = g.piece(first.piece).expect("validated request");
+            let filled = {
+                let mut bufs: Vec<&mut [u8]> = run
+                    .iter_mut()
+                    .map(|(_, f)| &mut f[PIECE_HEADER..])
+                    .collect();
+                self.shared
+                    .storage
+                    .read_cached_blocks(piece, first.begin, &mut bufs)?
+            };
+            let whole = filled == run.len();
+            for (k, (r, frame)) in run.into_iter().enumerate() {
+                if k < filled {
+                    self.requests.pop_front();
+                    self.out.push_frame(frame.freeze());
+                    sent += u64::from(r.length);
+                } else {
+                    self.out.unused_frame(frame);
+                }
+            }
+            if !whole {
                 break;
             }
-            self.requests.pop_front();
-            self.out.push_frame(frame.freeze());
-            sent += u64::from(r.length);
         }
         self.count_sent(sent);
         if self.requests.is_empty()
@@ -1215,15 +1255,21 @@ impl Conn {
             batch_bytes += u64::from(r.length);
         }
         self.spend_upload(sent + batch_bytes, now);
-        let batch: Vec<BlockRequest> = self.requests.drain(..n).collect();
+        let batch: Vec<(BlockRequest, BytesMut)> = self
+            .requests
+            .take_front(n)
+            .into_iter()
+            .map(|r| (r, self.out.frame(&r)))
+            .collect();
         let shared = Arc::clone(&self.shared);
         self.reading = Some(tokio::task::spawn_blocking(move || {
             piece_frames(batch, |r, out| {
                 let piece = g.piece(r.piece).expect("validated request");
                 // A v2 tail block past the torrent's end reads as zeros
-                // (the frame is zeroed).
-                let n = g.piece_len(piece).saturating_sub(r.begin).min(r.length);
-                shared.storage.read(piece, r.begin, &mut out[..n as usize])
+                // (the frame may hold an earlier block's bytes).
+                let n = g.piece_len(piece).saturating_sub(r.begin).min(r.length) as usize;
+                out[n..].fill(0);
+                shared.storage.read(piece, r.begin, &mut out[..n])
             })
         }));
         Ok(())
@@ -1259,6 +1305,9 @@ impl Conn {
         for (r, frame) in batch {
             let frame = frame?;
             if self.am_choking && !self.allowed_ours.contains(&r.piece) {
+                if let Ok(frame) = frame.try_into_mut() {
+                    self.out.unused_frame(frame);
+                }
                 continue;
             }
             sent += u64::from(r.length);

@@ -195,6 +195,63 @@ fn read_at_nowait(_f: &File, _buf: &mut [u8], _offset: u64) -> io::Result<bool> 
     Ok(false)
 }
 
+/// Reads `bufs`, back to back, at `offset` if the page cache holds them:
+/// `preadv2` calls with `RWF_NOWAIT` of at most [`MAX_IOVECS`] buffers.
+/// Returns how many of `bufs` were filled whole (the one after them may be
+/// partly filled): fewer than all when the kernel would have to wait for
+/// the disk, or the file ends first.
+#[cfg(target_os = "linux")]
+fn read_vectored_at_nowait(f: &File, bufs: &mut [&mut [u8]], mut offset: u64) -> io::Result<usize> {
+    use rustix::io::{preadv2, Errno, ReadWriteFlags};
+    // The first buffer not filled whole, and how much of it is.
+    let (mut i, mut within) = (0usize, 0usize);
+    loop {
+        // Empty buffers are filled as they are.
+        while i < bufs.len() && bufs[i].len() == within {
+            i += 1;
+            within = 0;
+        }
+        if i == bufs.len() {
+            return Ok(i);
+        }
+        let n = {
+            let cap = (bufs.len() - i).min(MAX_IOVECS);
+            let (first, rest) = bufs[i..].split_at_mut(1);
+            let mut slices: Vec<io::IoSliceMut<'_>> = Vec::with_capacity(cap);
+            slices.push(io::IoSliceMut::new(&mut first[0][within..]));
+            for b in rest.iter_mut().take(MAX_IOVECS - 1) {
+                slices.push(io::IoSliceMut::new(b));
+            }
+            match preadv2(f, &mut slices, offset, ReadWriteFlags::NOWAIT) {
+                Ok(0) => return Ok(i),
+                Ok(n) => n,
+                Err(Errno::INTR) => continue,
+                // EAGAIN: not cached; EOPNOTSUPP/EINVAL: no RWF_NOWAIT here.
+                Err(Errno::AGAIN | Errno::OPNOTSUPP | Errno::INVAL | Errno::NOSYS) => return Ok(i),
+                Err(e) => return Err(e.into()),
+            }
+        };
+        offset += n as u64;
+        let mut n = n;
+        while n > 0 {
+            let left = bufs[i].len() - within;
+            if n >= left {
+                n -= left;
+                i += 1;
+                within = 0;
+            } else {
+                within += n;
+                n = 0;
+            }
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn read_vectored_at_nowait(_f: &File, _bufs: &mut [&mut [u8]], _offset: u64) -> io::Result<usize> {
+    Ok(0)
+}
+
 /// Most buffers in one `pwritev` call (POSIX guarantees `IOV_MAX` >= 16;
 /// Linux allows 1024).
 #[cfg(unix)]
@@ -715,6 +772,52 @@ impl Storage {
         Ok(pos == buf.len())
     }
 
+    /// As [`read_cached`](Self::read_cached) for blocks that follow each
+    /// other in piece `piece` from `offset` on: `bufs` are filled in order,
+    /// back to back. Returns how many of them were filled whole (all of
+    /// them, or fewer when the rest is not in the page cache; the one after
+    /// them may be partly filled). Blocks in one file are read with one
+    /// `preadv2` call (a 256 KiB batch of 16 blocks: one system call where
+    /// a call per block cost about a tenth of a seed's CPU); blocks that
+    /// cross into another file, the part file or a pad file are read one by
+    /// one.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file, for errors other than "not cached".
+    pub fn read_cached_blocks(
+        &self,
+        piece: PieceIndex,
+        offset: u32,
+        bufs: &mut [&mut [u8]],
+    ) -> Result<usize, Error> {
+        let geometry = self.info.geometry();
+        let start = geometry.piece_offset(piece) + u64::from(offset);
+        let total: u64 = bufs.iter().map(|b| b.len() as u64).sum();
+        let mut spans = self.info.file_spans(start, total);
+        if let (Some(span), None) = (spans.next(), spans.next()) {
+            if let Some(f) = &self.files[span.file] {
+                if span.len == total && !f.in_part.load(Ordering::Acquire) {
+                    let Some(file) = f.handle() else {
+                        return Ok(0);
+                    };
+                    let filled = read_vectored_at_nowait(&file, bufs, span.offset)
+                        .map_err(|e| Error::io(format!("read {}", f.path.display()), e))?;
+                    let bytes: usize = bufs[..filled].iter().map(|b| b.len()).sum();
+                    self.read_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+                    return Ok(filled);
+                }
+            }
+        }
+        let mut at = offset;
+        for (i, buf) in bufs.iter_mut().enumerate() {
+            if !self.read_cached(piece, at, buf)? {
+                return Ok(i);
+            }
+            at += buf.len() as u32;
+        }
+        Ok(bufs.len())
+    }
+
     /// Flushes written data of every file to the disk (`fsync`).
     ///
     /// # Errors
@@ -842,6 +945,51 @@ mod tests {
         let out = dir.path().join("out7000");
         write_all_pieces(&info, &src, &out, Allocation::Sparse, 7_000);
         assert_files_equal(&info, &src, &out);
+    }
+
+    #[test]
+    fn cached_blocks_read_as_read_does() {
+        for version in [TorrentVersion::V1, TorrentVersion::Hybrid] {
+            let dir = tempfile::tempdir().unwrap();
+            let (src, info) = content(dir.path(), version);
+            let out = dir.path().join("out");
+            write_all_pieces(&info, &src, &out, Allocation::Sparse, BLOCK);
+            let storage = Storage::open_with(Arc::clone(&info), &out, Allocation::Sparse).unwrap();
+            let g = info.geometry();
+            // Whether this file system serves RWF_NOWAIT reads at all.
+            let mut probe = [0u8; 1];
+            let nowait = storage
+                .read_cached(g.piece(0).unwrap(), 0, &mut probe)
+                .unwrap();
+            // Whole blocks, blocks that do not divide the piece, 1-byte
+            // blocks (more than one preadv2 takes), from an offset.
+            for (block, from) in [(BLOCK, 0u32), (7_000, 0), (1, 0), (3_000, 5)] {
+                for i in 0..g.num_pieces() {
+                    let p = g.piece(i).unwrap();
+                    let len = g.piece_len(p) - from;
+                    let mut want = vec![0u8; len as usize];
+                    storage.read(p, from, &mut want).unwrap();
+                    let mut got = vec![0u8; len as usize];
+                    let mut bufs: Vec<&mut [u8]> = got.chunks_mut(block).collect();
+                    let n = bufs.len();
+                    let filled = storage.read_cached_blocks(p, from, &mut bufs).unwrap();
+                    if nowait {
+                        assert_eq!(filled, n, "piece {i}, blocks of {block}: all cached");
+                    }
+                    let upto = (filled * block).min(len as usize);
+                    assert_eq!(got[..upto], want[..upto], "piece {i}, blocks of {block}");
+                }
+            }
+            // No buffers, and empty ones.
+            let p = g.piece(0).unwrap();
+            assert_eq!(storage.read_cached_blocks(p, 0, &mut []).unwrap(), 0);
+            let (mut a, mut b) = ([0u8; 0], [0u8; 4]);
+            let mut bufs: Vec<&mut [u8]> = vec![&mut a, &mut b];
+            let filled = storage.read_cached_blocks(p, 0, &mut bufs).unwrap();
+            if nowait {
+                assert_eq!(filled, 2);
+            }
+        }
     }
 
     #[test]

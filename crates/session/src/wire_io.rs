@@ -1,7 +1,8 @@
 //! A peer connection's two directions after the handshake: [`WireReader`]
 //! (bytes in, messages out, with a read buffer that is released while the
 //! connection is idle) and [`SendQueue`] (messages and ready-made `piece`
-//! frames out, written with `writev` without copying the blocks).
+//! frames out, written with `writev` without copying the blocks; sent
+//! frames are filled again for the next blocks).
 //!
 //! The connection is split in two halves so that the peer task can wait
 //! for the socket to take more bytes and for the next message at once, and
@@ -11,7 +12,8 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
+use seedbed_metainfo::BLOCK_SIZE;
 use seedbed_peer_wire::{BlockRequest, Message, MessageDecoder};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -121,19 +123,65 @@ impl WireReader {
 /// Most buffers in one `writev` (Linux allows 1024).
 const MAX_SLICES: usize = 64;
 
+/// Length of a `piece` frame of a whole 16 KiB block: the frames that are
+/// kept and filled again.
+const FULL_FRAME: usize = PIECE_HEADER + BLOCK_SIZE as usize;
+
+/// Most sent frames a connection keeps to fill again (64 frames, about
+/// 1 MiB): more than the send queue holds at its watermark plus one disk
+/// read batch, so a steady upload allocates nothing. Released with the
+/// queue's other buffers when the connection has nothing to send.
+///
+/// Why: a fresh 16 KiB allocation per block meant fresh pages from the
+/// kernel (the allocator gives freed memory back): page faults and zeroing
+/// took about a fifth of the seed's CPU in a 1 GiB upload
+/// (`scripts/bench-seed.sh` under `perf`).
+pub(crate) const MAX_SPARE_FRAMES: usize = 64;
+
 /// Bytes waiting to be sent, in order: small messages encoded into one
 /// buffer, `piece` frames as they were read from disk (header and block in
-/// one allocation, never copied again).
+/// one allocation, never copied again). Full frames that were sent are
+/// kept (at most [`MAX_SPARE_FRAMES`]) and handed out again by
+/// [`frame`](Self::frame).
 #[derive(Default)]
 pub(crate) struct SendQueue {
     chunks: VecDeque<Bytes>,
+    /// Bytes of the front chunk already written (chunks are not advanced,
+    /// so a sent frame comes back whole).
+    front_written: usize,
     /// Small messages queued after the last chunk.
     small: BytesMut,
-    /// Bytes in `chunks` and `small`.
+    /// Bytes waiting in `chunks` and `small`.
     len: usize,
+    /// Sent full frames, to be filled again.
+    spare: Vec<BytesMut>,
 }
 
 impl SendQueue {
+    /// A `piece` frame for `r`: its 13-byte header written, the block (from
+    /// byte [`PIECE_HEADER`] on) to be filled. A frame of a whole block is
+    /// a sent one when there is one: its block bytes are then those of an
+    /// earlier block, so the caller must overwrite all of them.
+    pub(crate) fn frame(&mut self, r: &BlockRequest) -> BytesMut {
+        let len = PIECE_HEADER + r.length as usize;
+        let mut frame = match self.spare.pop() {
+            Some(f) if len == FULL_FRAME => f,
+            spare => {
+                self.spare.extend(spare);
+                BytesMut::zeroed(len)
+            }
+        };
+        write_piece_header(&mut frame[..PIECE_HEADER], r);
+        frame
+    }
+
+    /// Gives back a frame from [`frame`](Self::frame) that was not queued.
+    pub(crate) fn unused_frame(&mut self, frame: BytesMut) {
+        if frame.len() == FULL_FRAME && self.spare.len() < MAX_SPARE_FRAMES {
+            self.spare.push(frame);
+        }
+    }
+
     /// Queues a message (encoded here: meant for everything but `piece`
     /// blocks read from disk, which go through [`push_frame`](Self::push_frame)).
     pub(crate) fn push(&mut self, msg: &Message) {
@@ -175,7 +223,7 @@ impl SendQueue {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let mut k = 0;
             for c in self.chunks.iter().take(MAX_SLICES) {
-                slices[k] = IoSlice::new(c);
+                slices[k] = IoSlice::new(if k == 0 { &c[self.front_written..] } else { c });
                 k += 1;
             }
             io.write_vectored(&slices[..k]).await?
@@ -190,38 +238,55 @@ impl SendQueue {
     fn consume(&mut self, mut n: usize) {
         self.len -= n;
         while n > 0 {
-            let front = self.chunks.front_mut().expect("consumed bytes were queued");
-            if n >= front.len() {
-                n -= front.len();
-                self.chunks.pop_front();
+            let front = self.chunks.front().expect("consumed bytes were queued");
+            let left = front.len() - self.front_written;
+            if n >= left {
+                n -= left;
+                self.front_written = 0;
+                let sent = self.chunks.pop_front().expect("just seen");
+                self.keep_sent(sent);
             } else {
-                front.advance(n);
+                self.front_written += n;
                 n = 0;
             }
         }
     }
 
-    /// Releases the small-message buffer's memory once everything is sent.
+    /// Keeps a sent chunk to fill again if it is a whole frame no one else
+    /// holds and there is room.
+    fn keep_sent(&mut self, sent: Bytes) {
+        if sent.len() == FULL_FRAME && self.spare.len() < MAX_SPARE_FRAMES {
+            if let Ok(frame) = sent.try_into_mut() {
+                self.spare.push(frame);
+            }
+        }
+    }
+
+    /// Releases the queue's buffers (small messages, spare frames) once
+    /// everything is sent.
     pub(crate) fn release_if_empty(&mut self) {
-        if self.is_empty() && self.small.capacity() > 0 {
+        if self.is_empty()
+            && (self.small.capacity() > 0
+                || self.spare.capacity() > 0
+                || self.chunks.capacity() > 0)
+        {
             self.small = BytesMut::new();
             self.chunks = VecDeque::new();
+            self.spare = Vec::new();
         }
     }
 
     /// Bytes of memory the queue holds besides queued frames.
     #[cfg(test)]
     pub(crate) fn buffer_capacity(&self) -> usize {
-        self.small.capacity()
+        self.small.capacity() + self.spare.iter().map(BytesMut::capacity).sum::<usize>()
     }
-}
 
-/// A zeroed `piece` frame for `r`: its 13-byte header written, the block
-/// (from byte [`PIECE_HEADER`] on) to be filled.
-pub(crate) fn piece_frame(r: &BlockRequest) -> BytesMut {
-    let mut frame = BytesMut::zeroed(PIECE_HEADER + r.length as usize);
-    write_piece_header(&mut frame[..PIECE_HEADER], r);
-    frame
+    /// Spare frames held.
+    #[cfg(test)]
+    pub(crate) fn spare_frames(&self) -> usize {
+        self.spare.len()
+    }
 }
 
 fn write_piece_header(mut head: &mut [u8], r: &BlockRequest) {
@@ -231,21 +296,17 @@ fn write_piece_header(mut head: &mut [u8], r: &BlockRequest) {
     head.put_u32(r.begin);
 }
 
-/// Reads `batch` (requests of one peer, validated) from `read` into `piece`
-/// frames: one zeroed allocation for the batch, each frame split off it
-/// with its header written in front of its block, so the block is read
-/// from disk straight into the bytes that go to the socket.
+/// Reads `batch` (requests of one peer, validated, each with its frame
+/// from [`SendQueue::frame`]) from `read` into their `piece` frames, so the
+/// block is read from disk straight into the bytes that go to the socket.
+/// `read` must fill its whole buffer.
 pub(crate) fn piece_frames(
-    batch: Vec<BlockRequest>,
+    batch: Vec<(BlockRequest, BytesMut)>,
     mut read: impl FnMut(&BlockRequest, &mut [u8]) -> Result<(), Error>,
 ) -> Vec<(BlockRequest, Result<Bytes, Error>)> {
-    let total: usize = batch.iter().map(|r| PIECE_HEADER + r.length as usize).sum();
-    let mut buf = BytesMut::zeroed(total);
     batch
         .into_iter()
-        .map(|r| {
-            let mut frame = buf.split_to(PIECE_HEADER + r.length as usize);
-            write_piece_header(&mut frame[..PIECE_HEADER], &r);
+        .map(|(r, mut frame)| {
             let res = read(&r, &mut frame[PIECE_HEADER..]).map(|()| frame.freeze());
             (r, res)
         })
@@ -271,7 +332,9 @@ mod tests {
                 length: 3,
             },
         ];
-        let frames = piece_frames(reqs.clone(), |r, out| {
+        let mut q = SendQueue::default();
+        let batch = reqs.iter().map(|r| (*r, q.frame(r))).collect();
+        let frames = piece_frames(batch, |r, out| {
             out.fill(r.piece as u8);
             Ok(())
         });
@@ -286,6 +349,87 @@ mod tests {
             .encode(&mut expect);
             assert_eq!(frame.unwrap(), expect.freeze());
         }
+    }
+
+    fn full(piece: u32) -> BlockRequest {
+        BlockRequest {
+            piece,
+            begin: 0,
+            length: BLOCK_SIZE,
+        }
+    }
+
+    /// Queues a frame of `r` filled with `byte`.
+    fn queue_frame(q: &mut SendQueue, r: &BlockRequest, byte: u8) {
+        let mut f = q.frame(r);
+        f[PIECE_HEADER..].fill(byte);
+        q.push_frame(f.freeze());
+    }
+
+    #[tokio::test]
+    async fn sent_frames_are_filled_again_and_released_when_idle() {
+        let (a, b) = tokio::io::duplex(1 << 20);
+        let (mut rd, _w) = tokio::io::split(b);
+        let (_r, w) = tokio::io::split(a);
+        let mut w: BoxWrite = Box::new(w);
+        let mut q = SendQueue::default();
+        queue_frame(&mut q, &full(1), 0x11);
+        let short = BlockRequest {
+            piece: 2,
+            begin: 0,
+            length: 100,
+        };
+        queue_frame(&mut q, &short, 0x22);
+        while !q.is_empty() {
+            q.write_some(&mut w).await.unwrap();
+        }
+        assert_eq!(
+            q.spare_frames(),
+            1,
+            "the whole block's frame is kept, the short one not"
+        );
+        let mut got = vec![0u8; FULL_FRAME + PIECE_HEADER + 100];
+        rd.read_exact(&mut got).await.unwrap();
+
+        // The kept frame comes back with a new header and the old block.
+        let again = q.frame(&full(7));
+        assert_eq!(q.spare_frames(), 0);
+        let mut head = BytesMut::new();
+        write_piece_header_for_test(&mut head, &full(7));
+        assert_eq!(&again[..PIECE_HEADER], &head[..]);
+        assert!(again[PIECE_HEADER..].iter().all(|b| *b == 0x11));
+        // A short request never gets a kept frame.
+        q.unused_frame(again);
+        assert_eq!(q.frame(&short).len(), PIECE_HEADER + 100);
+        assert_eq!(q.spare_frames(), 1);
+
+        // At most MAX_SPARE_FRAMES are kept.
+        for i in 0..MAX_SPARE_FRAMES as u32 + 8 {
+            queue_frame(&mut q, &full(i), i as u8);
+        }
+        let reader = tokio::spawn(async move {
+            let mut sink = vec![0u8; (MAX_SPARE_FRAMES + 8) * FULL_FRAME];
+            rd.read_exact(&mut sink).await.unwrap();
+            sink
+        });
+        while !q.is_empty() {
+            q.write_some(&mut w).await.unwrap();
+        }
+        let sink = reader.await.unwrap();
+        for (i, frame) in sink.chunks(FULL_FRAME).enumerate() {
+            assert!(
+                frame[PIECE_HEADER..].iter().all(|b| *b == i as u8),
+                "frame {i} intact"
+            );
+        }
+        assert_eq!(q.spare_frames(), MAX_SPARE_FRAMES);
+        q.release_if_empty();
+        assert_eq!(q.buffer_capacity(), 0, "idle: no spare frames");
+    }
+
+    fn write_piece_header_for_test(out: &mut BytesMut, r: &BlockRequest) {
+        out.resize(PIECE_HEADER, 0);
+        write_piece_header(&mut out[..], r);
     }
 
     #[tokio::test]
