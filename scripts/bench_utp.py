@@ -27,6 +27,7 @@ Loopback only; everything it starts is stopped; its temp folder is removed.
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -198,7 +199,8 @@ def upload(args, tmp, tpath, data, info_hash, ti, port, seeder):
                                        line.split()[1], json.dumps(UTP_ONLY)], seeder.pid)
             shutil.rmtree(out_dir, ignore_errors=True)
             time.sleep(0.2)
-            ours.kill()
+            # Not Popen.kill(): it reaps an exited child, and wait4 needs it.
+            os.kill(ours.pid, signal.SIGKILL)
             _, _, ru = os.wait4(ours.pid, 0)
             ours.returncode = -9
             sc = ru.ru_utime + ru.ru_stime
