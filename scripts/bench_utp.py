@@ -12,13 +12,22 @@ the seedbed / libtorrent ratios. The seeder's CPU seconds and the UDP
 receive-buffer drops of the host (/proc/net/snmp RcvbufErrors, at either
 end) during each run are printed too.
 
-Usage: scripts/bench_utp.py [--size MIB] [--runs N] [--socket-buffer BYTES]
-Build first: cargo build --release -p seedbed-utp --example libtorrent_download
+With --upload, the other direction: RUNS times each, a python3-libtorrent
+leecher (uTP only) downloads the torrent from seedbed-utp's
+`libtorrent_upload` example (serving the file from memory) and from the
+python3-libtorrent seeder; we report the leecher's wall seconds and the
+seeder's CPU seconds. (As of this writing seedbed's upload to libtorrent
+stalls after about 1 MiB: our packets go unacked and the example reports
+"nothing from the peer for 10 s"; this mode is the reproducer.)
+
+Usage: scripts/bench_utp.py [--size MIB] [--runs N] [--socket-buffer BYTES] [--upload]
+Build first: cargo build --release -p seedbed-utp --examples
 Loopback only; everything it starts is stopped; its temp folder is removed.
 """
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -30,6 +39,7 @@ import libtorrent as lt
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 EXAMPLE = os.path.join(ROOT, "target", "release", "examples", "libtorrent_download")
+UPLOAD_EXAMPLE = os.path.join(ROOT, "target", "release", "examples", "libtorrent_upload")
 
 UTP_ONLY = {
     "listen_interfaces": "127.0.0.1:0", "enable_dht": False, "enable_lsd": False,
@@ -110,6 +120,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=256, help="MiB")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--upload", action="store_true",
+                    help="seedbed seeds to a libtorrent leecher (beside libtorrent seeding)")
     ap.add_argument("--socket-buffer", type=int, default=0,
                     help="libtorrent's recv/send_socket_buffer_size in bytes, seeder and "
                          "leecher (default 0: the system's)")
@@ -141,6 +153,9 @@ def main():
                                    json.dumps(UTP_ONLY)],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         port = int(seeder.stdout.readline())
+        if args.upload:
+            upload(args, tmp, tpath, data, info_hash, ti, port, seeder)
+            return
         results = {"seedbed": [], "libtorrent": []}
         for run in range(args.runs):
             w, c, sc, drops, out = timed([EXAMPLE, str(port), info_hash, str(ti.total_size()),
@@ -166,6 +181,50 @@ def main():
             seeder.kill()
             seeder.wait()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def upload(args, tmp, tpath, data, info_hash, ti, port, seeder):
+    """Leecher wall and seeder CPU, seedbed seeding beside libtorrent."""
+    import json
+    results = {"seedbed": [], "libtorrent": []}
+    for run in range(args.runs):
+        ours = subprocess.Popen([UPLOAD_EXAMPLE, data, info_hash, str(ti.piece_length())],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            line = ours.stdout.readline()
+            if not line.startswith("PORT "):
+                sys.exit(f"libtorrent_upload: {line!r}")
+            out_dir = os.path.join(tmp, f"up{run}")
+            w, c, _, drops, _ = timed([sys.executable, "-c", LEECH, tpath, out_dir,
+                                       line.split()[1], json.dumps(UTP_ONLY)], seeder.pid)
+            shutil.rmtree(out_dir, ignore_errors=True)
+            time.sleep(0.2)
+            # Not Popen.kill(): it reaps an exited child, and wait4 needs it.
+            os.kill(ours.pid, signal.SIGKILL)
+            _, _, ru = os.wait4(ours.pid, 0)
+            ours.returncode = -9
+            sc = ru.ru_utime + ru.ru_stime
+        finally:
+            if ours.poll() is None:
+                ours.kill()
+                ours.wait()
+        results["seedbed"].append((w, sc))
+        print(f"run {run + 1} seedbed seeds    leecher wall {w:6.2f} s  seeder cpu {sc:5.2f} s  "
+              f"rcvbuf drops {drops}", flush=True)
+        out_dir = os.path.join(tmp, f"lt{run}")
+        w, c, sc, drops, _ = timed([sys.executable, "-c", LEECH, tpath, out_dir, str(port),
+                                    json.dumps(UTP_ONLY)], seeder.pid)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        results["libtorrent"].append((w, sc))
+        print(f"run {run + 1} libtorrent seeds leecher wall {w:6.2f} s  seeder cpu {sc:5.2f} s  "
+              f"rcvbuf drops {drops}", flush=True)
+    med = {k: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v))
+           for k, v in results.items()}
+    for k, (w, c) in med.items():
+        print(f"median {k:10} seeds: leecher wall {w:6.2f} s ({args.size / w:7.1f} MiB/s)  "
+              f"seeder cpu {c:6.2f} s")
+    print(f"seedbed/libtorrent seeding: wall {med['seedbed'][0] / med['libtorrent'][0]:.2f}"
+          f"  seeder cpu {med['seedbed'][1] / med['libtorrent'][1]:.2f}")
 
 
 if __name__ == "__main__":
