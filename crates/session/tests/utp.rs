@@ -179,6 +179,41 @@ async fn seed_multi_file_to_libtorrent_over_utp_only() {
     .await;
 }
 
+/// 32 MiB seeded to a uTP-only libtorrent leecher: with the session's
+/// default send window ([`seedbed_session::UTP_MAX_WINDOW`]) it goes
+/// through; with libtorrent 2.0.8 and a 4 MiB window our upload stalled
+/// after 0.4 to 70 MB (issue 12, open).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_32_mib_to_libtorrent_over_utp() {
+    if !common::have_libtorrent() {
+        return;
+    }
+    common::serially_within(TEST_TIME, async {
+        let f = Fixture::new(
+            |root| common::make_content_with_big(root, 32 << 20),
+            "big.torrent",
+            |content, file| {
+                common::build_torrent(content, seedbed_metainfo::TorrentVersion::V1, None, file)
+            },
+        );
+        let (session, handle) =
+            common::our_seeder_with(config(Transports::UtpOnly), &f.torrent, f.src()).await;
+        let ours = session.listen_addr().unwrap();
+        let started = Instant::now();
+        let (mut lt, _) = common::lt_leech_utp(&f.file, f.dst(), ours, START_TIME).await;
+        lt.wait_lt_complete(Duration::from_secs(90)).await;
+        let stats = handle.stats();
+        println!(
+            "{}",
+            common::describe("32 MiB to libtorrent over uTP", started, &stats)
+        );
+        f.assert_downloaded();
+        assert!(stats.uploaded >= stats.total_bytes, "{stats:?}");
+        session.shutdown().await;
+    })
+    .await;
+}
+
 /// Two sessions of ours: which transport each pair of settings ends up
 /// on, and that every byte arrives either way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
