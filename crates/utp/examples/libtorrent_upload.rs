@@ -7,9 +7,11 @@
 //! python3-libtorrent leecher.
 //!
 //! Settings can be changed through the environment (see
-//! `config_from_env`).
+//! `common::config_from_env`).
 //!
 //! `cargo run --release -p seedbed-utp --example libtorrent_upload -- DATA_FILE INFO_HASH_HEX PIECE_LENGTH`
+
+mod common;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -20,57 +22,8 @@ use seedbed_peer_wire::{
     Bitfield, Block, Handshake, HandshakeCodec, HandshakeEvent, InfoHash, Limits, Message,
     MessageCodec, PeerId,
 };
-use seedbed_utp::{EndpointConfig, UtpSocket};
+use seedbed_utp::UtpSocket;
 use tokio_util::codec::Framed;
-
-/// User plus system CPU time of this process (Linux; zero elsewhere).
-fn cpu_time() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return Duration::ZERO;
-    };
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
-        + f.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    Duration::from_millis(ticks * 10)
-}
-
-fn parse_hex(s: &str) -> [u8; 20] {
-    let mut out = [0u8; 20];
-    assert_eq!(s.len(), 40, "INFO_HASH_HEX is 40 hex digits");
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex digit");
-    }
-    out
-}
-
-/// The endpoint settings, with overrides from the environment to compare
-/// settings in one build: `UTP_SOCKET_BUFFER` (bytes, 0 for the system's),
-/// `UTP_ACK_EVERY` (packets), `UTP_MAX_WINDOW` (bytes), `UTP_MTU` (bytes).
-fn config_from_env() -> EndpointConfig {
-    let var = |name: &str| -> Option<u64> {
-        let v = std::env::var(name).ok()?;
-        Some(
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
-        )
-    };
-    let mut c = EndpointConfig::default();
-    if let Some(v) = var("UTP_SOCKET_BUFFER") {
-        c.socket_buffer = v as u32;
-    }
-    if let Some(v) = var("UTP_ACK_EVERY") {
-        c.connection.ack_every = v as u16;
-    }
-    if let Some(v) = var("UTP_MAX_WINDOW") {
-        c.connection.max_window = v as u32;
-    }
-    if let Some(v) = var("UTP_MTU") {
-        c.connection.mtu = v as u16;
-    }
-    c.validate().expect("settings in range");
-    c
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -80,7 +33,7 @@ fn main() {
         "usage: libtorrent_upload DATA_FILE INFO_HASH_HEX PIECE_LENGTH"
     );
     let data = Bytes::from(std::fs::read(&args[0]).expect("DATA_FILE"));
-    let info_hash = InfoHash(parse_hex(&args[1]));
+    let info_hash = InfoHash(common::parse_hex(&args[1]));
     let piece_len: usize = args[2].parse().expect("PIECE_LENGTH");
     let num_pieces = data.len().div_ceil(piece_len) as u32;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -89,7 +42,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let socket = UtpSocket::bind_with_config("127.0.0.1:0", config_from_env())
+        let socket = UtpSocket::bind_with_config("127.0.0.1:0", common::config_from_env())
             .await
             .unwrap();
         println!("PORT {}", socket.local_addr().port());
@@ -107,7 +60,7 @@ fn main() {
             .send(Handshake::new(info_hash, PeerId(*b"-SB0001-utp-bench-02")))
             .await
             .unwrap();
-        let cpu0 = cpu_time();
+        let cpu0 = common::cpu_time();
         let t0 = Instant::now();
         let limits = Limits::new().num_pieces(num_pieces);
         let mut framed = framed.map_codec(|_| MessageCodec::new(limits));
@@ -149,7 +102,7 @@ fn main() {
             }
         }
         let elapsed = t0.elapsed();
-        let cpu = cpu_time() - cpu0;
+        let cpu = common::cpu_time() - cpu0;
         let mib = sent as f64 / f64::from(1 << 20);
         println!(
             "sent {mib:.0} MiB in {:.2} s: {:.1} MiB/s, CPU {:.2} s",
