@@ -73,7 +73,9 @@ pub(crate) fn piece_map(picker: &PiecePicker, num_pieces: u32) -> PieceMap {
     }
 }
 
-pub(crate) fn file_progress(info: &Info, picker: &PiecePicker) -> Vec<FileProgress> {
+/// Bytes of each file ([`Info::files`] order, pad files included) in
+/// verified pieces: one pass over the verified pieces.
+fn verified_per_file(info: &Info, picker: &PiecePicker) -> Vec<u64> {
     let g = info.geometry();
     let mut verified = vec![0u64; info.files().len()];
     for i in picker.have().iter_set() {
@@ -82,6 +84,11 @@ pub(crate) fn file_progress(info: &Info, picker: &PiecePicker) -> Vec<FileProgre
             verified[span.file] += span.len;
         }
     }
+    verified
+}
+
+pub(crate) fn file_progress(info: &Info, picker: &PiecePicker) -> Vec<FileProgress> {
+    let verified = verified_per_file(info, picker);
     info.real_files()
         .map(|(index, f)| FileProgress {
             index,
@@ -108,18 +115,12 @@ pub(crate) fn wanted_bytes(info: &Info, picker: &PiecePicker, prios: &[FilePrior
         let f = &info.files()[i];
         !f.is_pad() && prios.get(i).copied().unwrap_or_default() != FilePriority::Skip
     };
-    let total = (0..info.files().len())
-        .filter(|&i| wanted(i))
-        .map(|i| info.files()[i].length())
-        .sum();
-    let g = info.geometry();
-    let mut have = 0;
-    for i in picker.have().iter_set() {
-        let Some(piece) = g.piece(i) else { continue };
-        for span in info.piece_spans(piece) {
-            if wanted(span.file) {
-                have += span.len;
-            }
+    let verified = verified_per_file(info, picker);
+    let (mut total, mut have) = (0, 0);
+    for (i, f) in info.files().iter().enumerate() {
+        if wanted(i) {
+            total += f.length();
+            have += verified[i];
         }
     }
     Wanted { total, have }
