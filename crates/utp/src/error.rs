@@ -26,7 +26,7 @@ pub enum Error {
         available: usize,
     },
     /// A value that cannot be encoded, for example a selective-ack bitmask
-    /// whose length is not a multiple of 4 bytes.
+    /// built with a length that is not a multiple of 4 bytes.
     #[error("cannot encode: {reason}")]
     Encode {
         /// What is wrong.

@@ -152,9 +152,10 @@ impl Header {
 /// or built by a receiver.
 ///
 /// Bit `i` (byte `i / 8`, least significant bit first) says whether packet
-/// `ack_nr + 2 + i` was received; `ack_nr + 1` is the missing one. The
-/// length is a positive multiple of 4 bytes, at most
-/// [`MAX_SELECTIVE_ACK_LEN`].
+/// `ack_nr + 2 + i` was received; `ack_nr + 1` is the missing one. One
+/// built with [`new`](Self::new) is a positive multiple of 4 bytes, at most
+/// [`MAX_SELECTIVE_ACK_LEN`], as BEP 29 asks; one parsed from a packet may
+/// have any length from 1 to 255 bytes (libtorrent sends such).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SelectiveAck<'a> {
     bitmask: &'a [u8],
@@ -225,9 +226,13 @@ impl<'a> Packet<'a> {
     /// # Errors
     /// [`Error::Packet`] with the byte offset when: the datagram is shorter
     /// than 20 bytes; the version is not 1; the type is above 4; an
-    /// extension header or body runs past the end; a selective ack is not
-    /// a positive multiple of 4 bytes, or appears twice; an ST_DATA packet
-    /// has no payload.
+    /// extension header or body runs past the end; a selective ack has
+    /// length 0 or appears twice; an ST_DATA packet has no payload.
+    ///
+    /// A selective ack of any length from 1 to 255 bytes is accepted:
+    /// BEP 29 asks for a multiple of 4, but libtorrent sends as many bytes
+    /// as the packets it holds need (`(span + 7) / 8`). What this crate
+    /// sends is always a multiple of 4 (see [`SelectiveAck::new`]).
     pub fn parse(datagram: &'a [u8]) -> Result<Packet<'a>, Error> {
         let (header, mut extension) = Header::parse(datagram)?;
         let mut pos = HEADER_LEN;
@@ -243,11 +248,12 @@ impl<'a> Packet<'a> {
                 return Err(Error::packet(pos + 1, "extension longer than the packet"));
             };
             if extension == EXTENSION_SELECTIVE_ACK {
-                if len == 0 || len % 4 != 0 {
-                    return Err(Error::packet(
-                        pos + 1,
-                        "selective ack length is not a positive multiple of 4",
-                    ));
+                // BEP 29 asks for a multiple of 4 bytes, but libtorrent
+                // sends (packets it holds past the hole + 7) / 8 bytes, any
+                // length up to its MTU: refusing those made every one of its
+                // acks after a loss vanish and the connection stall.
+                if len == 0 {
+                    return Err(Error::packet(pos + 1, "selective ack of length 0"));
                 }
                 if selective_ack.is_some() {
                     return Err(Error::packet(pos, "second selective ack"));
@@ -415,16 +421,13 @@ mod tests {
             Packet::parse(&short),
             Err(Error::packet(21, "extension longer than the packet"))
         );
-        // Selective ack of 3 bytes.
-        let mut odd = good.clone();
-        odd[1] = 1;
-        odd.extend_from_slice(&[0, 3, 1, 2, 3]);
+        // Selective ack of 0 bytes.
+        let mut empty = good.clone();
+        empty[1] = 1;
+        empty.extend_from_slice(&[0, 0]);
         assert_eq!(
-            Packet::parse(&odd),
-            Err(Error::packet(
-                21,
-                "selective ack length is not a positive multiple of 4"
-            ))
+            Packet::parse(&empty),
+            Err(Error::packet(21, "selective ack of length 0"))
         );
         // Two selective acks.
         let mut twice = good.clone();
@@ -492,6 +495,39 @@ mod tests {
         assert!(SelectiveAck::new(&[0; 256]).is_err());
         assert!(SelectiveAck::new(&[0; 5]).is_err());
         assert!(SelectiveAck::new(&[]).is_err());
+    }
+
+    /// libtorrent sends `(span + 7) / 8` bytes of selective ack, not a
+    /// multiple of 4: a STATE packet as its `send_pkt` builds one after a
+    /// loss, holding 33 packets past the hole (5 bytes), and the longest
+    /// the length byte allows (255 bytes).
+    #[test]
+    fn selective_acks_of_any_length_are_accepted_as_libtorrent_sends_them() {
+        let good = Packet {
+            header: header(PacketType::State),
+            selective_ack: None,
+            payload: &[],
+        }
+        .to_vec();
+        let mut five = good.clone();
+        five[1] = 1;
+        five.extend_from_slice(&[0, 5, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        let p = Packet::parse(&five).unwrap();
+        let sack = p.selective_ack.unwrap();
+        assert_eq!(sack.len_bits(), 40);
+        assert_eq!(sack.acked(p.header.ack_nr).count(), 33);
+        assert_eq!(
+            sack.acked(p.header.ack_nr).last(),
+            Some(p.header.ack_nr.add(2 + 32))
+        );
+        assert_eq!(p.to_vec(), five, "re-encodes to the same bytes");
+        let mut longest = good.clone();
+        longest[1] = 1;
+        longest.extend_from_slice(&[0, 255]);
+        longest.extend_from_slice(&[0x80; 255]);
+        let p = Packet::parse(&longest).unwrap();
+        assert_eq!(p.selective_ack.unwrap().len_bits(), 2040);
+        assert_eq!(p.selective_ack.unwrap().acked(p.header.ack_nr).count(), 255);
     }
 
     #[test]
