@@ -666,6 +666,51 @@ fn absurd_selective_ack_is_harmless() {
     exchange(&mut a, &mut b, &mut now);
 }
 
+/// libtorrent's STATE after a loss carries `(span + 7) / 8` bytes of
+/// selective ack (here 5, not a multiple of 4). It must count: the packets
+/// it names leave the flight and the hole is resent at once. Refusing such
+/// acks stalled every upload to libtorrent after its first loss.
+#[test]
+fn libtorrent_selective_ack_of_5_bytes_acks_and_triggers_the_resend() {
+    let config = Config {
+        initial_window: 64 * 1024,
+        ..config()
+    };
+    let (mut a, mut b, now) = pair_with(config, 40000, 7);
+    a.write(&data(100_000, 3)).unwrap();
+    let pkts = drain(&mut a, now);
+    assert!(pkts.len() >= 35, "{} packets in flight", pkts.len());
+    let first = parse(&pkts[0]).header.seq_nr;
+    let per_packet = parse(&pkts[1]).payload.len();
+    let before = a.stats();
+    // The first packet is lost; the next 33 arrive (bits 0..=32). b's last
+    // ack, rewritten with the 5-byte mask libtorrent would send.
+    for d in &pkts[1..34] {
+        b.handle(now, d).unwrap();
+    }
+    let ack = drain(&mut b, now).pop().expect("b acks");
+    assert_eq!(parse(&ack).header.ack_nr, first.sub(1));
+    let mut state = ack[..20].to_vec();
+    state[1] = 1;
+    state.extend_from_slice(&[0, 5, 0xff, 0xff, 0xff, 0xff, 0x01]);
+    assert_eq!(parse(&state).selective_ack.unwrap().bitmask().len(), 5);
+    a.handle(now, &state).unwrap();
+    let after = a.stats();
+    assert_eq!(after.dropped, before.dropped, "the ack was taken");
+    assert_eq!(
+        before.bytes_in_flight - after.bytes_in_flight,
+        33 * per_packet as u32,
+        "the 33 selectively acked packets left the flight"
+    );
+    let resent = drain(&mut a, now);
+    assert_eq!(
+        parse(&resent[0]).header.seq_nr,
+        first,
+        "the hole goes first"
+    );
+    assert_eq!(a.stats().fast_retransmits, before.fast_retransmits + 1);
+}
+
 #[test]
 fn hostile_sequence_numbers_are_bounded() {
     let (a, mut b, now) = pair();
