@@ -16,9 +16,7 @@ With --upload, the other direction: RUNS times each, a python3-libtorrent
 leecher (uTP only) downloads the torrent from seedbed-utp's
 `libtorrent_upload` example (serving the file from memory) and from the
 python3-libtorrent seeder; we report the leecher's wall seconds and the
-seeder's CPU seconds. (As of this writing seedbed's upload to libtorrent
-stalls after about 1 MiB: our packets go unacked and the example reports
-"nothing from the peer for 10 s"; this mode is the reproducer.)
+seeder's CPU seconds.
 
 Usage: scripts/bench_utp.py [--size MIB] [--runs N] [--socket-buffer BYTES] [--upload]
 Build first: cargo build --release -p seedbed-utp --examples

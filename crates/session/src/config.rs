@@ -9,11 +9,6 @@ use crate::file_selection::FilePriority;
 use crate::storage::Allocation;
 use crate::transport::Transports;
 
-/// The session's default largest uTP send window, bytes: larger bursts
-/// into a python3-libtorrent 2.0.8 leecher (208 KiB socket buffer) make
-/// our upload stall (issue 12, open).
-pub const UTP_MAX_WINDOW: u32 = 64 * 1024;
-
 /// Settings of a [`Session`](crate::Session).
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
@@ -100,8 +95,7 @@ pub struct SessionConfig {
     pub utp_connect_timeout: Duration,
     /// The uTP socket's settings: packet size (MTU), buffers, LEDBAT
     /// target, connection limits (half-open, total, accept backlog).
-    /// Default: seedbed-utp's defaults with the send window capped at
-    /// [`UTP_MAX_WINDOW`] bytes.
+    /// Default: seedbed-utp's defaults (`EndpointConfig::default()`).
     pub utp: seedbed_utp::EndpointConfig,
 }
 
@@ -129,13 +123,7 @@ impl Default for SessionConfig {
             dht: DhtConfig::default(),
             transports: Transports::Both,
             utp_connect_timeout: Duration::from_secs(3),
-            utp: seedbed_utp::EndpointConfig {
-                connection: seedbed_utp::Config {
-                    max_window: UTP_MAX_WINDOW,
-                    ..seedbed_utp::Config::default()
-                },
-                ..seedbed_utp::EndpointConfig::default()
-            },
+            utp: seedbed_utp::EndpointConfig::default(),
         }
     }
 }

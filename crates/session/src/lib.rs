@@ -86,7 +86,7 @@ mod upload_queue;
 mod verify;
 mod wire_io;
 
-pub use config::{AddTorrentOptions, SessionConfig, UTP_MAX_WINDOW};
+pub use config::{AddTorrentOptions, SessionConfig};
 pub use dht::{DhtConfig, DEFAULT_DHT_BOOTSTRAP};
 pub use encryption::{EncryptionConfig, EncryptionLevel, EncryptionPolicy};
 pub use error::Error;
