@@ -19,17 +19,21 @@ recycled (see bench_download.warm_page_cache); neither is measured. The
 seed data is read once before the seeders start, so both read it from the
 page cache.
 
+With --utp (issue 12) the transfers run over uTP (BEP 29): the leecher is
+uTP-only, our seed runs with --utp-only, libtorrent's seeder accepts uTP.
+
 With --baseline-bin, a second build of the seed example (say main's) seeds
 beside them as `baseline`, the three in rotation: a change to the seed is
 judged by its ratio to the baseline in the same runs.
 
 Usage: scripts/bench_seed.py [--size MIB] [--runs N] [--keep] [--no-warm]
        [--seed-bin PATH] [--seed-arg ARG]... [--only seedbed|libtorrent]
-       [--baseline-bin PATH] [--leecher-encryption]
+       [--baseline-bin PATH] [--leecher-encryption] [--utp]
 Called by scripts/bench-seed.sh, which builds the example first.
 Loopback only; everything it starts is stopped; its temp folder is removed.
 """
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -93,7 +97,9 @@ def proc_cpu(pid):
 
 def start_ours(args, tpath, data_dir):
     cmd = [args.seed_bin, "--torrent", tpath, "--data", data_dir,
-           "--listen", "127.0.0.1:0", "--no-trackers"] + args.seed_arg
+           "--listen", "127.0.0.1:0", "--no-trackers", "--no-dht"] + args.seed_arg
+    if args.utp:
+        cmd.append("--utp-only")
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -106,18 +112,19 @@ def start_ours(args, tpath, data_dir):
     raise SystemExit("the seed example did not start")
 
 
-def start_lt(tpath, data_dir):
-    p = subprocess.Popen(["/usr/bin/python3", "-c", bd.SEED, tpath, data_dir],
+def start_lt(args, tpath, data_dir):
+    extra = json.dumps(bd.UTP_SEED_SETTINGS if args.utp else {})
+    p = subprocess.Popen(["/usr/bin/python3", "-c", bd.SEED, tpath, data_dir, extra],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     port = int(p.stdout.readline())
     return p, port
 
 
-def leech(script, tpath, out, port, seeder_pid, timeout):
+def leech(script, tpath, out, port, seeder_pid, timeout, extra):
     times = out + ".times"
     os.environ["SEEDBED_BENCH_TIMES"] = times
     seeder_before = proc_cpu(seeder_pid)
-    wall, cpu, _peak, _hashing = bd.measured(["/usr/bin/python3", "-c", timed(script), tpath, out, str(port)],
+    wall, cpu, _peak, _hashing = bd.measured(["/usr/bin/python3", "-c", timed(script), tpath, out, str(port), extra],
                                              timeout)
     seeder_cpu = proc_cpu(seeder_pid) - seeder_before
     with open(times) as f:
@@ -139,6 +146,7 @@ def main():
                     "seeder named baseline, in rotation with the other two")
     ap.add_argument("--leecher-encryption", action="store_true",
                     help="leave the leecher's MSE/PE on (it tries encryption first)")
+    ap.add_argument("--utp", action="store_true", help="transfers over uTP (the leecher is uTP-only)")
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="seedbed-bench-seed-")
@@ -157,7 +165,7 @@ def main():
                 seeders[who] = start_ours(argparse.Namespace(**{**vars(args), "seed_bin": args.baseline_bin}),
                                           tpath, data_dir)
             else:
-                seeders[who] = start_lt(tpath, data_dir)
+                seeders[who] = start_lt(args, tpath, data_dir)
             print(f"{who} seeding on 127.0.0.1:{seeders[who][1]} (pid {seeders[who][0].pid})", flush=True)
         print(f"python3-libtorrent {lt.__version__} leechers; load {os.getloadavg()}", flush=True)
         time.sleep(1)
@@ -176,7 +184,9 @@ def main():
                 if not args.no_warm:
                     bd.warm_page_cache(tmp, args.size)
                 script = bd.LEECH_LT if args.leecher_encryption else LEECH_PLAIN
-                wall, seeder_cpu, leecher_cpu, first, transfer = leech(script, tpath, out, port, proc.pid, 900)
+                extra = json.dumps(bd.UTP_LEECH_SETTINGS if args.utp else {})
+                wall, seeder_cpu, leecher_cpu, first, transfer = leech(script, tpath, out, port, proc.pid, 900,
+                                                                       extra)
                 got = bd.file_sha1(os.path.join(out, "bench.bin"))
                 if got != want:
                     raise SystemExit(f"{who}: downloaded data differs from the seed's")
