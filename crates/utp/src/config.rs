@@ -19,10 +19,23 @@ pub const DATA_SACK_ROOM: usize = 6;
 /// libtorrent; `Config::default()` is valid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Path MTU in bytes: the largest IP packet sent. A datagram is at
-    /// most `mtu - 48` bytes (IPv6 + UDP headers), so one setting fits
-    /// IPv4 and IPv6. Default 1500 (Ethernet); range 576..=65535.
+    /// Path MTU in bytes: the largest IP packet sent, the ceiling of path
+    /// MTU discovery. A datagram is at most `mtu - 48` bytes (IPv6 + UDP
+    /// headers), so one setting fits IPv4 and IPv6. Default 1500
+    /// (Ethernet); range 576..=65535.
     pub mtu: u16,
+    /// Whether the connection searches the path MTU between `min_mtu` and
+    /// `mtu` (as libtorrent does): ordinary packets are sized by the
+    /// largest MTU known to work, one probe at a time by the middle of
+    /// what is left, sent with the don't-fragment bit; the search ends
+    /// within 8 bytes. Off: every packet is sized by `mtu`. Default on.
+    pub mtu_discovery: bool,
+    /// The MTU in bytes assumed to work before any probe is acked: the
+    /// floor of path MTU discovery (ordinary packets are sent without the
+    /// don't-fragment bit, so a narrower path fragments them). Default
+    /// 1280 (the IPv6 minimum); at least 576; above `mtu` it counts as
+    /// `mtu`.
+    pub min_mtu: u16,
     /// Receive buffer in bytes: in-order data not yet read plus packets
     /// held for reordering. What is free of it is the advertised window
     /// (`wnd_size`). The next packet in order is always taken while the
@@ -117,6 +130,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             mtu: 1500,
+            mtu_discovery: true,
+            min_mtu: 1280,
             recv_buffer: 1 << 20,
             max_reorder: 1024,
             send_buffer: 1 << 20,
@@ -164,6 +179,9 @@ impl Config {
         let bad = |setting, reason| Err(Error::Config { setting, reason });
         if self.mtu < 576 {
             return bad("mtu", "below 576 bytes");
+        }
+        if self.min_mtu < 576 {
+            return bad("min_mtu", "below 576 bytes");
         }
         if !(4096..=64 * MIB).contains(&self.recv_buffer) {
             return bad("recv_buffer", "outside 4096..=64 MiB");
@@ -325,6 +343,10 @@ mod tests {
         assert!(ok(|c| c.mtu = 576).is_ok());
         assert!(ok(|c| c.mtu = 575).is_err());
         assert!(ok(|c| c.mtu = 65535).is_ok());
+        assert!(ok(|c| c.min_mtu = 576).is_ok());
+        assert!(ok(|c| c.min_mtu = 575).is_err());
+        assert!(ok(|c| c.min_mtu = 65535).is_ok());
+        assert!(ok(|c| c.mtu_discovery = false).is_ok());
         assert!(ok(|c| c.recv_buffer = 4096).is_ok());
         assert!(ok(|c| c.recv_buffer = 4095).is_err());
         assert!(ok(|c| c.recv_buffer = 64 << 20).is_ok());

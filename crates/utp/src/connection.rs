@@ -5,13 +5,14 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::config::Config;
+use crate::config::{Config, DATA_SACK_ROOM};
 use crate::error::Error;
 use crate::ledbat::Ledbat;
 use crate::packet::{
     Header, Packet, PacketType, EXTENSION_NONE, EXTENSION_SELECTIVE_ACK, HEADER_LEN,
     MAX_SELECTIVE_ACK_LEN,
 };
+use crate::pmtu::{probe_payload, PathMtu};
 use crate::rtt::RttEstimator;
 use crate::seq::{timestamp_micros, SeqNr};
 
@@ -98,6 +99,11 @@ pub struct ConnectionStats {
     pub bytes_in_flight: u32,
     /// The smoothed RTT, once measured.
     pub rtt: Option<Duration>,
+    /// The path MTU in bytes known to work: what ordinary packets are
+    /// sized by (see [`Config::mtu_discovery`]).
+    pub mtu: u16,
+    /// Path MTU probes sent.
+    pub mtu_probes: u64,
 }
 
 #[derive(Debug)]
@@ -110,6 +116,8 @@ struct SentPacket {
     need_resend: bool,
     /// Counted in `bytes_in_flight`.
     in_flight: bool,
+    /// Sent as a path MTU probe (first transmission only).
+    mtu_probe: bool,
 }
 
 /// One uTP connection as a sans-IO state machine (quinn-proto is the
@@ -214,6 +222,10 @@ pub struct Connection {
     linger_until: Option<Instant>,
     events: u8,
     stats: ConnectionStats,
+    /// Path MTU discovery.
+    pmtu: PathMtu,
+    /// The datagram the last `poll_transmit` gave is a path MTU probe.
+    transmit_is_probe: bool,
 }
 
 impl Connection {
@@ -279,6 +291,8 @@ impl Connection {
             linger_until: None,
             events: 0,
             stats: ConnectionStats::default(),
+            pmtu: PathMtu::new(&config),
+            transmit_is_probe: false,
         }
     }
 
@@ -298,6 +312,7 @@ impl Connection {
             transmissions: 0,
             need_resend: false,
             in_flight: false,
+            mtu_probe: false,
         }));
         c.fast_resend.push_back(initial_seq);
         c.seq_nr = initial_seq.add(1);
@@ -397,7 +412,41 @@ impl Connection {
             peer_window: self.peer_window,
             bytes_in_flight: self.bytes_in_flight,
             rtt: self.rtt.rtt(),
+            mtu: self.pmtu.floor(),
             ..self.stats
+        }
+    }
+
+    /// Whether the datagram the last [`poll_transmit`](Self::poll_transmit)
+    /// gave is a path MTU probe (see [`Config::mtu_discovery`]): it should
+    /// be sent with the don't-fragment bit, and if the socket refuses it as
+    /// too big (`EMSGSIZE`), [`refuse_mtu_probe`](Self::refuse_mtu_probe)
+    /// be called. Other datagrams may be fragmented on the way.
+    pub fn transmit_is_mtu_probe(&self) -> bool {
+        self.transmit_is_probe
+    }
+
+    /// The socket refused the path MTU probe just given as too big for
+    /// the path (`EMSGSIZE`): its size is above the path MTU, and the
+    /// packet is sent again at once, without the don't-fragment bit.
+    pub fn refuse_mtu_probe(&mut self) {
+        let Some(seq) = self.pmtu.probe_seq() else {
+            return;
+        };
+        self.pmtu.on_probe_lost();
+        self.transmit_is_probe = false;
+        if let Some(p) = self.slot_mut(seq) {
+            p.mtu_probe = false;
+            // Never reached the network: a first transmission again.
+            p.transmissions = 0;
+            let len = if p.in_flight {
+                p.payload.len() as u32
+            } else {
+                0
+            };
+            p.in_flight = false;
+            self.bytes_in_flight -= len;
+            self.fast_resend.push_front(seq);
         }
     }
 
@@ -743,11 +792,13 @@ impl Connection {
     /// A timeout: every packet in flight is taken as lost and queued to
     /// be sent again, oldest first, as the window allows.
     fn mark_all_lost(&mut self) {
+        self.pmtu.on_timeout();
         let mut seq = self.acked;
         for slot in self.sent.iter_mut() {
             seq = seq.add(1);
             let Some(p) = slot else { continue };
             p.in_flight = false;
+            p.mtu_probe = false;
             if !p.need_resend {
                 p.need_resend = true;
                 self.needs_resend.push_back(seq);
@@ -949,7 +1000,9 @@ impl Connection {
                         if matches!(self.sent.get(idx), Some(Some(_))) {
                             self.fast_resend.push_back(seq);
                             self.fast_resend_seq = seq.add(1);
-                            lost.get_or_insert(seq);
+                            if !self.pmtu.is_probe(seq) {
+                                lost.get_or_insert(seq);
+                            }
                             resends += 1;
                         }
                     }
@@ -979,7 +1032,9 @@ impl Connection {
             if seq == self.fast_resend_seq && matches!(self.sent.front(), Some(Some(_))) {
                 self.fast_resend.push_back(seq);
                 self.fast_resend_seq = seq.add(1);
-                lost.get_or_insert(seq);
+                if !self.pmtu.is_probe(seq) {
+                    lost.get_or_insert(seq);
+                }
             }
         }
 
@@ -995,7 +1050,20 @@ impl Connection {
                 if p.in_flight && now.saturating_duration_since(p.sent_at) >= delay {
                     self.fast_resend.push_back(seq);
                     self.fast_resend_seq = seq.add(1);
-                    lost.get_or_insert(seq);
+                    if !self.pmtu.is_probe(seq) {
+                        lost.get_or_insert(seq);
+                    }
+                }
+            }
+        }
+
+        // The probe is to be resent while packets after it arrived: too
+        // big for the path. Its resend goes without the don't-fragment bit.
+        if let Some(probe) = self.pmtu.probe_seq() {
+            if self.fast_resend.contains(&probe) {
+                self.pmtu.on_probe_lost();
+                if let Some(p) = self.slot_mut(probe) {
+                    p.mtu_probe = false;
                 }
             }
         }
@@ -1016,7 +1084,7 @@ impl Connection {
             }
         }
         if acked_bytes > 0 && prev_in_flight > 0 {
-            let packet = self.config.max_payload() as u32;
+            let packet = self.pmtu.payload() as u32;
             let window_limited = prev_in_flight + packet > self.ledbat.window();
             self.ledbat.on_ack(acked_bytes, window_limited, min_rtt);
         }
@@ -1041,6 +1109,9 @@ impl Connection {
             self.bytes_in_flight -= len;
         }
         *acked_bytes += len;
+        if p.mtu_probe {
+            self.pmtu.on_probe_acked();
+        }
         if p.transmissions == 1 {
             let rtt = now.saturating_duration_since(p.sent_at);
             self.rtt.sample(rtt);
@@ -1211,6 +1282,7 @@ impl Connection {
             buf.len() >= self.config.max_packet_size(),
             "poll_transmit needs a buffer of max_packet_size bytes"
         );
+        self.transmit_is_probe = false;
         if self.send_reset {
             self.send_reset = false;
             return Some(self.write_control(now, PacketType::Reset, buf));
@@ -1252,8 +1324,8 @@ impl Connection {
             return Some(self.resend(now, seq, buf, false));
         }
         if self.state == State::Connected && self.needs_resend.is_empty() {
-            if let Some(n) = self.next_chunk() {
-                return Some(self.send_data(now, n, buf));
+            if let Some((n, probe)) = self.next_chunk() {
+                return Some(self.send_data(now, n, probe, buf));
             }
             if self.close_requested && self.fin_seq.is_none() && self.unsent.is_empty() {
                 return Some(self.send_fin(now, buf));
@@ -1281,12 +1353,21 @@ impl Connection {
         self.sent.get_mut(idx).and_then(Option::as_mut)
     }
 
-    /// How many bytes the next data packet may carry, if one may go now.
-    fn next_chunk(&mut self) -> Option<usize> {
+    /// How many bytes the next data packet may carry, if one may go now,
+    /// and the MTU it probes if it is a path MTU probe.
+    fn next_chunk(&mut self) -> Option<(usize, Option<u16>)> {
         if self.unsent.is_empty() || self.sent.len() >= MAX_PACKETS_IN_FLIGHT {
             return None;
         }
-        let max = self.config.max_payload();
+        let max = self.pmtu.payload();
+        // A probe is a full packet of its size, among ordinary packets (a
+        // window of more than three) so that its loss stands out.
+        let probe = self.pmtu.next_probe().filter(|&mtu| {
+            self.unsent.len() >= probe_payload(mtu)
+                && self.ledbat.window() as usize > 3 * max
+                && self.peer_window as usize > 3 * max
+        });
+        let max = probe.map_or(max, probe_payload);
         let chunk = self.unsent.len().min(max);
         let in_flight = self.bytes_in_flight as usize;
         let cwnd = self.ledbat.window() as usize;
@@ -1315,15 +1396,20 @@ impl Connection {
         {
             return None;
         }
-        Some(n)
+        Some((n, probe.filter(|&mtu| n == probe_payload(mtu))))
     }
 
-    fn send_data(&mut self, now: Instant, n: usize, buf: &mut [u8]) -> usize {
+    fn send_data(&mut self, now: Instant, n: usize, probe: Option<u16>, buf: &mut [u8]) -> usize {
         let payload = self.unsent.split_to(n).freeze();
         let seq = self.seq_nr;
         self.seq_nr = seq.add(1);
+        // A probe fills its MTU exactly: no selective ack goes in it.
+        self.transmit_is_probe = probe.is_some();
         let len = self.write_packet(now, PacketType::Data, seq, &payload, buf);
-        if n < self.config.max_payload() {
+        if let Some(mtu) = probe {
+            self.pmtu.on_probe_sent(seq, mtu);
+            self.stats.mtu_probes += 1;
+        } else if n < self.pmtu.payload() {
             self.undersized = Some(seq);
         }
         self.bytes_in_flight += n as u32;
@@ -1335,6 +1421,7 @@ impl Connection {
             transmissions: 1,
             need_resend: false,
             in_flight: true,
+            mtu_probe: probe.is_some(),
         }));
         if self.rto_deadline.is_none() || self.bytes_in_flight == n as u32 {
             let at = now + self.rto();
@@ -1359,6 +1446,7 @@ impl Connection {
             transmissions: 1,
             need_resend: false,
             in_flight: false,
+            mtu_probe: false,
         }));
         if self.rto_deadline.is_none() {
             let at = now + self.rto();
@@ -1376,6 +1464,7 @@ impl Connection {
         p.transmissions = p.transmissions.saturating_add(1);
         p.sent_at = now;
         p.need_resend = false;
+        p.mtu_probe = false;
         let newly_in_flight = !p.in_flight;
         p.in_flight = true;
         if newly_in_flight {
@@ -1435,7 +1524,15 @@ impl Connection {
                 self.ack_nr
             },
         };
-        let max = self.config.max_packet_size();
+        // A packet stays within the MTU known to work (a probe or the
+        // resend of an earlier, bigger one: within its own size).
+        let max = if self.transmit_is_probe {
+            HEADER_LEN + payload.len()
+        } else {
+            self.pmtu
+                .datagram()
+                .max(HEADER_LEN + payload.len() + DATA_SACK_ROOM)
+        };
         let room = max - HEADER_LEN - payload.len();
         let mut pos = HEADER_LEN;
         let sack_len = if self.reorder.is_empty() || t == PacketType::Syn || t == PacketType::Reset

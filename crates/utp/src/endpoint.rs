@@ -30,6 +30,11 @@ pub struct Transmit {
     pub destination: SocketAddr,
     /// Its length in bytes.
     pub size: usize,
+    /// Set when the datagram is a path MTU probe of this connection
+    /// ([`Connection::transmit_is_mtu_probe`]): send it with the
+    /// don't-fragment bit, and if the socket refuses it as too big
+    /// (`EMSGSIZE`), call [`Connection::refuse_mtu_probe`] on it.
+    pub mtu_probe: Option<ConnectionHandle>,
 }
 
 /// What [`Endpoint::handle`] did with a datagram.
@@ -518,6 +523,7 @@ impl Endpoint {
             return Some(Transmit {
                 destination,
                 size: HEADER_LEN,
+                mtu_probe: None,
             });
         }
         self.settle();
@@ -528,10 +534,15 @@ impl Endpoint {
             match e.conn.poll_transmit(now, buf) {
                 Some(size) => {
                     let destination = e.remote;
+                    let probe = e.conn.transmit_is_mtu_probe();
                     // Round robin: back of the queue, still queued.
                     self.transmit_queue.push_back(index);
                     self.touch(index);
-                    return Some(Transmit { destination, size });
+                    return Some(Transmit {
+                        destination,
+                        size,
+                        mtu_probe: probe.then(|| self.handle_of(index)),
+                    });
                 }
                 None => {
                     e.in_transmit_queue = false;

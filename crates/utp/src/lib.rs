@@ -15,15 +15,20 @@
 //!
 //! What it guarantees against a hostile remote: parsing never panics and
 //! allocates nothing; the work per datagram is bounded (a selective ack
-//! covers at most 2016 packets and only packets in flight are looked at);
+//! covers at most 2040 packets and only packets in flight are looked at);
 //! receive, reorder and send buffers, packets in flight, connections,
 //! half-open connections and the accept backlog are bounded by settings
 //! ([`Config`], [`EndpointConfig`]), each tested at and past its limit;
 //! acks of data never sent are dropped.
 //!
+//! Packets are sized by path MTU discovery, as libtorrent does it:
+//! ordinary packets by the largest MTU known to work (from
+//! [`Config::min_mtu`] up), one probe at a time with the don't-fragment
+//! bit ([`Transmit::mtu_probe`]) until the path MTU is known within 8
+//! bytes of it or of [`Config::mtu`].
+//!
 //! What it is not: a BitTorrent peer (the session composes this crate
-//! with `seedbed-peer-wire`), or an MTU prober (packets are sized by the
-//! configured MTU).
+//! with `seedbed-peer-wire`).
 //!
 //! Two connections on a simulated wire, with time passed in:
 //!
@@ -88,7 +93,7 @@
 //! | [`Connection::connect`], [`Connection::accept`] | connection setup |
 //! | fast retransmit, [`ConnectionStats::losses`] | packet loss |
 //! | [`RttEstimator`], [`Config::min_timeout`] | timeouts |
-//! | [`Config::mtu`] | packet sizes |
+//! | [`Config::mtu`], [`Config::mtu_discovery`] | packet sizes (the path MTU search is libtorrent's) |
 //! | [`Ledbat`], [`DelayHistory`] | congestion control |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -98,6 +103,7 @@ mod endpoint;
 mod error;
 mod ledbat;
 mod packet;
+mod pmtu;
 mod rtt;
 mod seq;
 #[cfg(feature = "tokio")]

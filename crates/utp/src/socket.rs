@@ -79,7 +79,9 @@ struct Inner {
     accept_waker: Option<Waker>,
     /// A datagram the socket would not take (its buffer was full); the
     /// driver sends it when the socket is writable.
-    blocked: Option<(SocketAddr, Vec<u8>)>,
+    /// A datagram the socket would not take yet: destination, bytes, and
+    /// the connection whose path MTU probe it is.
+    blocked: Option<(SocketAddr, Vec<u8>, Option<ConnectionHandle>)>,
     send_buf: Vec<u8>,
     socket_handles: usize,
     /// The driver stopped (the datagram channel closed, or a socket
@@ -137,6 +139,7 @@ impl UtpSocket {
         let endpoint = Endpoint::new(config, rand::random())?;
         let local_addr = socket.local_addr()?;
         set_buffers(&socket, config.socket_buffer);
+        set_dont_fragment(&socket, local_addr, false);
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 send_buf: vec![0; config.connection.max_packet_size()],
@@ -279,12 +282,16 @@ impl Shared {
                 ..
             } = inner;
             while let Some(t) = endpoint.poll_transmit(now, send_buf) {
-                match self.socket.try_send_to(&send_buf[..t.size], t.destination) {
+                let d = &send_buf[..t.size];
+                match send(&self.socket, self.local_addr, d, t.destination, t.mtu_probe) {
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        *blocked = Some((t.destination, send_buf[..t.size].to_vec()));
+                        *blocked = Some((t.destination, d.to_vec(), t.mtu_probe));
                         self.notify.notify_one();
                         break;
+                    }
+                    Err(e) if t.mtu_probe.is_some() && too_big(&e) => {
+                        refuse_probe(endpoint, t.mtu_probe);
                     }
                     // An ICMP error from an earlier datagram, or a remote
                     // that cannot be reached: uTP's timers deal with loss.
@@ -389,9 +396,14 @@ async fn drive(shared: Arc<Shared>, mut source: Source) {
         if inner.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             inner.endpoint.handle_timeout(now);
         }
-        if let Some((to, d)) = inner.blocked.take() {
-            match shared.socket.try_send_to(&d, to) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => inner.blocked = Some((to, d)),
+        if let Some((to, d, probe)) = inner.blocked.take() {
+            match send(&shared.socket, shared.local_addr, &d, to, probe) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    inner.blocked = Some((to, d, probe))
+                }
+                Err(e) if probe.is_some() && too_big(&e) => {
+                    refuse_probe(&mut inner.endpoint, probe);
+                }
                 _ => {}
             }
         }
@@ -413,6 +425,65 @@ fn set_buffers(socket: &UdpSocket, size: u32) {
     let _ = rustix::net::sockopt::set_socket_recv_buffer_size(socket, size as usize);
     let _ = rustix::net::sockopt::set_socket_send_buffer_size(socket, size as usize);
 }
+
+/// Sends one datagram; a path MTU probe goes with the don't-fragment bit
+/// (set for this send only: the socket may be shared with the DHT, and
+/// other datagrams may be fragmented on a narrower path).
+fn send(
+    socket: &UdpSocket,
+    local: SocketAddr,
+    d: &[u8],
+    to: SocketAddr,
+    probe: Option<ConnectionHandle>,
+) -> io::Result<usize> {
+    if probe.is_none() {
+        return socket.try_send_to(d, to);
+    }
+    set_dont_fragment(socket, local, true);
+    let r = socket.try_send_to(d, to);
+    set_dont_fragment(socket, local, false);
+    r
+}
+
+/// Whether a send failed because the datagram is above the path MTU the
+/// system knows (`EMSGSIZE`).
+fn too_big(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(rustix::io::Errno::MSGSIZE.raw_os_error())
+}
+
+fn refuse_probe(endpoint: &mut Endpoint, probe: Option<ConnectionHandle>) {
+    if let Some(c) = probe.and_then(|h| endpoint.connection_mut(h)) {
+        c.refuse_mtu_probe();
+    }
+}
+
+/// Sets or clears the don't-fragment bit of the socket's datagrams
+/// (`IP_MTU_DISCOVER` / `IPV6_MTU_DISCOVER`: `PROBE` sets it whatever the
+/// system's path MTU cache says, `DONT` lets the system fragment). A
+/// failure only costs discovery, so it is ignored. Linux only; elsewhere
+/// the system's default stays.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_dont_fragment(socket: &UdpSocket, local: SocketAddr, on: bool) {
+    use rustix::net::sockopt::{Ipv4PathMtuDiscovery, Ipv6PathMtuDiscovery};
+    let _ = if local.is_ipv4() {
+        let v = if on {
+            Ipv4PathMtuDiscovery::PROBE
+        } else {
+            Ipv4PathMtuDiscovery::DONT
+        };
+        rustix::net::sockopt::set_ip_mtu_discover(socket, v)
+    } else {
+        let v = if on {
+            Ipv6PathMtuDiscovery::PROBE
+        } else {
+            Ipv6PathMtuDiscovery::DONT
+        };
+        rustix::net::sockopt::set_ipv6_mtu_discover(socket, v)
+    };
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn set_dont_fragment(_socket: &UdpSocket, _local: SocketAddr, _on: bool) {}
 
 fn handle_datagram(inner: &mut Inner, now: Instant, from: SocketAddr, d: &[u8]) {
     // Invalid datagrams are counted by the endpoint and dropped.

@@ -394,3 +394,45 @@ async fn stream_moves_64_mib_over_loopback() {
     .await;
     println!("64 MiB in {:.2} s", started.elapsed().as_secs_f64());
 }
+
+/// Path MTU discovery through the real socket: probes go out with the
+/// don't-fragment bit set for them alone, loopback carries them, and the
+/// sender's packets grow from `min_mtu` to within 8 bytes of `mtu`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_mtu_discovery_grows_packets_to_the_configured_mtu() {
+    let config = EndpointConfig {
+        connection: Config {
+            mtu: 9000,
+            min_mtu: 1280,
+            ..Config::default()
+        },
+        ..EndpointConfig::default()
+    };
+    within(30, async {
+        let a = UtpSocket::bind_with_config(LOCALHOST, config)
+            .await
+            .unwrap();
+        let b = UtpSocket::bind_with_config(LOCALHOST, config)
+            .await
+            .unwrap();
+        let (out, inc) = tokio::join!(a.connect(b.local_addr()), b.accept());
+        let (mut writer, mut reader) = (out.unwrap(), inc.unwrap().0);
+        let to_b = common::data(9, 8 << 20);
+        let sent = to_b.clone();
+        let w = tokio::spawn(async move {
+            writer.write_all(&sent).await.unwrap();
+            writer.flush().await.unwrap();
+            let stats = writer.stats().unwrap();
+            writer.shutdown().await.unwrap();
+            stats
+        });
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).await.unwrap();
+        assert!(got == to_b, "{} of {} bytes", got.len(), to_b.len());
+        let stats = w.await.unwrap();
+        assert!(stats.mtu > 9000 - 8, "{stats:?}");
+        assert!((1..=14).contains(&stats.mtu_probes), "{stats:?}");
+        assert_eq!(stats.losses, 0, "{stats:?}");
+    })
+    .await;
+}

@@ -1,14 +1,17 @@
 use super::*;
+use crate::config::IP_UDP_OVERHEAD;
 use crate::packet::SelectiveAck;
 
 const MS: Duration = Duration::from_millis(1);
 
 /// Acks every packet: these tests step packets by hand without firing
 /// timers, and count on the ack of each. Delayed acks have their own
-/// tests (`delayed_ack_*`).
+/// tests (`delayed_ack_*`). Every packet is sized by the MTU: path MTU
+/// discovery has its own tests (`path_mtu_*`).
 fn config() -> Config {
     Config {
         ack_every: 1,
+        mtu_discovery: false,
         ..Config::default()
     }
 }
@@ -828,10 +831,11 @@ fn detached_connection_gives_up_waiting_for_the_remote_fin() {
 }
 
 /// Defaults (delayed acks on), with a first window wide enough for 20
-/// packets at once.
+/// packets at once, every packet sized by the MTU.
 fn wide_config() -> Config {
     Config {
         initial_window: 64 * 1024,
+        mtu_discovery: false,
         ..Config::default()
     }
 }
@@ -1042,4 +1046,165 @@ fn delayed_ack_every_quarter_of_the_receive_buffer() {
     assert_eq!(drain(&mut b, now).len(), 1, "two: acked");
     b.handle(now, &packets[2]).unwrap();
     assert!(drain(&mut b, now).is_empty(), "counting starts again");
+}
+
+/// Sends `msg` from `a` to `b` over a link that carries IP packets of up
+/// to `path_mtu` bytes: a bigger datagram sent with the don't-fragment
+/// bit (a path MTU probe) is dropped, any other is fragmented and
+/// delivered. Timers fire when nothing else moves. Returns what `b` read.
+fn over_path(
+    a: &mut Connection,
+    b: &mut Connection,
+    mut now: Instant,
+    path_mtu: usize,
+    msg: &[u8],
+) -> (Vec<u8>, usize) {
+    let mut got = Vec::new();
+    let mut written = 0;
+    let mut probes_dropped = 0;
+    let mut buf = vec![0u8; a.config().max_packet_size()];
+    for _ in 0..1_000_000 {
+        if written < msg.len() {
+            written += a.write(&msg[written..]).unwrap_or(0);
+        }
+        let mut ab = Vec::new();
+        while let Some(n) = a.poll_transmit(now, &mut buf) {
+            ab.push((buf[..n].to_vec(), a.transmit_is_mtu_probe()));
+        }
+        let ba = drain(b, now);
+        if ab.is_empty() && ba.is_empty() {
+            if got.len() == msg.len() {
+                return (got, probes_dropped);
+            }
+            let next = [a.poll_timeout(), b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .expect("a timer while data is outstanding");
+            now = now.max(next);
+            for c in [&mut *a, &mut *b] {
+                if c.poll_timeout().is_some_and(|t| t <= now) {
+                    c.handle_timeout(now);
+                }
+            }
+            continue;
+        }
+        now += MS;
+        for (d, probe) in ab {
+            if probe && d.len() + IP_UDP_OVERHEAD > path_mtu {
+                probes_dropped += 1;
+                continue;
+            }
+            b.handle(now, &d).unwrap();
+        }
+        for d in ba {
+            a.handle(now, &d).unwrap();
+        }
+        got.extend(read_all(b));
+    }
+    panic!("the transfer does not end");
+}
+
+fn discovering() -> Config {
+    Config {
+        ack_every: 1,
+        initial_window: 64 * 1024,
+        ..Config::default()
+    }
+}
+
+#[test]
+fn path_mtu_discovery_finds_a_narrower_path_without_cutting_the_window() {
+    let (mut a, mut b, now) = pair_with(discovering(), 9, 900);
+    assert_eq!(a.stats().mtu, 1280, "starts at the floor");
+    let msg = data(2 << 20, 5);
+    let (got, dropped) = over_path(&mut a, &mut b, now, 1400, &msg);
+    assert!(got == msg, "every byte, in order");
+    let s = a.stats();
+    assert!(
+        s.mtu <= 1400 && 1400 - s.mtu < crate::pmtu::PRECISION,
+        "{s:?}"
+    );
+    assert!(
+        dropped >= 1 && s.mtu_probes <= 6,
+        "{dropped} dropped, {s:?}"
+    );
+    assert_eq!(s.losses, 0, "a lost probe is not congestion: {s:?}");
+    // Ordinary packets now carry the payload of a 1400-byte MTU at most.
+    a.write(&data(10_000, 1)).unwrap();
+    let mut buf = vec![0u8; a.config().max_packet_size()];
+    while let Some(n) = a.poll_transmit(now, &mut buf) {
+        assert!(n + IP_UDP_OVERHEAD <= usize::from(s.mtu), "{n}");
+    }
+}
+
+#[test]
+fn path_mtu_discovery_reaches_the_configured_mtu_on_a_wide_path() {
+    let (mut a, mut b, now) = pair_with(discovering(), 65000, 3);
+    let msg = data(1 << 20, 6);
+    let (got, dropped) = over_path(&mut a, &mut b, now, 9000, &msg);
+    assert!(got == msg);
+    let s = a.stats();
+    assert!(1500 - s.mtu < crate::pmtu::PRECISION, "{s:?}");
+    assert_eq!(dropped, 0);
+    assert_eq!((s.losses, s.retransmits, s.fast_retransmits), (0, 0, 0));
+    // Without discovery every packet is sized by `mtu` from the start.
+    let (mut a, mut b, now) = pair_with(
+        Config {
+            mtu_discovery: false,
+            ..discovering()
+        },
+        1,
+        2,
+    );
+    let (got, _) = over_path(&mut a, &mut b, now, 1500, &msg);
+    assert!(got == msg);
+    assert_eq!((a.stats().mtu, a.stats().mtu_probes), (1500, 0));
+}
+
+/// The socket refuses a probe (`EMSGSIZE`): the packet goes again at
+/// once without the don't-fragment bit, as a first transmission, and the
+/// next probe is smaller.
+#[test]
+fn path_mtu_probe_refused_by_the_socket_is_resent_plainly() {
+    let (mut a, mut b, mut now) = pair_with(discovering(), 500, 600);
+    a.write(&data(100_000, 2)).unwrap();
+    let mut buf = vec![0u8; a.config().max_packet_size()];
+    let mut probe = None;
+    while let Some(n) = a.poll_transmit(now, &mut buf) {
+        if a.transmit_is_mtu_probe() {
+            probe = Some(buf[..n].to_vec());
+            break;
+        }
+        b.handle(now, &buf[..n]).unwrap();
+    }
+    let probe = probe.expect("a probe among the first packets");
+    let seq = parse(&probe).header.seq_nr;
+    assert_eq!(probe.len() + IP_UDP_OVERHEAD, 1390);
+    let before = a.stats();
+    a.refuse_mtu_probe();
+    assert!(!a.transmit_is_mtu_probe());
+    let n = a.poll_transmit(now, &mut buf).unwrap();
+    assert_eq!(parse(&buf[..n]).header.seq_nr, seq, "resent at once");
+    assert_eq!(&buf[20..n], &probe[20..], "the same payload");
+    assert!(!a.transmit_is_mtu_probe(), "without the don't-fragment bit");
+    let after = a.stats();
+    assert_eq!(
+        (after.retransmits, after.fast_retransmits, after.losses),
+        (before.retransmits, before.fast_retransmits, before.losses)
+    );
+    b.handle(now, &buf[..n]).unwrap();
+    // The next probe is below the refused size.
+    exchange(&mut a, &mut b, &mut now);
+    a.write(&data(100_000, 3)).unwrap();
+    let mut next = None;
+    while let Some(n) = a.poll_transmit(now, &mut buf) {
+        if a.transmit_is_mtu_probe() {
+            next = Some(n);
+            break;
+        }
+    }
+    let next = next.expect("another probe");
+    assert!(next + IP_UDP_OVERHEAD < 1390, "{next}");
+    assert!(a.stats().mtu < 1390, "{:?}", a.stats());
 }
