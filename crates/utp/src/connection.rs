@@ -564,6 +564,28 @@ impl Connection {
         }
     }
 
+    /// The buffered in-order bytes, without taking them (may be empty):
+    /// copy what fits, then [`consume`](Self::consume) it. For a reader
+    /// whose buffer is not initialised (`tokio::io::ReadBuf`), so that
+    /// nothing has to be zeroed first. Empty does not say why: call
+    /// [`read`](Self::read) for end of stream or an error.
+    pub fn readable(&self) -> &[u8] {
+        &self.recv_buf
+    }
+
+    /// Drops the first `n` bytes of [`readable`](Self::readable), as a
+    /// [`read`](Self::read) of `n` bytes would.
+    ///
+    /// # Panics
+    /// If `n` is more than `readable().len()`.
+    pub fn consume(&mut self, n: usize) {
+        assert!(n <= self.recv_buf.len(), "consume past the readable bytes");
+        if n > 0 {
+            self.recv_buf.advance(n);
+            self.after_read();
+        }
+    }
+
     /// Takes all buffered in-order bytes at once, without copying (may be
     /// empty).
     pub fn read_chunk(&mut self) -> Bytes {

@@ -588,9 +588,19 @@ impl AsyncRead for UtpStream {
         let Some(c) = inner.endpoint.connection_mut(this.handle) else {
             return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
         };
-        match c.read(buf.initialize_unfilled()) {
-            Ok(n) => {
-                buf.advance(n);
+        // Copied straight into the unfilled part: `initialize_unfilled`
+        // would zero all of it (a 64 KiB read-ahead) for every packet.
+        let n = c.readable().len().min(buf.remaining());
+        let read = if n > 0 || buf.remaining() == 0 {
+            buf.put_slice(&c.readable()[..n]);
+            c.consume(n);
+            Ok(n)
+        } else {
+            // Nothing buffered: end of stream, an error, or nothing yet.
+            c.read(&mut [0u8; 1])
+        };
+        match read {
+            Ok(_) => {
                 if c.wants_transmit() {
                     // A window update, if the remote may be waiting for one.
                     this.shared.flush(&mut inner);
