@@ -1208,3 +1208,21 @@ fn path_mtu_probe_refused_by_the_socket_is_resent_plainly() {
     assert!(next + IP_UDP_OVERHEAD < 1390, "{next}");
     assert!(a.stats().mtu < 1390, "{:?}", a.stats());
 }
+
+#[test]
+fn readable_and_consume_read_without_a_buffer_to_fill() {
+    let (mut a, mut b, mut now) = pair();
+    a.write(b"hello, world").unwrap();
+    exchange(&mut a, &mut b, &mut now);
+    assert_eq!(b.readable(), b"hello, world");
+    b.consume(7);
+    assert_eq!(b.readable(), b"world");
+    let mut buf = [0u8; 16];
+    assert_eq!(b.read(&mut buf).unwrap(), 5);
+    assert_eq!(&buf[..5], b"world");
+    assert!(b.readable().is_empty());
+    b.consume(0);
+    assert_eq!(b.read(&mut buf), Err(Error::WouldBlock));
+    let past = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.consume(1)));
+    assert!(past.is_err(), "consume past the readable bytes panics");
+}
