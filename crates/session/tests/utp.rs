@@ -1,12 +1,14 @@
 //! Peer connections over uTP (BEP 29), issue 12: our session against
 //! python3-libtorrent set to uTP only (TCP off both ways), downloading a
 //! multi-file torrent from it and seeding one to it, the data compared
-//! byte for byte; and between two sessions of ours, which transport each
-//! setting picks (uTP first, TCP as the fallback, or one only), as the
-//! stats show.
+//! byte for byte; the same both ways with transmission (libutp, uTP on
+//! beside its TCP; our session uTP only); and between two sessions of
+//! ours, which transport each setting picks (uTP first, TCP as the
+//! fallback, or one only), as the stats show.
 //!
-//! Without python3-libtorrent the libtorrent tests print `SKIPPED:
-//! <tool> not installed` and return, unless `CI=true`, when they fail.
+//! Without python3-libtorrent or transmission-cli the tests that need them
+//! print `SKIPPED: <tool> not installed` and return, unless `CI=true`,
+//! when they fail.
 
 mod common;
 
@@ -364,6 +366,69 @@ async fn encrypted_over_utp_between_our_sessions() {
         f.assert_downloaded();
         assert_eq!(watch.seen(), HashSet::from([Transport::Utp]));
         common::shut_down([session, seed_session]).await;
+    })
+    .await;
+}
+
+/// libutp (transmission's uTP) as the sender: our uTP-only session
+/// downloads a multi-file torrent from a transmission seeder with uTP on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_from_transmission_over_utp() {
+    if !common::have_transmission() {
+        return;
+    }
+    common::serially_within(TEST_TIME, async {
+        let f = Fixture::v1();
+        let (_tr, addr) = common::transmission_seed_with(&f.file, f.src(), START_TIME, true).await;
+        let (stats, seen, _) =
+            download(&f, Transports::UtpOnly, addr, "uTP only from transmission").await;
+        assert_eq!(seen, HashSet::from([Transport::Utp]), "{stats:?}");
+    })
+    .await;
+}
+
+/// libutp as the receiver: our uTP-only seed dials a transmission
+/// leecher (transmission never dials loopback peers), which verifies every
+/// piece and exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_to_transmission_over_utp() {
+    if !common::have_transmission() {
+        return;
+    }
+    common::serially_within(TEST_TIME, async {
+        let f = Fixture::v1();
+        let (session, handle) =
+            common::our_seeder_with(config(Transports::UtpOnly), &f.torrent, f.src()).await;
+        let watch = Watch::new(&handle);
+        let port = common::free_port();
+        let started = Instant::now();
+        let mut tr = common::transmission_utp(&f.file, f.dst(), port, false);
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        common::wait_listening(addr, START_TIME).await;
+        handle.add_peers([addr]);
+        let status = tr.wait_exit(TEST_TIME).await;
+        assert!(
+            status.success(),
+            "transmission leecher: {status}\n{}",
+            tr.tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            tr.stderr_lines()
+                .iter()
+                .any(|l| l.contains(r#"State changed from "Incomplete" to "Complete""#)),
+            "transmission did not report the torrent complete\n{}",
+            tr.tail()
+        );
+        let stats = handle.stats();
+        println!(
+            "{}",
+            common::describe("to transmission over uTP", started, &stats)
+        );
+        assert!(stats.uploaded >= stats.total_bytes, "{stats:?}");
+        assert_eq!(watch.seen(), HashSet::from([Transport::Utp]), "{stats:?}");
+        f.assert_downloaded_but_empty_files();
+        session.shutdown().await;
     })
     .await;
 }

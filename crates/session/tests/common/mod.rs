@@ -778,6 +778,23 @@ pub fn transmission_with(
     seed: bool,
     encryption: u8,
 ) -> ChildGuard {
+    transmission_full(torrent, dir, port, seed, encryption, false)
+}
+
+/// As [`transmission`], with uTP (libutp) on beside TCP (it cannot turn
+/// TCP off).
+pub fn transmission_utp(torrent: &Path, dir: &Path, port: u16, seed: bool) -> ChildGuard {
+    transmission_full(torrent, dir, port, seed, 0, true)
+}
+
+fn transmission_full(
+    torrent: &Path,
+    dir: &Path,
+    port: u16,
+    seed: bool,
+    encryption: u8,
+    utp: bool,
+) -> ChildGuard {
     let cfg = tempfile::Builder::new()
         .prefix("seedbed-transmission-")
         .tempdir()
@@ -788,7 +805,7 @@ pub fn transmission_with(
   "dht-enabled": false,
   "lpd-enabled": false,
   "pex-enabled": false,
-  "utp-enabled": false,
+  "utp-enabled": {utp},
   "port-forwarding-enabled": false,
   "rpc-enabled": false,
   "bind-address-ipv4": "127.0.0.1",
@@ -834,8 +851,18 @@ pub async fn transmission_seed(
     dir: &Path,
     limit: Duration,
 ) -> (ChildGuard, SocketAddr) {
+    transmission_seed_with(torrent, dir, limit, false).await
+}
+
+/// As [`transmission_seed`], with uTP on (`utp`) or off.
+pub async fn transmission_seed_with(
+    torrent: &Path,
+    dir: &Path,
+    limit: Duration,
+    utp: bool,
+) -> (ChildGuard, SocketAddr) {
     let port = free_port();
-    let mut tr = transmission(torrent, dir, port, true);
+    let mut tr = transmission_full(torrent, dir, port, true, 0, utp);
     tr.wait_line(limit, |l| l.starts_with("Seeding").then_some(()))
         .await;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
