@@ -238,20 +238,7 @@ async fn seed_to_transmission(encryption: u8, what: &str) {
     let (mut tr, addr) = transmission_encrypted(&f.file, f.dst(), false, encryption).await;
     // Transmission does not dial loopback peers: we dial it.
     handle.add_peers([addr]);
-    let status = tr.wait_exit(TEST_TIME).await;
-    assert!(
-        status.success(),
-        "transmission leecher: {status}\n{}",
-        tr.tail()
-    );
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(
-        tr.stderr_lines()
-            .iter()
-            .any(|l| l.contains(r#"State changed from "Incomplete" to "Complete""#)),
-        "transmission did not report the torrent complete\n{}",
-        tr.tail()
-    );
+    common::transmission_leecher_completes(&mut tr, TEST_TIME).await;
     let stats = handle.stats();
     println!("{}", common::describe(what, started, &stats));
     assert!(stats.uploaded >= stats.total_bytes, "{stats:?}");

@@ -69,21 +69,7 @@ async fn seed_to_transmission() {
         // Transmission does not dial loopback peers: we dial it.
         handle.add_peers([addr]);
         // With ratio limit 0 it exits once it has verified every piece.
-        let status = tr.wait_exit(TEST_TIME).await;
-        assert!(
-            status.success(),
-            "transmission leecher: {status}\n{}",
-            tr.tail()
-        );
-        // It checks every piece as it arrives; "Complete" means all passed.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(
-            tr.stderr_lines()
-                .iter()
-                .any(|l| l.contains(r#"State changed from "Incomplete" to "Complete""#)),
-            "transmission did not report the torrent complete\n{}",
-            tr.tail()
-        );
+        common::transmission_leecher_completes(&mut tr, TEST_TIME).await;
         let stats = handle.stats();
         println!("{}", common::describe("to transmission", started, &stats));
         assert!(stats.uploaded >= stats.total_bytes, "{stats:?}");

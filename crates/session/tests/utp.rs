@@ -406,20 +406,7 @@ async fn seed_to_transmission_over_utp() {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         common::wait_listening(addr, START_TIME).await;
         handle.add_peers([addr]);
-        let status = tr.wait_exit(TEST_TIME).await;
-        assert!(
-            status.success(),
-            "transmission leecher: {status}\n{}",
-            tr.tail()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(
-            tr.stderr_lines()
-                .iter()
-                .any(|l| l.contains(r#"State changed from "Incomplete" to "Complete""#)),
-            "transmission did not report the torrent complete\n{}",
-            tr.tail()
-        );
+        common::transmission_leecher_completes(&mut tr, TEST_TIME).await;
         let stats = handle.stats();
         println!(
             "{}",

@@ -843,6 +843,28 @@ fn transmission_full(
     ChildGuard::spawn(name, cmd).remove_on_drop(cfg)
 }
 
+/// Waits (up to `limit`) for a transmission leecher started with ratio
+/// limit 0 to exit, and checks that it exited cleanly having reported the
+/// torrent complete (it checks every piece as it arrives, so "Complete"
+/// means every piece passed).
+pub async fn transmission_leecher_completes(tr: &mut ChildGuard, limit: Duration) {
+    let status = tr.wait_exit(limit).await;
+    assert!(
+        status.success(),
+        "transmission leecher: {status}\n{}",
+        tr.tail()
+    );
+    // Its last lines may still be on their way from the pipe.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        tr.stderr_lines()
+            .iter()
+            .any(|l| l.contains(r#"State changed from "Incomplete" to "Complete""#)),
+        "transmission did not report the torrent complete\n{}",
+        tr.tail()
+    );
+}
+
 /// Starts a transmission seeder of `torrent` with its data in `dir` on a
 /// free port and waits (up to `limit` for each) until it has verified the
 /// data, seeds, and listens. Returns the guard and its address.
