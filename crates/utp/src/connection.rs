@@ -642,7 +642,7 @@ impl Connection {
         self.detached
     }
 
-    // ----- events and timers -----
+    // ----- events and deadlines (the timers are in timers.rs) -----
 
     /// The next change to report, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
