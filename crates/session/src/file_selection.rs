@@ -213,24 +213,8 @@ impl TorrentHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use seedbed_metainfo::{Torrent, TorrentBuilder, TorrentVersion};
-
-    /// Files of 40,000, 30,000 and 20,000 bytes in 16 KiB pieces: pieces
-    /// 0-2 hold the first, 2-4 the second, 4-5 the third.
-    fn info(version: TorrentVersion) -> (tempfile::TempDir, Info) {
-        let dir = tempfile::tempdir().unwrap();
-        let base = dir.path().join("t");
-        std::fs::create_dir_all(&base).unwrap();
-        for (name, len) in [("a", 40_000), ("b", 30_000), ("c", 20_000)] {
-            std::fs::write(base.join(name), vec![1u8; len]).unwrap();
-        }
-        let created = TorrentBuilder::new(version)
-            .piece_length(16_384)
-            .build_from_path(&base, |_, _| {})
-            .unwrap();
-        let t = Torrent::from_bytes(created.into_bytes()).unwrap();
-        (dir, t.info().clone())
-    }
+    use crate::test_fixtures::three_files as info;
+    use seedbed_metainfo::TorrentVersion;
 
     #[test]
     fn pieces_take_the_highest_priority_of_their_files() {

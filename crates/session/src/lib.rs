@@ -77,6 +77,8 @@ mod resume;
 mod session;
 mod storage;
 mod streaming;
+#[cfg(test)]
+mod test_fixtures;
 mod torrent;
 mod tracker_info;
 mod transport;

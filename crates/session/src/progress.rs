@@ -129,23 +129,8 @@ pub(crate) fn wanted_bytes(info: &Info, picker: &PiecePicker, prios: &[FilePrior
 #[cfg(test)]
 mod tests {
     use super::*;
-    use seedbed_metainfo::{Torrent, TorrentBuilder, TorrentVersion};
-
-    /// Files of 40,000, 30,000 and 20,000 bytes in 16 KiB pieces.
-    fn info(version: TorrentVersion) -> (tempfile::TempDir, Info) {
-        let dir = tempfile::tempdir().unwrap();
-        let base = dir.path().join("t");
-        std::fs::create_dir_all(&base).unwrap();
-        for (name, len) in [("a", 40_000), ("b", 30_000), ("c", 20_000)] {
-            std::fs::write(base.join(name), vec![1u8; len]).unwrap();
-        }
-        let created = TorrentBuilder::new(version)
-            .piece_length(16_384)
-            .build_from_path(&base, |_, _| {})
-            .unwrap();
-        let t = Torrent::from_bytes(created.into_bytes()).unwrap();
-        (dir, t.info().clone())
-    }
+    use crate::test_fixtures::three_files as info;
+    use seedbed_metainfo::TorrentVersion;
 
     fn picker_with(info: &Info, pieces: &[u32]) -> PiecePicker {
         let g = *info.geometry();
