@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use super::content::{io_error, join};
-use super::hashing::{batch_size, finish_hashes, hash_job, Hashes};
+use super::hashing::{batch_size, finish_hashes, hash_job, store_batch, Hashes};
 use super::plan::Plan;
 use crate::create::{Content, TorrentVersion};
 use crate::error::Error;
@@ -150,14 +150,7 @@ pub(super) fn hash_files(
         for msg in rx {
             match msg {
                 Ok(d) => {
-                    // One of the two is empty when the torrent has
-                    // only one version.
-                    for (k, h) in d.v1.into_iter().enumerate() {
-                        v1[d.first + k] = h;
-                    }
-                    for (k, h) in d.v2.into_iter().enumerate() {
-                        v2[d.first + k] = h;
-                    }
+                    store_batch(&mut v1, &mut v2, d.first, &d.v1, &d.v2);
                     hashed += d.bytes;
                     progress(hashed, total);
                 }

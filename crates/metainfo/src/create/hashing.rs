@@ -40,6 +40,23 @@ pub(super) fn batch_size(piece_length: u32) -> usize {
     ((1 << 20) / piece_length as usize).max(1)
 }
 
+/// Puts the hashes of a batch whose first piece is `first` in place (one
+/// of the two is empty when the torrent has only one version).
+pub(super) fn store_batch(
+    v1: &mut [[u8; 20]],
+    v2: &mut [Hash256],
+    first: usize,
+    batch_v1: &[[u8; 20]],
+    batch_v2: &[Hash256],
+) {
+    if !batch_v1.is_empty() {
+        v1[first..first + batch_v1.len()].copy_from_slice(batch_v1);
+    }
+    if !batch_v2.is_empty() {
+        v2[first..first + batch_v2.len()].copy_from_slice(batch_v2);
+    }
+}
+
 pub(super) fn hash_job(
     plan: &Plan,
     first: usize,
@@ -145,12 +162,7 @@ pub(super) fn hash_content<R: Read>(
         let max_buffers = threads * 2 + 1;
         let mut in_flight = 0;
         let mut collect = |d: Done, free: &mut Vec<Vec<u8>>| {
-            for (k, h) in d.v1.into_iter().enumerate() {
-                v1[d.first + k] = h;
-            }
-            for (k, h) in d.v2.into_iter().enumerate() {
-                v2[d.first + k] = h;
-            }
+            store_batch(&mut v1, &mut v2, d.first, &d.v1, &d.v2);
             hashed += d.bytes;
             progress(hashed, total);
             free.push(d.buf);
