@@ -5,24 +5,7 @@
 use std::path::PathBuf;
 
 use seedbed_bencode::{decode, decode_prefix, decode_with, DecodeOptions, Encode, Error};
-
-fn corpus() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/corpus"
-    ));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "corpus not found at {} (required when CI=true)",
-            dir.display()
-        );
-    }
-    eprintln!("SKIPPED: corpus not found at {}", dir.display());
-    None
-}
+use seedbed_testbed::corpus;
 
 struct Row {
     name: String,

@@ -4,25 +4,10 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use seedbed_metainfo::{Error, Torrent, Version};
-
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus");
-
-/// The corpus folder, or `None` (after printing why) when it is absent
-/// outside CI. In CI (`CI=true`) a missing corpus fails the test.
-fn corpus() -> Option<PathBuf> {
-    let dir = PathBuf::from(CORPUS);
-    if dir.join("EXPECTED.tsv").is_file() {
-        return Some(dir);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("corpus not found at {} (required in CI)", dir.display());
-    }
-    println!("SKIPPED: corpus not found at {}", dir.display());
-    None
-}
+use seedbed_testbed::corpus;
 
 /// Rows of a TSV file with a header, as maps from column name to value.
 fn tsv(path: &Path) -> Vec<HashMap<String, String>> {

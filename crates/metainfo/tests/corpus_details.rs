@@ -2,23 +2,8 @@
 //! (libtorrent's rules), symlinks, pad files, trackers, web seeds, nodes,
 //! descriptive keys, and the error each invalid file gets.
 
-use std::path::PathBuf;
-
 use seedbed_metainfo::{Error, Torrent, Version};
-
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus");
-
-fn corpus() -> Option<PathBuf> {
-    let dir = PathBuf::from(CORPUS);
-    if dir.join("EXPECTED.tsv").is_file() {
-        return Some(dir);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("corpus not found at {} (required in CI)", dir.display());
-    }
-    println!("SKIPPED: corpus not found at {}", dir.display());
-    None
-}
+use seedbed_testbed::corpus;
 
 fn load(rel: &str) -> Option<Result<Torrent, Error>> {
     let dir = corpus()?;

@@ -22,11 +22,11 @@ use seedbed_peer_wire::{
     BlockRequest, Handshake, HandshakeCodec, HandshakeEvent, InfoHash, Limits, Message,
     MessageCodec, PeerId, BLOCK_LEN,
 };
+use seedbed_testbed::{have_libtorrent, PYTHON};
 use seedbed_utp::{UtpSocket, UtpStream};
 use sha1::{Digest, Sha1};
 use tokio_util::codec::Framed;
 
-const PYTHON: &str = "/usr/bin/python3";
 const PIECE_LEN: usize = 64 * 1024;
 const DATA_LEN: usize = 40 * PIECE_LEN + 12_345;
 
@@ -54,23 +54,6 @@ impl Peer {
         writeln!(stdin, "{line}").unwrap();
         stdin.flush().unwrap();
     }
-}
-
-fn libtorrent_available() -> bool {
-    let ok = Command::new(PYTHON)
-        .args(["-c", "import libtorrent"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("FAIL: python3-libtorrent is not installed for {PYTHON} and CI=true");
-    }
-    println!("SKIPPED: python3-libtorrent not found");
-    false
 }
 
 /// Writes `data.bin` and `test.torrent`; returns the info hash.
@@ -201,7 +184,7 @@ async fn fetch_all(stream: UtpStream, info_hash: InfoHash) -> Vec<u8> {
 
 #[test]
 fn our_connect_downloads_a_torrent_from_libtorrent_over_utp() {
-    if !libtorrent_available() {
+    if !have_libtorrent() {
         return;
     }
     let data = common::data(42, DATA_LEN);
@@ -227,7 +210,7 @@ fn our_connect_downloads_a_torrent_from_libtorrent_over_utp() {
 
 #[test]
 fn libtorrent_dials_our_accept_and_gets_a_handshake_answer() {
-    if !libtorrent_available() {
+    if !have_libtorrent() {
         return;
     }
     let data = common::data(43, DATA_LEN);

@@ -14,7 +14,8 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub const PYTHON: &str = "/usr/bin/python3";
+#[allow(unused_imports)] // not every test binary uses each
+pub use seedbed_testbed::{data, have_libtorrent, tool_available, PYTHON};
 
 /// The built `seedbed` binary.
 pub fn seedbed() -> Command {
@@ -221,46 +222,6 @@ impl Drop for ChildGuard {
         self.stdin.take();
         self.kill();
     }
-}
-
-/// Whether a tool the test needs is there. Without it: with `CI=true` the
-/// test fails; otherwise it prints `SKIPPED: <tool> not installed` and the
-/// caller returns.
-pub fn tool_available(tool: &str, present: bool) -> bool {
-    if present {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{tool} not installed and CI=true: this test needs it");
-    }
-    println!("SKIPPED: {tool} not installed");
-    false
-}
-
-/// python3-libtorrent for Debian's `/usr/bin/python3`.
-pub fn have_libtorrent() -> bool {
-    let ok = Path::new(PYTHON).exists()
-        && Command::new(PYTHON)
-            .args(["-c", "import libtorrent"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-    tool_available("python3-libtorrent", ok)
-}
-
-/// Deterministic pseudo-random bytes (xorshift).
-pub fn data(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// Writes test content under `root/content` (nested folders, a file

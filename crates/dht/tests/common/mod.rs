@@ -12,34 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub const PYTHON: &str = "/usr/bin/python3";
-
-/// Whether a required tool is there. Without it: with `CI=true` the test
-/// fails; otherwise it prints `SKIPPED: <tool> not installed` and the
-/// caller returns.
-pub fn tool_available(tool: &str, present: bool) -> bool {
-    if present {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{tool} not installed and CI=true: the real-client tests need it");
-    }
-    println!("SKIPPED: {tool} not installed");
-    false
-}
-
-/// python3-libtorrent for Debian's `/usr/bin/python3`.
-pub fn have_libtorrent() -> bool {
-    let ok = Path::new(PYTHON).exists()
-        && Command::new(PYTHON)
-            .args(["-c", "import libtorrent"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-    tool_available("python3-libtorrent", ok)
-}
+#[allow(unused_imports)] // not every test binary uses each
+pub use seedbed_testbed::{have_libtorrent, tool_available, PYTHON};
 
 /// A swarm of libtorrent DHT nodes on 127.0.0.1 (`scripts/lt_dht.py`):
 /// one process, commands on its stdin, one answer line each.

@@ -28,7 +28,8 @@ use seedbed_tracker_proto::client::{ClientOptions, TrackerClient};
 use sha1::{Digest, Sha1};
 use tokio_util::codec::Framed;
 
-pub const PYTHON: &str = "/usr/bin/python3";
+#[allow(unused_imports)] // not every test binary uses each
+pub use seedbed_testbed::{data, have_libtorrent, tool_available, PYTHON};
 pub const OPENTRACKER: &str = "/usr/bin/opentracker";
 pub const TRANSMISSION_CLI: &str = "/usr/bin/transmission-cli";
 
@@ -43,39 +44,12 @@ pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     LOCK.lock().await
 }
 
-/// Whether a required tool is there. Without it: with `CI=true` the test
-/// fails; otherwise it prints `SKIPPED: <tool> not installed` and the
-/// caller returns.
-pub fn tool_available(tool: &str, present: bool) -> bool {
-    if present {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{tool} not installed and CI=true: the real-client tests need it");
-    }
-    println!("SKIPPED: {tool} not installed");
-    false
-}
-
-/// python3-libtorrent for Debian's `/usr/bin/python3`.
-pub fn have_libtorrent() -> bool {
-    let ok = Path::new(PYTHON).exists()
-        && Command::new(PYTHON)
-            .args(["-c", "import libtorrent"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-    tool_available("python3-libtorrent", ok)
-}
-
 pub fn have_opentracker() -> bool {
-    tool_available("opentracker", Path::new(OPENTRACKER).exists())
+    seedbed_testbed::have_program("opentracker", OPENTRACKER)
 }
 
 pub fn have_transmission() -> bool {
-    tool_available("transmission-cli", Path::new(TRANSMISSION_CLI).exists())
+    seedbed_testbed::have_program("transmission-cli", TRANSMISSION_CLI)
 }
 
 /// Runs `test` holding the [`serial`] lock, failing it if it takes longer
@@ -106,19 +80,6 @@ pub fn config() -> SessionConfig {
         dht: DhtConfig::disabled(),
         ..SessionConfig::default()
     }
-}
-
-/// Deterministic pseudo-random bytes (xorshift).
-pub fn data(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// Writes the test content under `root/content`: nested folders, a file
