@@ -509,19 +509,8 @@ fn seed_then_download() {
         }
     }
     // Ctrl-C: the seeder says how much it uploaded and exits 0.
-    let ok = std::process::Command::new("kill")
-        .args(["-INT", &seeder.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-    assert!(
-        seeder.wait_exit(Duration::from_secs(30)).success(),
-        "{}",
-        seeder.tail()
-    );
-    let last: serde_json::Value =
-        serde_json::from_str(seeder.stdout().lines().last().unwrap()).unwrap();
+    seeder.interrupt(Duration::from_secs(30));
+    let last = seeder.last_json();
     assert!(
         last["uploaded"].as_u64().unwrap() >= 3 * 2_000_000,
         "{last}"
@@ -623,19 +612,8 @@ fn dht_commands_against_a_loopback_node() {
     assert_eq!(sample["num"], 1);
 
     // Ctrl-C: the node says what it served and exits 0.
-    let ok = std::process::Command::new("kill")
-        .args(["-INT", &server.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-    assert!(
-        server.wait_exit(Duration::from_secs(20)).success(),
-        "{}",
-        server.tail()
-    );
-    let last: serde_json::Value =
-        serde_json::from_str(server.stdout().lines().last().unwrap()).unwrap();
+    server.interrupt(Duration::from_secs(20));
+    let last = server.last_json();
     assert!(last["queries"].as_u64().unwrap() >= 6, "{last}");
     assert_eq!(last["peers"], 1, "{last}");
 
@@ -770,17 +748,7 @@ fn seed_dht_flags() {
         (seeder, listen)
     };
     let stop = |mut seeder: common::ChildGuard| {
-        let ok = std::process::Command::new("kill")
-            .args(["-INT", &seeder.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-        assert!(
-            seeder.wait_exit(Duration::from_secs(30)).success(),
-            "{}",
-            seeder.tail()
-        );
+        seeder.interrupt(Duration::from_secs(30));
     };
 
     let node_str = node_addr.to_string();

@@ -204,10 +204,7 @@ fn only_chosen_files_then_the_rest_then_nothing() {
     assert_eq!(j["downloaded"], 0);
 
     // The seeder saved resume data: started again, it reads nothing.
-    let _ = std::process::Command::new("kill")
-        .args(["-INT", &seeder.id().to_string()])
-        .status();
-    assert!(seeder.wait_exit(Duration::from_secs(30)).success());
+    seeder.interrupt(Duration::from_secs(30));
     assert!(log_field(&seeder.stderr(), "checked existing data", "read")[0] > 0);
     let checked = |extra: &[&str], key: &str| {
         let (seeder, _) = our_seed(&file, &src, extra);

@@ -174,6 +174,37 @@ impl ChildGuard {
         }
     }
 
+    /// Ctrl-C: sends SIGINT and checks that the process exits with status
+    /// 0 within `limit` (its summary is then the last line of
+    /// [`stdout`](Self::stdout), see [`last_json`](Self::last_json)).
+    pub fn interrupt(&mut self, limit: Duration) {
+        let sent = Command::new("kill")
+            .args(["-INT", &self.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(sent, "kill -INT {}", self.id());
+        let status = self.wait_exit(limit);
+        assert!(
+            status.success(),
+            "{} exited {status}\n{}",
+            self.name,
+            self.tail()
+        );
+    }
+
+    /// The last stdout line, parsed as JSON (a `--json` command's summary).
+    pub fn last_json(&self) -> serde_json::Value {
+        let out = self.stdout();
+        let last = out.lines().last().unwrap_or_default();
+        serde_json::from_str(last).unwrap_or_else(|e| {
+            panic!(
+                "{}: last line is not JSON ({e})\n{}",
+                self.name,
+                self.tail()
+            )
+        })
+    }
+
     /// Waits for the process to exit, up to `limit`; kills it and panics
     /// after that.
     pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
