@@ -17,9 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::Fixture;
-use seedbed_session::{
-    AddTorrentOptions, Session, SessionConfig, Stats, TorrentHandle, Transport, Transports,
-};
+use seedbed_session::{SessionConfig, Stats, TorrentHandle, Transport, Transports};
 
 const TEST_TIME: Duration = Duration::from_secs(180);
 const START_TIME: Duration = Duration::from_secs(60);
@@ -88,17 +86,8 @@ async fn download(
     peer: std::net::SocketAddr,
     what: &str,
 ) -> (Stats, HashSet<Transport>, usize) {
-    let session = Session::new(config(transports)).await.unwrap();
-    let handle = session
-        .add_torrent(
-            &f.torrent,
-            AddTorrentOptions::new(f.dst())
-                .trackers(false)
-                .seed(false)
-                .peers([peer]),
-        )
-        .await
-        .unwrap();
+    let (session, handle) =
+        common::our_leecher_with(config(transports), &f.torrent, f.dst(), &[peer], false).await;
     let watch = Watch::new(&handle);
     let started = Instant::now();
     common::wait_complete(&handle, TEST_TIME).await;
@@ -254,22 +243,17 @@ async fn utp_only_does_not_fall_back_to_tcp() {
         let (seed_session, _seed) =
             common::our_seeder_with(config(Transports::TcpOnly), &f.torrent, f.src()).await;
         let addr = seed_session.listen_addr().unwrap();
-        let session = Session::new(SessionConfig {
-            connect_timeout: Duration::from_millis(800),
-            ..config(Transports::UtpOnly)
-        })
-        .await
-        .unwrap();
-        let handle = session
-            .add_torrent(
-                &f.torrent,
-                AddTorrentOptions::new(f.dst())
-                    .trackers(false)
-                    .seed(false)
-                    .peers([addr]),
-            )
-            .await
-            .unwrap();
+        let (session, handle) = common::our_leecher_with(
+            SessionConfig {
+                connect_timeout: Duration::from_millis(800),
+                ..config(Transports::UtpOnly)
+            },
+            &f.torrent,
+            f.dst(),
+            &[addr],
+            false,
+        )
+        .await;
         let watch = Watch::new(&handle);
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert!(watch.seen().is_empty(), "{:?}", watch.seen());
@@ -301,27 +285,22 @@ async fn download_from_libtorrent_over_utp_with_rc4_forced() {
             })
             .await;
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let session = Session::new(SessionConfig {
-            encryption: seedbed_session::EncryptionConfig {
-                level: seedbed_session::EncryptionLevel::Rc4,
-                ..seedbed_session::EncryptionConfig::with_policy(
-                    seedbed_session::EncryptionPolicy::Forced,
-                )
+        let (session, handle) = common::our_leecher_with(
+            SessionConfig {
+                encryption: seedbed_session::EncryptionConfig {
+                    level: seedbed_session::EncryptionLevel::Rc4,
+                    ..seedbed_session::EncryptionConfig::with_policy(
+                        seedbed_session::EncryptionPolicy::Forced,
+                    )
+                },
+                ..config(Transports::Both)
             },
-            ..config(Transports::Both)
-        })
-        .await
-        .unwrap();
-        let handle = session
-            .add_torrent(
-                &f.torrent,
-                AddTorrentOptions::new(f.dst())
-                    .trackers(false)
-                    .seed(false)
-                    .peers([addr]),
-            )
-            .await
-            .unwrap();
+            &f.torrent,
+            f.dst(),
+            &[addr],
+            false,
+        )
+        .await;
         let watch = Watch::new(&handle);
         let started = Instant::now();
         common::wait_complete(&handle, TEST_TIME).await;
@@ -350,17 +329,8 @@ async fn encrypted_over_utp_between_our_sessions() {
         let (seed_session, _seed) =
             common::our_seeder_with(forced.clone(), &f.torrent, f.src()).await;
         let addr = seed_session.listen_addr().unwrap();
-        let session = Session::new(forced).await.unwrap();
-        let handle = session
-            .add_torrent(
-                &f.torrent,
-                AddTorrentOptions::new(f.dst())
-                    .trackers(false)
-                    .seed(false)
-                    .peers([addr]),
-            )
-            .await
-            .unwrap();
+        let (session, handle) =
+            common::our_leecher_with(forced, &f.torrent, f.dst(), &[addr], false).await;
         let watch = Watch::new(&handle);
         common::wait_complete(&handle, TEST_TIME).await;
         f.assert_downloaded();

@@ -964,7 +964,18 @@ pub async fn our_leecher(
     peers: &[SocketAddr],
     trackers: bool,
 ) -> (Session, TorrentHandle) {
-    let session = Session::new(config()).await.unwrap();
+    our_leecher_with(config(), torrent, out, peers, trackers).await
+}
+
+/// As [`our_leecher`], with a session of `config`.
+pub async fn our_leecher_with(
+    config: SessionConfig,
+    torrent: &Torrent,
+    out: &Path,
+    peers: &[SocketAddr],
+    trackers: bool,
+) -> (Session, TorrentHandle) {
+    let session = Session::new(config).await.unwrap();
     let handle = session
         .add_torrent(
             torrent,
