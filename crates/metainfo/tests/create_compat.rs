@@ -140,6 +140,15 @@ fn make_executable(root: &Path) -> PathBuf {
     p
 }
 
+/// The three inputs both comparisons hash: the [`make_tree`] folder, a
+/// 100,001-byte single file and the [`make_executable`] file.
+fn make_inputs(root: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = make_tree(root);
+    let single = root.join("single.iso");
+    write(&single, 100_001, 42);
+    (dir, single, make_executable(root))
+}
+
 /// The raw bytes of the root's `info` value, and of `piece layers` if any.
 fn info_of(torrent: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
     let doc = decode(torrent).expect("a torrent decodes");
@@ -231,10 +240,7 @@ fn v1_matches_mktorrent() {
         return;
     }
     let tmp = TempDir::new("v1");
-    let dir = make_tree(&tmp.0);
-    let single = tmp.0.join("single.iso");
-    write(&single, 100_001, 42);
-    let tool = make_executable(&tmp.0);
+    let (dir, single, tool) = make_inputs(&tmp.0);
     let mut compared = 0;
     for (path, pl, private) in [
         // mktorrent's smallest piece length is 2^15.
@@ -267,10 +273,7 @@ fn v2_and_hybrid_match_libtorrent() {
         return;
     }
     let tmp = TempDir::new("v2");
-    let dir = make_tree(&tmp.0);
-    let single = tmp.0.join("single.iso");
-    write(&single, 100_001, 42);
-    let tool = make_executable(&tmp.0);
+    let (dir, single, tool) = make_inputs(&tmp.0);
     let mut compared = 0;
     for (path, pl, private) in [
         (&dir, 16_384, false),
