@@ -163,6 +163,47 @@ async fn skipped_files_wait_in_the_part_file_until_wanted() {
     .await;
 }
 
+/// A file wanted at run time makes a connected peer interesting again:
+/// the leecher, done with big.bin and not interested in the seeder, says
+/// `interested` when top.bin is wanted, and its peer list shows it while
+/// top.bin comes in (slowed by a download limit so it can be seen).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_wanted_at_run_time_makes_the_peer_interesting_again() {
+    common::within(LIMIT, async {
+        let f = Fixture::v1();
+        let (seeder, _) = common::our_seeder(&f.torrent, f.src()).await;
+        let opts = AddTorrentOptions::new(f.dst())
+            .trackers(false)
+            .seed(true)
+            .only_files([0])
+            .peers([seeder.listen_addr().unwrap()]);
+        let (leech, handle, _events) = leecher(&f, common::config(), opts).await;
+        common::wait_complete(&handle, LIMIT).await;
+        until("connected and not interested", || {
+            let peers = handle.peers();
+            peers.len() == 1 && !peers[0].am_interested
+        })
+        .await;
+
+        handle.set_download_limit(200_000);
+        handle.set_file_priority(3, FilePriority::Normal).unwrap();
+        until("interested in the seeder again", || {
+            handle.peers().iter().any(|p| p.am_interested)
+        })
+        .await;
+        assert_eq!(handle.status(), Status::Downloading);
+        common::wait_complete(&handle, LIMIT).await;
+        let out = f.dst().join("content");
+        assert_eq!(read(&out.join("top.bin")), read(&f.content.join("top.bin")));
+        until("not interested once top.bin is done", || {
+            handle.peers().iter().all(|p| !p.am_interested)
+        })
+        .await;
+        common::shut_down([leech, seeder]).await;
+    })
+    .await;
+}
+
 /// Sequential: with one seeder and one hashing thread, pieces are
 /// verified in index order, but for those of the seeder's allowed fast set
 /// (BEP 6), fetched while it still choked us.

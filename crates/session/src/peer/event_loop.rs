@@ -181,6 +181,7 @@ impl Conn {
                 };
                 if interesting != self.am_interested {
                     self.am_interested = interesting;
+                    self.mirror(|l| l.am_interested = interesting);
                     self.send(if interesting {
                         Message::Interested
                     } else {

@@ -60,7 +60,6 @@ impl Conn {
         });
     }
 
-    /// Starts reading the next batch of the peer's requests from disk.
     /// Reads the peer's next requested blocks: first from the page cache
     /// on this thread (no hand-off, the common case for a seed; blocks
     /// that follow each other in a piece with one `preadv2`), then, for
