@@ -46,6 +46,9 @@ const REBOOTSTRAP_MIN: Duration = Duration::from_secs(5);
 const REBOOTSTRAP_MAX: Duration = Duration::from_secs(300);
 /// How long a starved lookup (transaction limit reached) waits to retry.
 const STARVED_RETRY: Duration = Duration::from_millis(50);
+/// How soon a re-announce that found no room for its lookup
+/// (`Config::max_lookups` running) tries again.
+const ANNOUNCE_RETRY: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Copy, Debug)]
 enum Purpose {
@@ -483,7 +486,7 @@ impl Dht {
     /// is already being checked or [`Config::max_verify_pings`] are in
     /// flight.
     pub fn add_node(&mut self, now: Instant, addr: SocketAddr) {
-        self.verify(now, canonical(addr), None);
+        self.verify(now, canonical(addr));
     }
 }
 

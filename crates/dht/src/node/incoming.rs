@@ -85,7 +85,7 @@ impl Dht {
                 .as_mut()
                 .is_some_and(|t| t.heard_from(&sender, from, now));
             if !known && (secure || !self.config.enforce_node_id) {
-                self.verify(now, from, Some(sender));
+                self.verify(now, from);
             }
         }
     }

@@ -95,7 +95,7 @@ impl Dht {
                 }
             } else if let Some(e) = self.announces.get_mut(&h) {
                 // No room for a lookup now: try again shortly.
-                e.next = now + Duration::from_secs(5);
+                e.next = now + ANNOUNCE_RETRY;
             }
         }
         if self.starved {

@@ -52,7 +52,10 @@ impl Dht {
         Ok(tid)
     }
 
-    pub(super) fn verify(&mut self, now: Instant, addr: SocketAddr, _id: Option<NodeId>) {
+    /// Pings `addr`, a node we heard from but do not know, so that it
+    /// enters the routing table if it answers; skipped when it is already
+    /// being pinged or `Config::max_verify_pings` are in flight.
+    pub(super) fn verify(&mut self, now: Instant, addr: SocketAddr) {
         if self.verifying.contains(&addr) || self.verifying.len() >= self.config.max_verify_pings {
             return;
         }
