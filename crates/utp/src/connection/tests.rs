@@ -714,6 +714,54 @@ fn libtorrent_selective_ack_of_5_bytes_acks_and_triggers_the_resend() {
     assert_eq!(a.stats().fast_retransmits, before.fast_retransmits + 1);
 }
 
+/// `Config::recv_buffer` bounds what is received at twice its size, as
+/// documented: packets held out of order count against the window, but
+/// the next packet in order is taken whenever the in-order bytes fit, and
+/// the held packets it releases join them. Here 7,000 bytes wait beyond a
+/// gap of 16 packets; the 16 in-order packets (16,000 bytes) each fit a
+/// 16 KiB buffer, and the last releases the held ones: 23,000 readable
+/// bytes, more than the buffer, under twice it, window 0.
+#[test]
+fn received_data_stays_within_twice_the_receive_buffer() {
+    let config = Config {
+        recv_buffer: 16 * 1024,
+        ..config()
+    };
+    let (a, mut b, now) = pair_with(config, 40000, 7);
+    let (first, id, ack) = (a.seq_nr, b.recv_id(), a.ack_nr);
+    let packet = |seq: SeqNr| {
+        Packet {
+            header: Header {
+                packet_type: PacketType::Data,
+                connection_id: id,
+                timestamp_micros: 9,
+                timestamp_difference_micros: 0,
+                window: 1 << 20,
+                seq_nr: seq,
+                ack_nr: ack,
+            },
+            selective_ack: None,
+            payload: &[0x5a; 1000],
+        }
+        .to_vec()
+    };
+    for i in 16..23 {
+        b.handle(now, &packet(first.add(i))).unwrap();
+    }
+    assert_eq!((b.readable_bytes(), b.reorder_bytes), (0, 7000));
+    for i in 0..15 {
+        b.handle(now, &packet(first.add(i))).unwrap();
+    }
+    assert_eq!((b.readable_bytes(), b.reorder_bytes), (15_000, 7000));
+    assert_eq!(b.recv_window(), 0, "held packets count against the window");
+    b.handle(now, &packet(first.add(15))).unwrap();
+    assert_eq!((b.readable_bytes(), b.reorder_bytes), (23_000, 0));
+    assert!(b.readable_bytes() > config.recv_buffer as usize);
+    assert!(b.readable_bytes() <= 2 * config.recv_buffer as usize);
+    assert_eq!(b.recv_window(), 0);
+    assert_eq!(b.stats().dropped, 0);
+}
+
 #[test]
 fn hostile_sequence_numbers_are_bounded() {
     let (a, mut b, now) = pair();
