@@ -55,6 +55,7 @@ install_cargo_fuzz
 
 step "cargo fmt --check"
 cargo fmt --all --check
+(cd fuzz && cargo fmt --check)
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings

@@ -17,7 +17,10 @@ fn read_all(data: &[u8], opts: &DecodeOptions) -> Result<(), Error> {
 fuzz_target!(|data: &[u8]| {
     let lenient = decode(data);
     let strict = decode_with(data, &DecodeOptions::new().canonical(true));
-    assert_eq!(read_all(data, &DecodeOptions::new()).err(), lenient.as_ref().err().cloned());
+    assert_eq!(
+        read_all(data, &DecodeOptions::new()).err(),
+        lenient.as_ref().err().cloned()
+    );
     assert_eq!(
         read_all(data, &DecodeOptions::new().canonical(true)).err(),
         strict.as_ref().err().cloned()

@@ -20,7 +20,9 @@ fuzz_target!(|data: &[u8]| {
         ..Config::default()
     };
     let mut dht = Dht::new(config.clone(), NodeId([0x55; 20]), [7; 32], now);
-    let routers: Vec<SocketAddr> = (1..4).map(|i| SocketAddr::from(([127, 0, 0, i], 6881))).collect();
+    let routers: Vec<SocketAddr> = (1..4)
+        .map(|i| SocketAddr::from(([127, 0, 0, i], 6881)))
+        .collect();
     let _ = dht.bootstrap(now, &routers);
     let _ = dht.get_peers(now, seedbed_dht::InfoHash([0x66; 20]));
     let mut rest = data;
@@ -36,7 +38,9 @@ fuzz_target!(|data: &[u8]| {
         let mut datagram = rest[..n].to_vec();
         rest = &rest[n..];
         if sender & 0x80 != 0 {
-            if let (Some(t), Some(pos)) = (&last_tid, datagram.windows(4).position(|w| w == b"TTTT")) {
+            if let (Some(t), Some(pos)) =
+                (&last_tid, datagram.windows(4).position(|w| w == b"TTTT"))
+            {
                 datagram.splice(pos..pos + 4, t.iter().copied());
             }
         }

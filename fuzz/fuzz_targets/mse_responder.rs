@@ -15,8 +15,8 @@ use seedbed_peer_wire::mse::{
     self, Config, Error, PrivateKey, PublicKey, Rc4Stream, Responder, Secrets, SharedSecret,
     SkeyHash, KEY_LEN,
 };
-use std::sync::OnceLock;
 use seedbed_peer_wire::{BytesMut, InfoHash};
+use std::sync::OnceLock;
 
 const IH: InfoHash = InfoHash([0x42; 20]);
 
@@ -90,7 +90,11 @@ fuzz_target!(|data: &[u8]| {
         prefer_rc4: mode & 2 != 0,
         ..Config::default()
     };
-    let secrets = Secrets::new(PrivateKey::from_bytes(&[7; 20]).unwrap(), vec![1; 5], vec![]);
+    let secrets = Secrets::new(
+        PrivateKey::from_bytes(&[7; 20]).unwrap(),
+        vec![1; 5],
+        vec![],
+    );
     let mut b = Responder::new(&config, secrets).unwrap();
     if mode & 1 == 0 {
         // Raw bytes: nothing ever syncs past 96 + 532 bytes.

@@ -20,6 +20,9 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(d.files.len(), num_files);
         let again = d.encode();
         assert!(again.len() <= ResumeData::max_len(num_pieces, num_files));
-        assert_eq!(ResumeData::decode(&again, num_pieces, num_files).ok(), Some(d));
+        assert_eq!(
+            ResumeData::decode(&again, num_pieces, num_files).ok(),
+            Some(d)
+        );
     }
 });

@@ -175,7 +175,11 @@ fuzz_target!(|data: &[u8]| {
                     // Config::recv_buffer: received data uses at most twice it
                     // (the next packet in order releases the held ones).
                     assert!(c.readable_bytes() <= 2 * config.connection.recv_buffer as usize);
-                    assert!(c.unacked_bytes() <= (config.connection.send_buffer + config.connection.max_window) as usize);
+                    assert!(
+                        c.unacked_bytes()
+                            <= (config.connection.send_buffer + config.connection.max_window)
+                                as usize
+                    );
                 }
             }
         }
@@ -189,7 +193,10 @@ fuzz_target!(|data: &[u8]| {
                 while eps[side].poll_transmit(now, &mut buf).is_some() {}
                 while eps[side].poll_event().is_some() {}
                 let t = eps[side].poll_timeout();
-                assert!(t.is_none_or(|t| t > now), "a timer stays due after handle_timeout");
+                assert!(
+                    t.is_none_or(|t| t > now),
+                    "a timer stays due after handle_timeout"
+                );
             }
         }
     }

@@ -10,7 +10,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(p.payload.len() <= data.len());
         let mut buf = vec![0u8; p.encoded_len()];
         let n = p.encode(&mut buf).expect("sized by encoded_len");
-        assert_eq!(Packet::parse(&buf[..n]).expect("re-encoded packet parses"), p);
+        assert_eq!(
+            Packet::parse(&buf[..n]).expect("re-encoded packet parses"),
+            p
+        );
         if let Some(sack) = p.selective_ack {
             assert!(sack.acked(p.header.ack_nr).count() <= sack.len_bits());
         }
