@@ -168,6 +168,12 @@ impl Conn {
             }
         }
         let picked = std::mem::take(&mut self.scratch);
+        // Requests are timed from when the pipeline last moved: a block,
+        // or now if it was empty (the time before, choked or not
+        // interested, is no delay of this peer's).
+        if self.outstanding.is_empty() && !picked.is_empty() {
+            self.last_progress = now;
+        }
         for r in &picked {
             self.outstanding.insert(*r, now);
             self.send(Message::Request(*r));

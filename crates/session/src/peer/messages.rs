@@ -129,6 +129,12 @@ impl Conn {
             Message::Cancel(r) => self.on_cancel(r),
             Message::Piece(block) => self.on_block(block),
             Message::RejectRequest(r) if self.outstanding.remove(&r).is_some() => {
+                // Choked, a rejected allowed fast piece is not asked for
+                // again (else we ask for its blocks after every reject),
+                // as libtorrent does.
+                if self.peer_choking {
+                    self.allowed_theirs.remove(&r.piece);
+                }
                 let mut st = self.shared.lock();
                 st.picker.block_dropped(&r);
                 if let Some(p) = st.peers.get_mut(&self.key) {
