@@ -376,6 +376,28 @@ impl Conn {
 
     /// Applies `f` to what the torrent shows of this peer
     /// ([`PeerInfo`](crate::PeerInfo)).
+    /// Whether the peer has a piece we want.
+    fn is_interesting(&self) -> bool {
+        let st = self.shared.lock();
+        st.peers
+            .get(&self.key)
+            .is_some_and(|p| st.picker.is_interesting(&p.has))
+    }
+
+    /// Says `interested` or `not interested` when that changes, and
+    /// shows it in the peer's info.
+    fn set_interest(&mut self, interesting: bool) {
+        if interesting != self.am_interested {
+            self.am_interested = interesting;
+            self.mirror(|l| l.am_interested = interesting);
+            self.send(if interesting {
+                Message::Interested
+            } else {
+                Message::NotInterested
+            });
+        }
+    }
+
     fn mirror(&self, f: impl FnOnce(&mut crate::peer_info::PeerLive)) {
         if let Some(p) = self.shared.lock().peers.get_mut(&self.key) {
             f(&mut p.live);

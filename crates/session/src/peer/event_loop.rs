@@ -128,17 +128,8 @@ impl Conn {
             PeerCmd::Have(piece) => {
                 self.send(Message::Have { piece });
                 if self.am_interested {
-                    let still = {
-                        let st = self.shared.lock();
-                        st.peers
-                            .get(&self.key)
-                            .is_some_and(|p| st.picker.is_interesting(&p.has))
-                    };
-                    if !still {
-                        self.am_interested = false;
-                        self.mirror(|l| l.am_interested = false);
-                        self.send(Message::NotInterested);
-                    }
+                    let still = self.is_interesting();
+                    self.set_interest(still);
                 }
             }
             PeerCmd::Choke => {
@@ -173,21 +164,8 @@ impl Conn {
                 }
             }
             PeerCmd::Interest => {
-                let interesting = {
-                    let st = self.shared.lock();
-                    st.peers
-                        .get(&self.key)
-                        .is_some_and(|p| st.picker.is_interesting(&p.has))
-                };
-                if interesting != self.am_interested {
-                    self.am_interested = interesting;
-                    self.mirror(|l| l.am_interested = interesting);
-                    self.send(if interesting {
-                        Message::Interested
-                    } else {
-                        Message::NotInterested
-                    });
-                }
+                let interesting = self.is_interesting();
+                self.set_interest(interesting);
             }
             PeerCmd::Send(m) => self.send(m),
             PeerCmd::Wake | PeerCmd::Disconnect => {}

@@ -113,10 +113,8 @@ impl Conn {
                     }
                     picker.needs(piece)
                 };
-                if interesting && !self.am_interested {
-                    self.am_interested = true;
-                    self.mirror(|l| l.am_interested = true);
-                    self.send(Message::Interested);
+                if interesting {
+                    self.set_interest(true);
                 }
             }
             Message::Bitfield(bytes) => {
@@ -189,15 +187,7 @@ impl Conn {
         if both_seeds {
             return Ok(false);
         }
-        if interesting != self.am_interested {
-            self.am_interested = interesting;
-            self.mirror(|l| l.am_interested = interesting);
-            self.send(if interesting {
-                Message::Interested
-            } else {
-                Message::NotInterested
-            });
-        }
+        self.set_interest(interesting);
         Ok(true)
     }
 }
