@@ -17,14 +17,50 @@ use futures_util::{SinkExt, StreamExt};
 use seedbed_metainfo::{InfoHash, PeerId};
 use seedbed_peer_wire::{Limits, Message, MessageCodec, Reserved};
 use seedbed_session::{PeerInfo, SessionConfig};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio_util::codec::Framed;
 
 /// What the fake seed tells the test.
 #[derive(Debug)]
 enum Seen {
     /// The first `request` arrived.
     Request,
+}
+
+/// A seed with the fast extension on a loopback port: answers one
+/// connection's handshake as `peer_id`, then runs `seed` on the wire.
+async fn fast_seed<F, Fut>(
+    info_hash: InfoHash,
+    num_pieces: u32,
+    peer_id: [u8; 20],
+    seed: F,
+) -> SocketAddr
+where
+    F: FnOnce(Framed<TcpStream, MessageCodec>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
+        let Ok(Some((framed, _))) = common::answer_handshake(
+            stream,
+            info_hash,
+            PeerId(peer_id),
+            Reserved::ZERO.with(Reserved::FAST),
+            |_| {},
+        )
+        .await
+        else {
+            return;
+        };
+        let wire = framed.map_codec(|_| MessageCodec::new(Limits::new().num_pieces(num_pieces)));
+        seed(wire).await;
+    });
+    addr
 }
 
 /// A seed that never sends a block: handshake (fast extension), `have
@@ -36,52 +72,39 @@ async fn silent_seed(
     choked_for: Duration,
     seen: mpsc::UnboundedSender<Seen>,
 ) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let Ok((stream, _)) = listener.accept().await else {
-            return;
-        };
-        let Ok(Some((framed, _))) = common::answer_handshake(
-            stream,
-            info_hash,
-            PeerId(*b"-XX0001-silentseed00"),
-            Reserved::ZERO.with(Reserved::FAST),
-            |_| {},
-        )
-        .await
-        else {
-            return;
-        };
-        let mut wire =
-            framed.map_codec(|_| MessageCodec::new(Limits::new().num_pieces(num_pieces)));
-        if wire.send(Message::HaveAll).await.is_err() {
-            return;
-        }
-        let unchoke_at = tokio::time::sleep(choked_for);
-        tokio::pin!(unchoke_at);
-        let mut unchoked = false;
-        let mut requested = false;
-        loop {
-            tokio::select! {
-                () = &mut unchoke_at, if !unchoked => {
-                    unchoked = true;
-                    if wire.send(Message::Unchoke).await.is_err() {
-                        return;
-                    }
-                }
-                msg = wire.next() => match msg {
-                    Some(Ok(Message::Request(_))) if !requested => {
-                        requested = true;
-                        let _ = seen.send(Seen::Request);
-                    }
-                    Some(Ok(_)) => {}
-                    _ => return,
-                },
+    fast_seed(
+        info_hash,
+        num_pieces,
+        *b"-XX0001-silentseed00",
+        move |mut wire| async move {
+            if wire.send(Message::HaveAll).await.is_err() {
+                return;
             }
-        }
-    });
-    addr
+            let unchoke_at = tokio::time::sleep(choked_for);
+            tokio::pin!(unchoke_at);
+            let mut unchoked = false;
+            let mut requested = false;
+            loop {
+                tokio::select! {
+                    () = &mut unchoke_at, if !unchoked => {
+                        unchoked = true;
+                        if wire.send(Message::Unchoke).await.is_err() {
+                            return;
+                        }
+                    }
+                    msg = wire.next() => match msg {
+                        Some(Ok(Message::Request(_))) if !requested => {
+                            requested = true;
+                            let _ = seen.send(Seen::Request);
+                        }
+                        Some(Ok(_)) => {}
+                        _ => return,
+                    },
+                }
+            }
+        },
+    )
+    .await
 }
 
 fn peer_at(peers: &[PeerInfo], addr: SocketAddr) -> Option<PeerInfo> {
@@ -138,40 +161,27 @@ async fn rejecting_seed(
     num_pieces: u32,
     requests: Arc<AtomicU64>,
 ) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let Ok((stream, _)) = listener.accept().await else {
-            return;
-        };
-        let Ok(Some((framed, _))) = common::answer_handshake(
-            stream,
-            info_hash,
-            PeerId(*b"-XX0001-rejectseed00"),
-            Reserved::ZERO.with(Reserved::FAST),
-            |_| {},
-        )
-        .await
-        else {
-            return;
-        };
-        let mut wire =
-            framed.map_codec(|_| MessageCodec::new(Limits::new().num_pieces(num_pieces)));
-        if wire.feed(Message::HaveAll).await.is_err()
-            || wire.send(Message::AllowedFast { piece: 0 }).await.is_err()
-        {
-            return;
-        }
-        while let Some(Ok(msg)) = wire.next().await {
-            if let Message::Request(r) = msg {
-                requests.fetch_add(1, Ordering::Relaxed);
-                if wire.send(Message::RejectRequest(r)).await.is_err() {
-                    return;
+    fast_seed(
+        info_hash,
+        num_pieces,
+        *b"-XX0001-rejectseed00",
+        move |mut wire| async move {
+            if wire.feed(Message::HaveAll).await.is_err()
+                || wire.send(Message::AllowedFast { piece: 0 }).await.is_err()
+            {
+                return;
+            }
+            while let Some(Ok(msg)) = wire.next().await {
+                if let Message::Request(r) = msg {
+                    requests.fetch_add(1, Ordering::Relaxed);
+                    if wire.send(Message::RejectRequest(r)).await.is_err() {
+                        return;
+                    }
                 }
             }
-        }
-    });
-    addr
+        },
+    )
+    .await
 }
 
 /// Rejected requests of an allowed fast piece while choked: we stop
