@@ -4,7 +4,8 @@
 //! cargo run --release --example seed -- --torrent FILE --data DIR [--listen ADDR] [--no-trackers]
 //!     [--max-upload-rate RATE] [--max-download-rate RATE]
 //!     [--no-resume] [--encryption disabled|enabled|forced] [--encryption-level plaintext|rc4|both]
-//!     [--no-dht | --dht-bootstrap ADDR... [--dht-state FILE]] [--utp-only | --no-utp] [--json]
+//!     [--no-dht | --dht-bootstrap ADDR... [--dht-state FILE]] [--utp-only | --no-utp]
+//!     [--max-queued-requests N] [--json]
 //! ```
 //!
 //! `DIR` is the folder that holds the torrent's content (for a multi-file
@@ -50,6 +51,7 @@ pub(crate) async fn run(args: SeedArgs) -> Result<(), Error> {
         encryption: args.encryption(),
         dht: args.dht.config(),
         transports: args.transport.transports(),
+        max_queued_uploads: args.max_queued_requests as usize,
         ..SessionConfig::default()
     })
     .await?;

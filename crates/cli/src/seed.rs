@@ -67,6 +67,12 @@ pub struct SeedArgs {
     /// everything on disk.
     #[arg(long)]
     pub no_resume: bool,
+    /// Most block requests queued from one peer, announced as our `reqq`
+    /// (BEP 10; `SessionConfig::max_queued_uploads`). A libtorrent
+    /// leecher keeps as many requests in flight as this allows, so it
+    /// sets how fast one fast peer can fetch (see `scripts/bench-seed.sh`).
+    #[arg(long, value_name = "N", default_value = "2000", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_queued_requests: u32,
 }
 
 impl SeedArgs {

@@ -276,6 +276,43 @@ fn only_one_file_ends_at_100_percent_of_the_wanted_bytes() {
     );
 }
 
+/// `seed --max-queued-requests N` is the `reqq` its extension handshake
+/// announces (BEP 10; 2000 without the flag), as `probe` sees it; 0 is
+/// refused.
+#[test]
+fn seed_announces_the_reqq_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let content = make_content(&src, 50_000);
+    let file = dir.path().join("t.torrent");
+    create_torrent(&content, &file, None);
+    let probe = |peer: &str| {
+        let mut cmd = common::seedbed();
+        cmd.args(["probe", "--torrent"])
+            .arg(&file)
+            .args(["--peer", peer, "--timeout", "10"]);
+        run_cmd_within(LIMIT, cmd).ok().stdout
+    };
+    for (extra, want) in [
+        (&[][..], "2000"),
+        (&["--max-queued-requests", "123"][..], "123"),
+    ] {
+        let (_seeder, peer) = our_seed(&file, &src, extra);
+        let text = probe(&peer);
+        assert!(
+            text.contains(&format!("reqq         {want}\n")),
+            "{extra:?}: {text}"
+        );
+    }
+    let mut cmd = common::seedbed();
+    cmd.args(["seed", "--torrent"])
+        .arg(&file)
+        .arg("--data")
+        .arg(&src)
+        .args(["--max-queued-requests", "0"]);
+    run_cmd_within(LIMIT, cmd).fails_with(2, "--max-queued-requests");
+}
+
 /// For each piece of `order`, how many pieces of higher index came
 /// before it; the mean of these.
 fn mean_overtaken(order: &[u32]) -> f64 {
