@@ -34,9 +34,10 @@ pub struct SessionConfig {
     /// Most requests we queue from one peer (our `reqq`, BEP 10), 12
     /// bytes each. Default 2000, as libtorrent's
     /// `max_allowed_in_request_queue`: a libtorrent leecher keeps as many
-    /// blocks requested as our `reqq` allows, and with 500 (8 MiB in
-    /// flight) it fetched 1 GiB from us more slowly than from a libtorrent
-    /// seed (2000).
+    /// blocks requested as our `reqq` allows, and fetched 1 GiB from us
+    /// in 1.1x the time with 500 (8 MiB in flight) and 2x with 250 as
+    /// with 2000 (`scripts/bench-seed.sh`, seed
+    /// `--max-queued-requests`).
     pub max_queued_uploads: usize,
     /// A requested block not received in this time is requested again
     /// elsewhere. Default 20 s.
