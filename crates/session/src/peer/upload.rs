@@ -188,7 +188,10 @@ impl Conn {
     }
 
     /// Queues the `piece` frames read from disk, but not those of pieces
-    /// the peer may no longer ask for (it was choked meanwhile).
+    /// the peer may no longer ask for (it was choked meanwhile): with the
+    /// fast extension those are rejected, as the choke rejected the
+    /// requests still queued (BEP 6: every request gets a block or a
+    /// reject).
     pub(super) fn on_read_done(&mut self, batch: ReadBatch) -> Result<(), Error> {
         let mut sent = 0u64;
         for (r, frame) in batch {
@@ -196,6 +199,9 @@ impl Conn {
             if self.am_choking && !self.allowed_ours.contains(&r.piece) {
                 if let Ok(frame) = frame.try_into_mut() {
                     self.out.unused_frame(frame);
+                }
+                if self.fast {
+                    self.send(Message::RejectRequest(r));
                 }
                 continue;
             }
