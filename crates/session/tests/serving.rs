@@ -6,7 +6,8 @@
 //! answered with `reject request` (BEP 6: with the fast extension every
 //! request gets exactly one answer); when the peer is choked, its queued
 //! requests are rejected but those in its allowed fast set are still
-//! served.
+//! served, and blocks being read from disk at the choke are rejected
+//! too.
 
 mod common;
 
@@ -291,6 +292,116 @@ async fn a_choke_rejects_queued_requests_but_serves_the_allowed_fast_set() {
             fast_pieces_after_choke > 0,
             "allowed fast requests were still queued at the choke, and served"
         );
+        drop(wire);
+        common::shut_down([seeder]).await;
+    })
+    .await;
+}
+
+/// A choke that comes while blocks are being read from disk (not from the
+/// page cache: the peer drops the file's pages before each batch it asks
+/// for): the blocks of that read are not sent, and with the fast
+/// extension each of them is rejected (BEP 6: every request gets one
+/// answer), as the requests still queued are. Before, they got no answer
+/// at all; the peer's requests then hang until its timeout.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_choke_during_a_disk_read_rejects_the_blocks_being_read() {
+    use std::num::NonZeroU64;
+
+    common::within(Duration::from_secs(60), async {
+        // 8 MiB of data whose pages can be dropped (written back first).
+        let f = common::Fixture::new(
+            |root| common::make_content_with_big(root, 8 << 20),
+            "t.torrent",
+            |content, file| {
+                common::build_torrent(content, seedbed_metainfo::TorrentVersion::V1, None, file)
+            },
+        );
+        let info = f.torrent.info().clone();
+        let g = *info.geometry();
+        let big_path = info.files()[0].path().to_path_buf_under(f.src());
+        assert!(big_path.ends_with("big.bin"), "{}", big_path.display());
+        let big = std::fs::File::open(&big_path).unwrap();
+        big.sync_all().unwrap();
+        let big_pieces = (8u64 << 20) / u64::from(g.piece_length());
+        let (seeder, seed) = common::our_seeder(&f.torrent, f.src()).await;
+        let addr = seeder.listen_addr().unwrap();
+        let (mut wire, allowed) =
+            unchoked_peer_with_allowed(addr, &info, f.torrent.info_hash()).await;
+        // Choked at the next choker round (at most 10 s).
+        wire.send(Message::NotInterested).await.unwrap();
+
+        // Blocks of big.bin (outside the allowed fast set), 128 asked for
+        // at a time, topped up 16 at a time with its pages dropped before
+        // each: the seed reads one batch of 16 after the other from disk on
+        // a blocking thread, so that is what it is doing most of the time
+        // when the choke comes.
+        let blocks: Vec<BlockRequest> = (0..big_pieces as u32)
+            .filter(|i| !allowed.contains(i))
+            .flat_map(|i| blocks_of(&info, i))
+            .collect();
+        let mut next = blocks.iter().cycle();
+        let mut pending: HashSet<BlockRequest> = HashSet::new();
+        let mut batches = 0u32;
+        loop {
+            while pending.len() <= 128 - 16 {
+                rustix::fs::fadvise(
+                    &big,
+                    0,
+                    NonZeroU64::new(8 << 20),
+                    rustix::fs::Advice::DontNeed,
+                )
+                .unwrap();
+                let batch: Vec<BlockRequest> = next.by_ref().take(16).copied().collect();
+                let msgs: Vec<Message> = batch.iter().map(|r| Message::Request(*r)).collect();
+                send_together(&mut wire, &msgs).await;
+                pending.extend(batch);
+                batches += 1;
+            }
+            match tokio::time::timeout(Duration::from_secs(15), wire.next())
+                .await
+                .expect("the seed answers or chokes within 15 s")
+                .unwrap()
+                .unwrap()
+            {
+                Message::Piece(block) => {
+                    assert!(pending.remove(&block.request()), "{:?}", block.request());
+                }
+                Message::RejectRequest(r) => panic!("{r:?} rejected before the choke"),
+                Message::Choke => break,
+                _ => {}
+            }
+        }
+        let mut rejected = 0usize;
+        assert!(batches > 8, "choked before a batch was served");
+        // After the choke: each request not yet answered is rejected,
+        // none is served (nothing of big.bin is in the allowed fast set).
+        while !pending.is_empty() {
+            match tokio::time::timeout(Duration::from_secs(5), wire.next())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "{} requests got no answer after the choke: {pending:?}",
+                        pending.len()
+                    )
+                })
+                .unwrap()
+                .unwrap()
+            {
+                Message::RejectRequest(r) => {
+                    assert!(pending.remove(&r), "{r:?} answered twice or never asked");
+                    rejected += 1;
+                }
+                Message::Piece(block) => panic!("{:?} served after the choke", block.request()),
+                _ => {}
+            }
+        }
+        assert!(
+            seed.peers().iter().any(|p| p.am_choking),
+            "the seed shows the peer choked"
+        );
+        eprintln!("{batches} batches before the choke; {rejected} requests rejected after it");
         drop(wire);
         common::shut_down([seeder]).await;
     })
