@@ -52,6 +52,18 @@ fn blocks_of(info: &Info, i: u32) -> Vec<BlockRequest> {
         .collect()
 }
 
+/// A v1 torrent of the test content with a first file (`big.bin`) of
+/// `big_len` bytes.
+fn big_v1(big_len: usize) -> common::Fixture {
+    common::Fixture::new(
+        |root| common::make_content_with_big(root, big_len),
+        "t.torrent",
+        |content, file| {
+            common::build_torrent(content, seedbed_metainfo::TorrentVersion::V1, None, file)
+        },
+    )
+}
+
 type Wire = Framed<TcpStream, MessageCodec>;
 
 /// Dials the seed with the fast extension, says it is interested, and
@@ -199,13 +211,7 @@ async fn a_choke_rejects_queued_requests_but_serves_the_allowed_fast_set() {
     common::within(Duration::from_secs(60), async {
         // 24 MiB: more blocks than the sockets hold, so requests are
         // still queued at the seed when the choke comes.
-        let f = common::Fixture::new(
-            |root| common::make_content_with_big(root, 24 << 20),
-            "t.torrent",
-            |content, file| {
-                common::build_torrent(content, seedbed_metainfo::TorrentVersion::V1, None, file)
-            },
-        );
+        let f = big_v1(24 << 20);
         let info = f.torrent.info().clone();
         let (seeder, seed) = common::our_seeder(&f.torrent, f.src()).await;
         let addr = seeder.listen_addr().unwrap();
@@ -311,13 +317,7 @@ async fn a_choke_during_a_disk_read_rejects_the_blocks_being_read() {
 
     common::within(Duration::from_secs(60), async {
         // 8 MiB of data whose pages can be dropped (written back first).
-        let f = common::Fixture::new(
-            |root| common::make_content_with_big(root, 8 << 20),
-            "t.torrent",
-            |content, file| {
-                common::build_torrent(content, seedbed_metainfo::TorrentVersion::V1, None, file)
-            },
-        );
+        let f = big_v1(8 << 20);
         let info = f.torrent.info().clone();
         let g = *info.geometry();
         let big_path = info.files()[0].path().to_path_buf_under(f.src());
