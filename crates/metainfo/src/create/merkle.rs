@@ -311,7 +311,7 @@ pub fn uncle_positions(
     let valid = count >= 2 && count.is_power_of_two();
     let k = count.trailing_zeros();
     let n = if valid {
-        (proof_layers + 1).saturating_sub(k)
+        proof_layers.saturating_add(1).saturating_sub(k)
     } else {
         0
     };
@@ -594,6 +594,16 @@ mod tests {
         assert_eq!(root_from_proof(&[[0; 32]; 3], 0, &[]), None);
         assert_eq!(root_from_proof(&[[0; 32]; 2], 1, &[]), None);
         assert_eq!(uncle_positions(0, 0, 3, 5).count(), 0);
+        // A hostile `proof_layers` of u32::MAX (fuzz wire_hashes): no
+        // overflow; the positions are still produced lazily, the layer
+        // numbers saturate.
+        let mut far = uncle_positions(0, 0, 2, u32::MAX);
+        assert_eq!(far.next(), Some((1, 1)));
+        assert_eq!(far.nth(1_000_000), Some((1_000_002, 1)));
+        assert_eq!(
+            uncle_positions(u32::MAX - 1, 0, 4, u32::MAX).nth(5),
+            Some((u32::MAX, 1))
+        );
         assert_eq!(tree_height(1), 0);
         assert_eq!(tree_height(BLOCK_SIZE as u64 + 1), 1);
         assert!(PieceTree::new(&[], 32768).is_err());
